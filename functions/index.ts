@@ -1,0 +1,3 @@
+// The functions-framework entry point: each import registers one target.
+import './ingest.ts';
+import './embedded.ts';

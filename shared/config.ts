@@ -1,0 +1,79 @@
+import { z } from 'zod';
+
+/** The sources that post webhooks to `ingest`, each with the variable holding its secret. */
+export const SECRET_VARIABLES = {
+  github: 'GITHUB_WEBHOOK_SECRET',
+  spinnaker: 'SPINNAKER_WEBHOOK_TOKEN',
+  terraform: 'TERRAFORM_NOTIFICATION_TOKEN',
+  ci: 'DEPLOY_WEBHOOK_TOKEN',
+} as const;
+export type WebhookSource = keyof typeof SECRET_VARIABLES;
+
+export type BusKind = 'pubsub' | 'memory';
+
+export interface Config {
+  /** Chosen by `DEVSTATS_BUS`, else Pub/Sub on Cloud Functions or next to its emulator, else in-process. */
+  bus: BusKind;
+  projectId: string | undefined;
+  rawTopic: string;
+  maxBodyBytes: number;
+  publishTimeoutMs: number;
+  /** Accepted secrets per source: one, or two during a rotation. Empty means the source is not set up. */
+  secrets: Record<WebhookSource, readonly string[]>;
+  /** `DEVSTATS_INSECURE_DEV=1`: accept sources whose secret is unset (local experiments only). */
+  insecureDev: boolean;
+  dataDir: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const positiveInt = z.coerce.number().int().positive();
+
+const Env = z.object({
+  DEVSTATS_BUS: z.enum(['pubsub', 'memory']).optional(),
+  K_SERVICE: z.string().optional(),
+  PUBSUB_EMULATOR_HOST: z.string().optional(),
+  GOOGLE_CLOUD_PROJECT: z.string().optional(),
+  DEVSTATS_RAW_TOPIC: z.string().min(1).default('devstats-raw'),
+  // GitHub caps webhook payloads at 25 MB; anything bigger is not a delivery we want.
+  DEVSTATS_MAX_BODY_BYTES: positiveInt.default(26_214_400),
+  // GitHub gives a webhook 10 s: answer 503 well before that when Pub/Sub does not confirm.
+  DEVSTATS_PUBLISH_TIMEOUT_MS: positiveInt.default(5_000),
+  DEVSTATS_INSECURE_DEV: z.enum(['0', '1', 'true', 'false', '']).optional(),
+  DEVSTATS_DATA_DIR: z.string().min(1).default('.devstats'),
+});
+
+function secretList(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+/** Reads the configuration from the environment. Pure: the same env gives the same config. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  // Empty strings are how shells and Terraform say "unset".
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = Env.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(`invalid environment variable ${String(issue?.path.join('.'))}: ${issue?.message}`);
+  }
+  const e = parsed.data;
+  const onGoogleCloud = e.K_SERVICE !== undefined;
+  const secrets = Object.fromEntries(
+    Object.entries(SECRET_VARIABLES).map(([source, variable]) => [source, secretList(env[variable])]),
+  ) as Record<WebhookSource, string[]>;
+  return {
+    bus: e.DEVSTATS_BUS ?? (onGoogleCloud || e.PUBSUB_EMULATOR_HOST !== undefined ? 'pubsub' : 'memory'),
+    projectId: e.GOOGLE_CLOUD_PROJECT,
+    rawTopic: e.DEVSTATS_RAW_TOPIC,
+    maxBodyBytes: e.DEVSTATS_MAX_BODY_BYTES,
+    publishTimeoutMs: e.DEVSTATS_PUBLISH_TIMEOUT_MS,
+    secrets,
+    insecureDev: e.DEVSTATS_INSECURE_DEV === '1' || e.DEVSTATS_INSECURE_DEV === 'true',
+    dataDir: e.DEVSTATS_DATA_DIR,
+  };
+}

@@ -1,0 +1,245 @@
+import { type Authenticator, type Headers, hmacSignature, sharedToken } from './auth.ts';
+import { type Bus, PublishError, type RawAttributes } from './bus/bus.ts';
+import type { Config, WebhookSource } from './config.ts';
+import type { LogFields, Logger } from './log.ts';
+import type { Admit } from './sources/admission.ts';
+import { admitDeployment } from './sources/deployments.ts';
+import { admitGithub } from './sources/github.ts';
+import { admitSpinnaker } from './sources/spinnaker.ts';
+import { admitTerraform } from './sources/terraform.ts';
+
+/** One HTTP request as `ingest` sees it, whatever server carried it. */
+export interface IngestRequest {
+  method: string;
+  path: string;
+  /** Lower-case names. */
+  headers: Headers;
+  /** The exact bytes received; undefined when there was no body or it could not be read. */
+  rawBody: Buffer | undefined;
+  /** The body already parsed from `rawBody` by the server, when it did that work. */
+  parsedBody?: unknown;
+  /** Why the server could not read the body, when it could not. */
+  unreadableBody?: 'too_large' | 'unsupported_encoding' | 'unreadable';
+  /** `X-Cloud-Trace-Context`, for log correlation. */
+  traceContext?: string;
+}
+
+/** Expected ways a delivery is refused: values, mapped to statuses in one table below. */
+export type Rejection =
+  | { reason: 'unknown_path'; path: string }
+  | { reason: 'method_not_allowed'; allow: string }
+  | { reason: 'payload_too_large'; limit: number }
+  | { reason: 'unsupported_media_type'; detail: string }
+  | { reason: 'unauthorized'; detail: string }
+  | { reason: 'invalid_payload'; field: string; detail: string };
+
+export type Outcome =
+  | Rejection
+  | { reason: 'healthy' }
+  | { reason: 'answered'; source: WebhookSource; eventType: string; message: string }
+  | { reason: 'accepted'; source: WebhookSource; eventType: string; deliveryId: string; messageId: string }
+  | { reason: 'unavailable'; source: WebhookSource; detail: string };
+
+export interface Reply {
+  status: number;
+  headers: Record<string, string>;
+  body: Record<string, unknown>;
+}
+
+const RETRY_AFTER_SECONDS = '30';
+
+/** The one place that turns outcomes into what the sender sees. Every body is JSON. */
+export function replyFor(outcome: Outcome): Reply {
+  const error = (status: number, message: string, extra: Record<string, unknown> = {}, headers = {}): Reply => ({
+    status,
+    headers,
+    body: { error: outcome.reason, message, ...extra },
+  });
+  switch (outcome.reason) {
+    case 'unknown_path':
+      return error(404, `no source at ${outcome.path}; use /github, /spinnaker, /terraform or /deployments`);
+    case 'method_not_allowed':
+      return error(405, `use ${outcome.allow}`, {}, { allow: outcome.allow });
+    case 'payload_too_large':
+      return error(413, `body is over ${outcome.limit} bytes`);
+    case 'unsupported_media_type':
+      return error(415, outcome.detail);
+    case 'unauthorized':
+      return error(401, outcome.detail);
+    case 'invalid_payload':
+      return error(400, `${outcome.field}: ${outcome.detail}`, { field: outcome.field });
+    case 'unavailable':
+      return error(503, 'the delivery could not be handed on; retry later', {}, { 'retry-after': RETRY_AFTER_SECONDS });
+    case 'healthy':
+      return { status: 200, headers: {}, body: { status: 'ok' } };
+    case 'answered':
+      return {
+        status: 200,
+        headers: {},
+        body: { status: 'ok', eventType: outcome.eventType, message: outcome.message },
+      };
+    case 'accepted':
+      return { status: 202, headers: {}, body: { status: 'accepted', deliveryId: outcome.deliveryId } };
+  }
+}
+
+interface Route {
+  source: WebhookSource;
+  authenticate: Authenticator;
+  admit: Admit;
+}
+
+const ROUTES: Readonly<Record<string, Route>> = {
+  '/github': {
+    source: 'github',
+    authenticate: hmacSignature({ header: 'X-Hub-Signature-256', algorithm: 'sha256', prefix: 'sha256=' }),
+    admit: admitGithub,
+  },
+  '/spinnaker': { source: 'spinnaker', authenticate: sharedToken({ basic: true }), admit: admitSpinnaker },
+  '/terraform': {
+    source: 'terraform',
+    authenticate: hmacSignature({ header: 'X-TFE-Notification-Signature', algorithm: 'sha512', prefix: '' }),
+    admit: admitTerraform,
+  },
+  '/deployments': { source: 'ci', authenticate: sharedToken({ basic: false }), admit: admitDeployment },
+};
+
+/** `application/json` or `application/<anything>+json`, in UTF-8 (RFC 8259 allows no other charset). */
+function mediaTypeProblem(contentType: string | undefined): string | undefined {
+  if (contentType === undefined || contentType === '') return 'Content-Type must be application/json';
+  const [type = '', ...parameters] = contentType.split(';').map((part) => part.trim().toLowerCase());
+  if (type !== 'application/json' && !/^application\/[a-z0-9.+-]+\+json$/.test(type)) {
+    return `Content-Type must be application/json, not ${type}`;
+  }
+  const charset = parameters
+    .find((p) => p.startsWith('charset='))
+    ?.slice('charset='.length)
+    .replace(/"/g, '');
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    return `charset must be utf-8, not ${charset}`;
+  }
+  return undefined;
+}
+
+function parseJson(
+  request: IngestRequest,
+  rawBody: Buffer,
+): { ok: true; value: unknown } | { ok: false; detail: string } {
+  if (request.parsedBody !== undefined) return { ok: true, value: request.parsedBody };
+  if (rawBody.length === 0) return { ok: false, detail: 'body is empty' };
+  try {
+    return { ok: true, value: JSON.parse(rawBody.toString('utf8')) as unknown };
+  } catch (error) {
+    return { ok: false, detail: `not valid JSON (${(error as Error).message})` };
+  }
+}
+
+export interface IngestDeps {
+  config: Pick<Config, 'maxBodyBytes' | 'secrets' | 'insecureDev' | 'rawTopic' | 'projectId'>;
+  bus: Bus;
+  logger: Logger;
+  now?: () => Date;
+}
+
+/**
+ * The front door: routes, bounds, authenticates and validates a delivery, then publishes its
+ * raw bytes. Checks run in the contract's order (DESIGN.md, "Ingest contract"), so a sender
+ * always learns the first thing wrong with its request.
+ */
+export function createIngest(deps: IngestDeps): (request: IngestRequest) => Promise<Outcome> {
+  const now = deps.now ?? (() => new Date());
+  const { config, bus } = deps;
+
+  return async function ingest(request) {
+    const path = request.path.length > 1 ? request.path.replace(/\/+$/, '') : request.path;
+    if (path === '/healthz') {
+      return request.method === 'GET' || request.method === 'HEAD'
+        ? { reason: 'healthy' }
+        : { reason: 'method_not_allowed', allow: 'GET' };
+    }
+    const route = ROUTES[path];
+    if (route === undefined) return { reason: 'unknown_path', path };
+    if (request.method !== 'POST') return { reason: 'method_not_allowed', allow: 'POST' };
+
+    const rawBody = request.rawBody ?? Buffer.alloc(0);
+    if (request.unreadableBody === 'too_large' || rawBody.length > config.maxBodyBytes) {
+      return { reason: 'payload_too_large', limit: config.maxBodyBytes };
+    }
+    const mediaProblem = mediaTypeProblem(request.headers['content-type']);
+    if (mediaProblem !== undefined) return { reason: 'unsupported_media_type', detail: mediaProblem };
+    if (request.unreadableBody === 'unsupported_encoding') {
+      return { reason: 'unsupported_media_type', detail: 'Content-Encoding is not supported' };
+    }
+
+    const secrets = config.secrets[route.source];
+    if (secrets.length > 0) {
+      const problem = route.authenticate(request.headers, rawBody, secrets);
+      if (problem !== undefined) return { reason: 'unauthorized', detail: problem };
+    } else if (!config.insecureDev) {
+      return { reason: 'unauthorized', detail: `${route.source} deliveries are refused: its secret is not configured` };
+    }
+
+    if (request.unreadableBody === 'unreadable') {
+      return { reason: 'invalid_payload', field: '(body)', detail: 'the body could not be read' };
+    }
+    const json = parseJson(request, rawBody);
+    if (!json.ok) return { reason: 'invalid_payload', field: '(body)', detail: json.detail };
+    if (typeof json.value !== 'object' || json.value === null || Array.isArray(json.value)) {
+      return { reason: 'invalid_payload', field: '(body)', detail: 'must be a JSON object' };
+    }
+
+    const admission = route.admit(request.headers, json.value);
+    switch (admission.kind) {
+      case 'invalid':
+        return { reason: 'invalid_payload', field: admission.field, detail: admission.problem };
+      case 'answer':
+        return { reason: 'answered', source: route.source, eventType: admission.eventType, message: admission.message };
+      case 'publish':
+        break;
+    }
+
+    const attributes: RawAttributes = {
+      source: route.source,
+      deliveryId: admission.deliveryId,
+      eventType: admission.eventType,
+      receivedAt: now().toISOString(),
+    };
+    try {
+      const messageId = await bus.publish(config.rawTopic, { data: rawBody, attributes });
+      return {
+        reason: 'accepted',
+        source: route.source,
+        eventType: admission.eventType,
+        deliveryId: admission.deliveryId,
+        messageId,
+      };
+    } catch (error) {
+      if (!(error instanceof PublishError)) throw error;
+      return { reason: 'unavailable', source: route.source, detail: error.message };
+    }
+  };
+}
+
+/** The log line for an outcome: flat fields, never the payload or a secret. */
+export function logOutcome(
+  logger: Logger,
+  request: IngestRequest,
+  outcome: Outcome,
+  status: number,
+  projectId?: string,
+): void {
+  const fields: LogFields = { status, reason: outcome.reason, path: request.path };
+  if ('source' in outcome) fields.source = outcome.source;
+  if ('eventType' in outcome) fields.eventType = outcome.eventType;
+  if ('deliveryId' in outcome) fields.deliveryId = outcome.deliveryId;
+  if ('detail' in outcome) fields.detail = outcome.detail;
+  if ('field' in outcome) fields.field = outcome.field;
+  const traceId = request.traceContext?.split('/')[0];
+  if (traceId !== undefined && traceId !== '' && projectId !== undefined) {
+    fields['logging.googleapis.com/trace'] = `projects/${projectId}/traces/${traceId}`;
+  }
+  if (outcome.reason === 'healthy') return;
+  if (status >= 500) logger.error('delivery not handed on', fields);
+  else if (status >= 400) logger.warn('delivery refused', fields);
+  else logger.info(outcome.reason === 'accepted' ? 'delivery accepted' : 'delivery answered', fields);
+}

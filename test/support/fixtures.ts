@@ -1,0 +1,132 @@
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+interface WebhookExamples {
+  name: string;
+  examples: Array<Record<string, unknown>>;
+}
+const examples = require('@octokit/webhooks-examples') as WebhookExamples[];
+
+/** The public GitHub webhook examples for one event (octokit/webhooks). */
+export function githubExamples(event: string): Array<Record<string, unknown>> {
+  const found = examples.find((e) => e.name === event);
+  if (found === undefined) throw new Error(`no GitHub example for ${event}`);
+  return structuredClone(found.examples);
+}
+
+/** A push to the default branch with commits (the public example), optionally grown to `bytes`. */
+export function githubPush(bytes = 0): Record<string, unknown> {
+  const push = githubExamples('push').find((p) => Array.isArray(p.commits) && p.commits.length > 0);
+  if (push === undefined) throw new Error('no push example with commits');
+  const commits = push.commits as Array<Record<string, unknown>>;
+  const template = commits[0] ?? {};
+  for (let i = 0; JSON.stringify(push).length < bytes; i++) {
+    commits.push({ ...template, id: i.toString(16).padStart(40, '0'), message: `change ${i} — ünïcødé ✓ `.repeat(20) });
+  }
+  return push;
+}
+
+/** The public `closed` pull_request example, merged (the examples hold only unmerged closes). */
+export function githubMergedPullRequest(): Record<string, unknown> {
+  const closed = githubExamples('pull_request').find((p) => p.action === 'closed');
+  if (closed === undefined) throw new Error('no closed pull_request example');
+  const pr = closed.pull_request as Record<string, unknown>;
+  pr.merged = true;
+  pr.merged_at = '2019-05-15T15:20:40Z';
+  return closed;
+}
+
+/**
+ * A Spinnaker Echo event as the REST endpoint posts it (echo-api `Event`: details, content,
+ * eventId), for an Orca pipeline that ended. Written from Echo's and Orca's documented shapes.
+ */
+export function spinnakerPipelineEvent(type = 'orca:pipeline:complete', status = 'SUCCEEDED'): Record<string, unknown> {
+  return {
+    eventId: '2d6f5a7e-3c51-4c8e-9a2b-6d7c1c1e9f01',
+    details: {
+      source: 'orca',
+      type,
+      created: '1763812800000',
+      organization: null,
+      project: null,
+      application: 'checkout',
+      _content_id: null,
+      attributes: null,
+      requestHeaders: {},
+    },
+    content: {
+      executionId: '01JD7Y3K3M5B9X2Q8W4T6R1N0P',
+      execution: {
+        type: 'PIPELINE',
+        id: '01JD7Y3K3M5B9X2Q8W4T6R1N0P',
+        application: 'checkout',
+        name: 'Deploy to production',
+        status,
+        canceled: status === 'CANCELED',
+        startTime: 1763812500000,
+        endTime: 1763812800000,
+        trigger: {
+          type: 'git',
+          user: 'anonymous',
+          source: 'github',
+          project: 'acme',
+          slug: 'checkout',
+          branch: 'main',
+          hash: '0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c',
+        },
+        stages: [
+          {
+            type: 'deploy',
+            name: 'Deploy in prod',
+            status,
+            context: { account: 'prod-gke', cloudProvider: 'kubernetes' },
+          },
+        ],
+      },
+    },
+  };
+}
+
+/** An HCP Terraform notification, payload version 1 (HashiCorp's documented example shape). */
+export function terraformNotification(
+  trigger = 'run:completed',
+  runStatus: string | null = 'applied',
+): Record<string, unknown> {
+  return {
+    payload_version: 1,
+    notification_configuration_id: 'nc-AeUQ2zfKZzW9TiGZ',
+    run_url: 'https://app.terraform.io/app/acme/checkout-production/runs/run-FwnENkvDnrpyFC7M',
+    run_id: trigger === 'verification' ? null : 'run-FwnENkvDnrpyFC7M',
+    run_message: 'Queued manually using Terraform',
+    run_created_at: '2026-11-22T10:00:00.000Z',
+    run_created_by: 'sally',
+    workspace_id: trigger === 'verification' ? null : 'ws-XdeUVMWShTesDMME',
+    workspace_name: trigger === 'verification' ? null : 'checkout-production',
+    organization_name: trigger === 'verification' ? null : 'acme',
+    notifications: [
+      {
+        message: trigger === 'verification' ? 'Verification of checkout-production' : 'Apply complete',
+        trigger,
+        run_status: runStatus,
+        run_updated_at: '2026-11-22T10:04:10.000Z',
+        run_updated_by: 'sally',
+      },
+    ],
+  };
+}
+
+/** The generic `/deployments` body a CI job posts. */
+export function ciDeployment(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    service: 'billing',
+    environment: 'production',
+    status: 'success',
+    startedAt: '2026-11-22T09:58:00.000Z',
+    finishedAt: '2026-11-22T10:01:30.000Z',
+    commitSha: '9f2c1e0b7a3d4c5e6f708192a3b4c5d6e7f80912',
+    repository: 'acme/billing',
+    id: 'jenkins-billing-deploy-1842',
+    ...overrides,
+  };
+}

@@ -1,0 +1,10 @@
+import { createHmac } from 'node:crypto';
+
+/** Signs like the senders do, with the real algorithms, so tests exercise the real verifiers. */
+export const sign = {
+  github: (body: string | Buffer, secret: string) =>
+    'sha256=' + createHmac('sha256', secret).update(body).digest('hex'),
+  terraform: (body: string | Buffer, secret: string) => createHmac('sha512', secret).update(body).digest('hex'),
+  bearer: (token: string) => `Bearer ${token}`,
+  basic: (user: string, password: string) => 'Basic ' + Buffer.from(`${user}:${password}`).toString('base64'),
+};
