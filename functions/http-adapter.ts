@@ -43,16 +43,22 @@ function requestOf(req: FrameworkRequest): IngestRequest {
 /** The HTTP function: read the request, call shared/, write the status. */
 export function ingestHandler(deps: IngestDeps): HttpFunction {
   const ingest = createIngest(deps);
-  return async (req: FrameworkRequest, res) => {
+  return (req: FrameworkRequest, res) => {
+    // functions-framework runs each request inside a node:domain only to turn a stray exception
+    // into a 500; every failure here is caught below. Inside a domain each promise pays for the
+    // domain's bookkeeping: leaving it is worth about 9% of throughput (`npm run bench`).
+    (process as { domain?: { exit(): void } }).domain?.exit();
     const request = requestOf(req);
-    try {
-      const outcome = await ingest(request);
-      const reply = replyFor(outcome);
-      logOutcome(deps.logger, request, outcome, reply.status, deps.config.projectId);
-      res.status(reply.status).set(reply.headers).json(reply.body);
-    } catch (error) {
-      deps.logger.error('ingest failed', { path: request.path, error: String(error) });
-      res.status(500).json({ error: 'internal', message: 'internal error' });
-    }
+    ingest(request).then(
+      (outcome) => {
+        const reply = replyFor(outcome);
+        logOutcome(deps.logger, request, outcome, reply.status, deps.config.projectId);
+        res.status(reply.status).set(reply.headers).json(reply.body);
+      },
+      (error: unknown) => {
+        deps.logger.error('ingest failed', { path: request.path, error: String(error) });
+        res.status(500).json({ error: 'internal', message: 'internal error' });
+      },
+    );
   };
 }

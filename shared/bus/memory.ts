@@ -39,8 +39,13 @@ export class MemoryBus implements Bus {
 
   publish(topic: string, message: BusMessage): Promise<string> {
     const delivery: Delivery = { ...message, id: randomUUID(), topic, attempt: 0 };
-    if (this.consumers.has(topic)) this.dispatch(delivery);
-    else this.backlog.set(topic, [...(this.backlog.get(topic) ?? []), delivery]);
+    if (this.consumers.has(topic)) {
+      this.dispatch(delivery);
+    } else {
+      const waiting = this.backlog.get(topic);
+      if (waiting === undefined) this.backlog.set(topic, [delivery]);
+      else waiting.push(delivery);
+    }
     return Promise.resolve(delivery.id);
   }
 

@@ -42,7 +42,9 @@ export class PubSubBus implements Bus {
   async close(): Promise<void> {
     if (this.client === undefined) return;
     const client = await this.client;
-    await Promise.allSettled([...this.topics.values()].map((t) => t.flush()));
+    // Pending publishes get as long as a publish may take, and no longer.
+    const flushed = Promise.allSettled([...this.topics.values()].map((t) => t.flush()));
+    await withTimeout(flushed, this.options.publishTimeoutMs, 'Pub/Sub flush').catch(() => undefined);
     await client.close();
   }
 

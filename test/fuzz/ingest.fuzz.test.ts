@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import fc from 'fast-check';
+import { memoryLogger } from '../../shared/log.ts';
+import {
+  ciDeployment,
+  githubExamples,
+  githubMergedPullRequest,
+  githubPush,
+  spinnakerPipelineEvent,
+  terraformNotification,
+} from '../support/fixtures.ts';
+import { type RunningServer, startIngestServer } from '../support/ingest-server.ts';
+import { RecordingBus } from '../support/recording-bus.ts';
+import { sign } from '../support/signing.ts';
+
+const SECRET = 'fuzz-secret';
+const RUNS = Number(process.env.DEVSTATS_FUZZ_RUNS ?? 3000);
+const EXPECTED = new Set([200, 202, 400, 401, 404, 405, 413, 415]);
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+const seeds: Array<[path: string, event: string, body: Json]> = [
+  ['/github', 'push', githubPush() as Json],
+  ['/github', 'pull_request', githubMergedPullRequest() as Json],
+  ['/github', 'deployment_status', githubExamples('deployment_status')[0] as Json],
+  ['/github', 'ping', githubExamples('ping')[0] as Json],
+  ['/spinnaker', '', spinnakerPipelineEvent() as Json],
+  [
+    '/spinnaker',
+    '',
+    { eventName: 'spinnaker_events', payload: spinnakerPipelineEvent('orca:pipeline:failed') } as Json,
+  ],
+  ['/terraform', '', terraformNotification() as Json],
+  ['/terraform', '', terraformNotification('verification', null) as Json],
+  ['/deployments', '', ciDeployment() as Json],
+];
+
+/** Replaces the node at a random path of `value` with `replacement`. */
+function replaceAt(value: Json, choices: number[], replacement: Json): Json {
+  if (choices.length === 0 || value === null || typeof value !== 'object') return replacement;
+  const [choice = 0, ...rest] = choices;
+  if (Array.isArray(value)) {
+    if (value.length === 0) return replacement;
+    const index = choice % value.length;
+    return value.map((item, i) => (i === index ? replaceAt(item, rest, replacement) : item));
+  }
+  const keys = Object.keys(value);
+  if (keys.length === 0) return replacement;
+  const key = keys[choice % keys.length] ?? '';
+  return { ...value, [key]: replaceAt(value[key] ?? null, rest, replacement) };
+}
+
+const nastyValue = fc.oneof(
+  fc.jsonValue({ maxDepth: 3 }) as fc.Arbitrary<Json>,
+  fc.constantFrom<Json>(null, '', -1, 1e308, '__proto__', '💥'.repeat(1000), [], {}, { __proto__: { polluted: true } }),
+  fc.string({ unit: 'grapheme', maxLength: 200 }),
+);
+
+const bodyMutation = fc.oneof(
+  // A structural change: one node replaced by anything JSON can say.
+  fc.record({ kind: fc.constant('replace' as const), path: fc.array(fc.nat(), { maxLength: 6 }), value: nastyValue }),
+  // Byte-level damage: truncation, or a few bytes overwritten.
+  fc.record({ kind: fc.constant('truncate' as const), at: fc.double({ min: 0, max: 1, noNaN: true }) }),
+  fc.record({
+    kind: fc.constant('bytes' as const),
+    edits: fc.array(fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 0, max: 255 })), {
+      minLength: 1,
+      maxLength: 8,
+    }),
+  }),
+  fc.record({ kind: fc.constant('raw' as const), bytes: fc.uint8Array({ maxLength: 512 }) }),
+);
+
+const headerMutation = fc.record({
+  contentType: fc.constantFrom(
+    'application/json',
+    'application/json; charset=utf-8',
+    'application/vnd.github+json',
+    'text/plain',
+    'application/json; charset=utf-16',
+    '',
+    ';;;',
+  ),
+  signature: fc.constantFrom('valid', 'missing', 'garbage', 'other-secret'),
+  method: fc.constantFrom('POST', 'POST', 'POST', 'PUT', 'GET'),
+  path: fc.constantFrom('', '', '', '/', '/../github', '/github/extra', '//github'),
+  extraHeader: fc.option(
+    fc.tuple(fc.constantFrom('x-github-event', 'x-github-delivery', 'authorization'), fc.string({ maxLength: 50 })),
+  ),
+});
+
+type BodyMutation = typeof bodyMutation extends fc.Arbitrary<infer M> ? M : never;
+
+function mutate(body: Json, mutation: BodyMutation): Buffer {
+  const text = Buffer.from(JSON.stringify(body));
+  switch (mutation.kind) {
+    case 'replace':
+      return Buffer.from(JSON.stringify(replaceAt(body, mutation.path, mutation.value)) ?? 'null');
+    case 'truncate':
+      return text.subarray(0, Math.floor(text.length * mutation.at));
+    case 'bytes': {
+      const copy = Buffer.from(text);
+      for (const [at, byte] of mutation.edits) copy[Math.min(copy.length - 1, Math.floor(copy.length * at))] = byte;
+      return copy;
+    }
+    case 'raw':
+      return Buffer.from(mutation.bytes);
+  }
+}
+
+let server: RunningServer;
+before(async () => {
+  server = await startIngestServer({
+    config: {
+      maxBodyBytes: 1_000_000,
+      secrets: { github: [SECRET], spinnaker: [SECRET], terraform: [SECRET], ci: [SECRET] },
+      insecureDev: false,
+      rawTopic: 'devstats-raw',
+      projectId: undefined,
+    },
+    bus: new RecordingBus(),
+    logger: memoryLogger(),
+  });
+});
+after(() => server.close());
+
+test(`${RUNS} mutated deliveries: never a 5xx, always a JSON answer`, async () => {
+  const statuses = new Map<number, number>();
+  await fc.assert(
+    fc.asyncProperty(
+      fc.constantFrom(...seeds),
+      bodyMutation,
+      headerMutation,
+      async ([path, event, seed], mutation, h) => {
+        const body = mutate(seed, mutation);
+        const secret = h.signature === 'other-secret' ? 'nope' : SECRET;
+        const headers: Record<string, string> = {};
+        if (h.contentType !== '') headers['content-type'] = h.contentType;
+        if (path === '/github') {
+          headers['x-github-event'] = event;
+          headers['x-github-delivery'] = 'fuzz';
+          if (h.signature !== 'missing')
+            headers['x-hub-signature-256'] = h.signature === 'garbage' ? 'sha256=zz' : sign.github(body, secret);
+        } else if (path === '/terraform') {
+          if (h.signature !== 'missing')
+            headers['x-tfe-notification-signature'] = h.signature === 'garbage' ? '%%' : sign.terraform(body, secret);
+        } else if (h.signature !== 'missing') {
+          headers.authorization = h.signature === 'garbage' ? 'Basic ###' : sign.bearer(secret);
+        }
+        if (h.extraHeader !== null) headers[h.extraHeader[0]] = h.extraHeader[1].replace(/[^\x20-\x7e]/g, '');
+        const response = await fetch(server.url + (h.path === '' ? path : h.path.replace('github', path.slice(1))), {
+          method: h.method,
+          headers,
+          body: h.method === 'GET' ? undefined : body,
+        });
+        const text = await response.text();
+        statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+        assert.ok(EXPECTED.has(response.status), `status ${response.status}: ${text}`);
+        assert.doesNotThrow(() => JSON.parse(text), `not JSON: ${text.slice(0, 200)}`);
+      },
+    ),
+    { numRuns: RUNS, seed: Number(process.env.DEVSTATS_FUZZ_SEED ?? 20261122) },
+  );
+  // The mutations must reach every stage of ingest, or the fuzz proves little.
+  for (const status of [202, 400, 401, 415])
+    assert.ok((statuses.get(status) ?? 0) > 0, `no ${status} among ${JSON.stringify([...statuses])}`);
+});

@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Message, PubSub, Subscription } from '@google-cloud/pubsub';
+import { PubSubBus } from '../../shared/bus/pubsub.ts';
+import { memoryLogger } from '../../shared/log.ts';
+import { ciDeployment, githubPush } from '../support/fixtures.ts';
+import { type Emulator, skipUnlessEmulator, startEmulator } from '../support/emulator.ts';
+import { type RunningServer, startIngestServer } from '../support/ingest-server.ts';
+import { sign } from '../support/signing.ts';
+
+const skip = skipUnlessEmulator('pubsub');
+const PROJECT = 'devstats-test';
+
+describe('ingest publishes to the real Pub/Sub emulator', { skip }, () => {
+  let emulator: Emulator;
+  let bus: PubSubBus;
+  let pubsub: PubSub;
+  let server: RunningServer;
+  let subscription: Subscription;
+  const received: Message[] = [];
+
+  before(async () => {
+    emulator = await startEmulator('pubsub');
+    process.env.PUBSUB_EMULATOR_HOST = emulator.host;
+    bus = new PubSubBus({ projectId: PROJECT, publishTimeoutMs: 3000 });
+    pubsub = await bus.pubsub();
+    const [topic] = await pubsub.createTopic('devstats-raw');
+    [subscription] = await topic.createSubscription('devstats-raw-test');
+    subscription.on('message', (message: Message) => {
+      received.push(message);
+      message.ack();
+    });
+    server = await startIngestServer({
+      config: {
+        maxBodyBytes: 26_214_400,
+        secrets: { github: ['gh'], spinnaker: [], terraform: [], ci: ['ci'] },
+        insecureDev: false,
+        rawTopic: 'devstats-raw',
+        projectId: PROJECT,
+      },
+      bus,
+      logger: memoryLogger(),
+    });
+  });
+
+  after(async () => {
+    await subscription.close();
+    await server.close();
+    await bus.close();
+    await emulator.stop();
+    delete process.env.PUBSUB_EMULATOR_HOST;
+  });
+
+  async function waitFor(count: number): Promise<void> {
+    const deadline = Date.now() + 15_000;
+    while (received.length < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  }
+
+  test('messages arrive on devstats-raw with their attributes and the exact body bytes', async () => {
+    const push = JSON.stringify(githubPush(300_000));
+    const pushResponse = await fetch(`${server.url}/github`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': 'push',
+        'x-github-delivery': 'emulator-delivery-1',
+        'x-hub-signature-256': sign.github(push, 'gh'),
+      },
+      body: push,
+    });
+    assert.equal(pushResponse.status, 202);
+    const deploy = JSON.stringify(ciDeployment());
+    const deployResponse = await fetch(`${server.url}/deployments`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: sign.bearer('ci') },
+      body: deploy,
+    });
+    assert.equal(deployResponse.status, 202);
+
+    await waitFor(2);
+    const byDelivery = new Map(received.map((m) => [m.attributes.deliveryId, m]));
+    const pushMessage = byDelivery.get('emulator-delivery-1');
+    assert.ok(pushMessage, 'push message received');
+    assert.ok(pushMessage.data.equals(Buffer.from(push)));
+    assert.equal(pushMessage.attributes.source, 'github');
+    assert.equal(pushMessage.attributes.eventType, 'push');
+    assert.match(pushMessage.attributes.receivedAt ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    const deployMessage = byDelivery.get('ci:jenkins-billing-deploy-1842');
+    assert.ok(deployMessage, 'deploy message received');
+    assert.ok(deployMessage.data.equals(Buffer.from(deploy)));
+    assert.deepEqual(
+      { source: deployMessage.attributes.source, eventType: deployMessage.attributes.eventType },
+      { source: 'ci', eventType: 'deployment' },
+    );
+  });
+
+  test('with the emulator stopped, ingest answers 503 with Retry-After', async () => {
+    await subscription.close();
+    await emulator.stop();
+    const started = Date.now();
+    const response = await fetch(`${server.url}/deployments`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: sign.bearer('ci') },
+      body: JSON.stringify(ciDeployment({ id: 'during-outage' })),
+    });
+    assert.equal(response.status, 503);
+    assert.equal(response.headers.get('retry-after'), '30');
+    assert.equal(((await response.json()) as { error: string }).error, 'unavailable');
+    assert.ok(Date.now() - started < 9000, 'answered before GitHub gives up (10 s)');
+  });
+});
