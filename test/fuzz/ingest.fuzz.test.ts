@@ -15,7 +15,7 @@ import { RecordingBus } from '../support/recording-bus.ts';
 import { sign } from '../support/signing.ts';
 
 const SECRET = 'fuzz-secret';
-const RUNS = Number(process.env.DEVSTATS_FUZZ_RUNS ?? 3000);
+const RUNS = Number(process.env.DEVSTATS_FUZZ_RUNS ?? 5000);
 const EXPECTED = new Set([200, 202, 400, 401, 404, 405, 413, 415]);
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -36,19 +36,30 @@ const seeds: Array<[path: string, event: string, body: Json]> = [
   ['/deployments', '', ciDeployment() as Json],
 ];
 
-/** Replaces the node at a random path of `value` with `replacement`. */
-function replaceAt(value: Json, choices: number[], replacement: Json): Json {
-  if (choices.length === 0 || value === null || typeof value !== 'object') return replacement;
-  const [choice = 0, ...rest] = choices;
+type Path = Array<string | number>;
+
+/** Every path into a JSON value, so mutations can aim at the fields ingest reads. */
+function pathsOf(value: Json, prefix: Path = []): Path[] {
+  if (value === null || typeof value !== 'object') return [prefix];
+  const children = Array.isArray(value) ? value.map((v, i) => [i, v] as const) : Object.entries(value);
+  return [prefix, ...children.flatMap(([key, child]) => pathsOf(child, [...prefix, key]))];
+}
+
+/** `value` with the node at `path` replaced, or deleted when `replacement` is undefined. */
+function replaceAt(value: Json, path: Path, replacement: Json | undefined): Json {
+  const [key, ...rest] = path;
+  if (key === undefined) return replacement ?? null;
   if (Array.isArray(value)) {
-    if (value.length === 0) return replacement;
-    const index = choice % value.length;
-    return value.map((item, i) => (i === index ? replaceAt(item, rest, replacement) : item));
+    const copy = [...value];
+    if (rest.length === 0 && replacement === undefined) copy.splice(Number(key), 1);
+    else copy[Number(key)] = replaceAt(copy[Number(key)] ?? null, rest, replacement);
+    return copy;
   }
-  const keys = Object.keys(value);
-  if (keys.length === 0) return replacement;
-  const key = keys[choice % keys.length] ?? '';
-  return { ...value, [key]: replaceAt(value[key] ?? null, rest, replacement) };
+  if (value === null || typeof value !== 'object') return value;
+  const copy = { ...value };
+  if (rest.length === 0 && replacement === undefined) delete copy[String(key)];
+  else copy[String(key)] = replaceAt(copy[String(key)] ?? null, rest, replacement);
+  return copy;
 }
 
 const nastyValue = fc.oneof(
@@ -58,8 +69,9 @@ const nastyValue = fc.oneof(
 );
 
 const bodyMutation = fc.oneof(
-  // A structural change: one node replaced by anything JSON can say.
-  fc.record({ kind: fc.constant('replace' as const), path: fc.array(fc.nat(), { maxLength: 6 }), value: nastyValue }),
+  // A structural change: one field replaced by anything JSON can say, or removed.
+  fc.record({ kind: fc.constant('replace' as const), at: fc.nat(), value: nastyValue }),
+  fc.record({ kind: fc.constant('delete' as const), at: fc.nat() }),
   // Byte-level damage: truncation, or a few bytes overwritten.
   fc.record({ kind: fc.constant('truncate' as const), at: fc.double({ min: 0, max: 1, noNaN: true }) }),
   fc.record({
@@ -72,7 +84,7 @@ const bodyMutation = fc.oneof(
   fc.record({ kind: fc.constant('raw' as const), bytes: fc.uint8Array({ maxLength: 512 }) }),
 );
 
-const headerMutation = fc.record({
+const damagedHeaders = fc.record({
   contentType: fc.constantFrom(
     'application/json',
     'application/json; charset=utf-8',
@@ -92,11 +104,31 @@ const headerMutation = fc.record({
 
 type BodyMutation = typeof bodyMutation extends fc.Arbitrary<infer M> ? M : never;
 
+// Most deliveries keep valid headers, so the mutated bodies get past authentication.
+const headerMutation = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc.constant({
+      contentType: 'application/json',
+      signature: 'valid',
+      method: 'POST',
+      path: '',
+      extraHeader: null,
+    } as const),
+  },
+  { weight: 1, arbitrary: damagedHeaders },
+);
+
 function mutate(body: Json, mutation: BodyMutation): Buffer {
   const text = Buffer.from(JSON.stringify(body));
   switch (mutation.kind) {
     case 'replace':
-      return Buffer.from(JSON.stringify(replaceAt(body, mutation.path, mutation.value)) ?? 'null');
+    case 'delete': {
+      const paths = pathsOf(body);
+      const path = paths[mutation.at % paths.length] ?? [];
+      const value = mutation.kind === 'replace' ? mutation.value : undefined;
+      return Buffer.from(JSON.stringify(replaceAt(body, path, value)));
+    }
     case 'truncate':
       return text.subarray(0, Math.floor(text.length * mutation.at));
     case 'bytes': {
