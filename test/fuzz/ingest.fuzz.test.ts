@@ -56,10 +56,10 @@ function replaceAt(value: Json, path: Path, replacement: Json | undefined): Json
     return copy;
   }
   if (value === null || typeof value !== 'object') return value;
-  const copy = { ...value };
-  if (rest.length === 0 && replacement === undefined) delete copy[String(key)];
-  else copy[String(key)] = replaceAt(copy[String(key)] ?? null, rest, replacement);
-  return copy;
+  if (rest.length === 0 && replacement === undefined) {
+    return Object.fromEntries(Object.entries(value).filter(([k]) => k !== String(key)));
+  }
+  return { ...value, [String(key)]: replaceAt(value[String(key)] ?? null, rest, replacement) };
 }
 
 const nastyValue = fc.oneof(
