@@ -17,8 +17,6 @@ if ! devstats_node_ok; then
     rm -rf "$devstats_node_tmp"
   fi
   export PATH="$devstats_node_home/package/bin:$PATH"
-  # Native addons, if any, build against this Node's headers rather than the machine's.
-  export npm_config_nodedir="$devstats_node_home/package"
   devstats_node_ok || { echo "devstats: could not get Node.js 22.18+" >&2; return 1 2>/dev/null || exit 1; }
 fi
 unset -f devstats_node_ok
