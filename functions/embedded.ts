@@ -1,19 +1,18 @@
 import { MemoryBus } from '../shared/bus/memory.ts';
+import { createProcessor } from '../shared/process.ts';
 import { instanceRuntime } from './runtime.ts';
 
 /**
- * Embedded mode: with the in-process queue, this process also consumes what ingest publishes.
- * Until `process` exists, the consumer logs each accepted delivery.
+ * Embedded mode: with the in-process queue, this process also runs `process` on what ingest
+ * publishes, against the store the configuration names (SQLite by default).
  */
-const { bus, config, logger } = instanceRuntime();
+const runtime = instanceRuntime();
+const { bus, config, settings, logger } = runtime;
 if (bus instanceof MemoryBus) {
-  bus.subscribe(config.rawTopic, (delivery) => {
-    logger.info('delivery received', {
-      source: delivery.attributes.source,
-      deliveryId: delivery.attributes.deliveryId,
-      eventType: delivery.attributes.eventType,
-      bytes: delivery.data.length,
-    });
-    return Promise.resolve();
+  const processor = runtime.store().then((s) => createProcessor({ store: s, settings, logger }));
+  bus.subscribe(config.rawTopic, async (delivery) => {
+    await (
+      await processor
+    )(delivery);
   });
 }

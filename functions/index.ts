@@ -1,3 +1,4 @@
 // The functions-framework entry point: each import registers one target.
 import './ingest.ts';
+import './process.ts';
 import './embedded.ts';

@@ -10,10 +10,15 @@ export const SECRET_VARIABLES = {
 export type WebhookSource = keyof typeof SECRET_VARIABLES;
 
 export type BusKind = 'pubsub' | 'memory';
+export type StoreKind = 'firestore' | 'sqlite';
 
 export interface Config {
   /** Chosen by `DEVSTATS_BUS`, else Pub/Sub on Cloud Functions or next to its emulator, else in-process. */
   bus: BusKind;
+  /** Chosen by `DEVSTATS_STORE`, else Firestore on Cloud Functions or next to its emulator, else SQLite. */
+  store: StoreKind;
+  /** `DEVSTATS_CONFIG`: the settings file (teams, maps), or undefined for the defaults. */
+  settingsPath: string | undefined;
   projectId: string | undefined;
   rawTopic: string;
   maxBodyBytes: number;
@@ -33,6 +38,9 @@ const positiveInt = z.coerce.number().int().positive();
 
 const Env = z.object({
   DEVSTATS_BUS: z.enum(['pubsub', 'memory']).optional(),
+  DEVSTATS_STORE: z.enum(['firestore', 'sqlite']).optional(),
+  FIRESTORE_EMULATOR_HOST: z.string().optional(),
+  DEVSTATS_CONFIG: z.string().optional(),
   K_SERVICE: z.string().optional(),
   PUBSUB_EMULATOR_HOST: z.string().optional(),
   GOOGLE_CLOUD_PROJECT: z.string().optional(),
@@ -68,6 +76,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   ) as Record<WebhookSource, string[]>;
   return {
     bus: e.DEVSTATS_BUS ?? (onGoogleCloud || e.PUBSUB_EMULATOR_HOST !== undefined ? 'pubsub' : 'memory'),
+    store: e.DEVSTATS_STORE ?? (onGoogleCloud || e.FIRESTORE_EMULATOR_HOST !== undefined ? 'firestore' : 'sqlite'),
+    settingsPath: e.DEVSTATS_CONFIG,
     projectId: e.GOOGLE_CLOUD_PROJECT,
     rawTopic: e.DEVSTATS_RAW_TOPIC,
     maxBodyBytes: e.DEVSTATS_MAX_BODY_BYTES,

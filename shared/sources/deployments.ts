@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { type Admission, type Admit, invalid } from './admission.ts';
+import { type Deploy, deployId, utc } from '../events.ts';
+import { canonicalEnvironment, teamOf } from '../settings.ts';
+import { type Normalizer, parseOrThrow } from './normalize.ts';
 
 const isoTime = z.iso.datetime({ offset: true });
 
@@ -45,4 +48,30 @@ export const admitDeployment: Admit = (_headers, body): Admission => {
   const deployment = DeploymentBody.safeParse(body);
   if (!deployment.success) return invalid(deployment.error);
   return { kind: 'publish', eventType: 'deployment', deliveryId: `ci:${ciDeployKey(deployment.data)}` };
+};
+
+// ---- normalisation (process) ------------------------------------------------------------
+
+export const normalizeDeployment: Normalizer = (body, _eventType, { settings }) => {
+  const d = parseOrThrow(DeploymentBody, body);
+  const team = teamOf(settings, d.service, d.repository);
+  const key = ciDeployKey(d);
+  const deploy: Deploy = {
+    kind: 'deploy',
+    id: deployId.ci(key),
+    source: 'ci',
+    service: d.service,
+    environment: canonicalEnvironment(settings, d.environment),
+    status: d.status,
+    startedAt: utc(d.startedAt),
+    finishedAt: utc(d.finishedAt),
+    ...(d.commitSha ? { commitSha: d.commitSha } : {}),
+    ...(d.repository ? { repository: d.repository } : {}),
+    ...(d.version ? { version: d.version } : {}),
+    actor: d.actor ?? null,
+    ...(team ? { team } : {}),
+    ...(d.url ? { url: d.url } : {}),
+    externalId: key,
+  };
+  return [deploy];
 };

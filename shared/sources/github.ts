@@ -1,5 +1,18 @@
 import { z } from 'zod';
 import { type Admission, type Admit, invalid } from './admission.ts';
+import {
+  type Commit,
+  commitId,
+  type Deploy,
+  deployId,
+  type PullRequest,
+  pullRequestId,
+  type Push,
+  pushId,
+  utc,
+} from '../events.ts';
+import { canonicalEnvironment, isBot, teamOf } from '../settings.ts';
+import { type Normalizer, parseOrThrow } from './normalize.ts';
 
 // https://docs.github.com/en/webhooks/webhook-events-and-payloads
 const Repository = z.object({ full_name: z.string().min(1) });
@@ -72,5 +85,165 @@ export const admitGithub: Admit = (headers, body): Admission => {
     default:
       // `deployment` and `workflow_run` would double-count deploys; the rest carry no deploy or change.
       return { kind: 'answer', eventType, message: `${eventType} events are not counted` };
+  }
+};
+
+// ---- normalisation (process) ------------------------------------------------------------
+
+const Login = z.object({ login: z.string() });
+
+const PushEvent = z.object({
+  ref: z.string(),
+  before: z.string(),
+  after: z.string(),
+  deleted: z.boolean().optional(),
+  repository: z.object({ full_name: z.string(), pushed_at: z.union([z.number(), z.string()]).nullish() }),
+  commits: z.array(
+    z.object({
+      id: z.string(),
+      timestamp: z.string(),
+      author: z.object({ name: z.string(), username: z.string().nullish() }),
+    }),
+  ),
+});
+
+const PullRequestEvent = z.object({
+  action: z.string(),
+  number: z.number().int(),
+  repository: z.object({ full_name: z.string() }),
+  pull_request: z.object({
+    user: Login,
+    created_at: z.string(),
+    merged: z.boolean().nullish(),
+    merged_at: z.string().nullish(),
+    merge_commit_sha: z.string().nullish(),
+    base: z.object({ ref: z.string() }),
+    head: z.object({ sha: z.string() }),
+    commits: z.number().int().optional(),
+  }),
+});
+
+const DeploymentStatusEvent = z.object({
+  deployment_status: z.object({
+    state: z.string(),
+    environment: z.string(),
+    created_at: z.string(),
+    target_url: z.string().nullish(),
+    log_url: z.string().nullish(),
+  }),
+  deployment: z.object({
+    id: z.number().int(),
+    sha: z.string(),
+    created_at: z.string(),
+    creator: Login.nullish(),
+    payload: z.unknown().optional(),
+  }),
+  repository: z.object({ full_name: z.string(), name: z.string() }),
+  // Present when a GitHub Actions run set the status: its triggering actor is who deployed.
+  workflow_run: z.object({ triggering_actor: Login.nullish() }).nullish(),
+});
+
+function serviceFromPayload(payload: unknown): string | undefined {
+  let value = payload;
+  if (typeof value === 'string') {
+    try {
+      value = JSON.parse(value) as unknown;
+    } catch {
+      return undefined;
+    }
+  }
+  if (typeof value === 'object' && value !== null && 'service' in value && typeof value.service === 'string') {
+    return value.service;
+  }
+  return undefined;
+}
+
+export const normalizeGithub: Normalizer = (body, eventType, { settings, receivedAt }) => {
+  switch (eventType) {
+    case 'push': {
+      const push = parseOrThrow(PushEvent, body);
+      // Tags and branch deletions ship no commits.
+      if (push.deleted === true || !push.ref.startsWith('refs/heads/')) return [];
+      const repository = push.repository.full_name;
+      const branch = push.ref.slice('refs/heads/'.length);
+      const pushedAt = push.repository.pushed_at;
+      // `head_commit` repeats the last entry of `commits`: one commit event per `commits[]` entry.
+      const commits: Commit[] = push.commits.map((c) => ({
+        kind: 'commit',
+        id: commitId(repository, c.id),
+        repository,
+        branch,
+        sha: c.id,
+        ...(c.author.username ? { authorLogin: c.author.username } : {}),
+        authorName: c.author.name,
+        timestamp: utc(c.timestamp),
+        isBot: isBot(settings, c.author.username ?? undefined),
+      }));
+      const record: Push = {
+        kind: 'push',
+        id: pushId(repository, branch, push.before, push.after),
+        repository,
+        branch,
+        before: push.before,
+        after: push.after,
+        commitShas: push.commits.map((c) => c.id),
+        // For push events `pushed_at` is epoch seconds.
+        pushedAt: typeof pushedAt === 'number' ? utc(pushedAt * 1000) : pushedAt ? utc(pushedAt) : receivedAt,
+      };
+      return [...commits, record];
+    }
+    case 'pull_request': {
+      const event = parseOrThrow(PullRequestEvent, body);
+      const pr = event.pull_request;
+      // Closed unmerged still carries a merge_commit_sha (the test merge): only `merged` counts.
+      if (event.action !== 'closed' || pr.merged !== true || !pr.merged_at || !pr.merge_commit_sha) return [];
+      const repository = event.repository.full_name;
+      return [
+        {
+          kind: 'pull_request',
+          id: pullRequestId(repository, event.number),
+          repository,
+          number: event.number,
+          authorLogin: pr.user.login,
+          isBot: isBot(settings, pr.user.login),
+          createdAt: utc(pr.created_at),
+          mergedAt: utc(pr.merged_at),
+          mergeCommitSha: pr.merge_commit_sha,
+          baseRef: pr.base.ref,
+          headSha: pr.head.sha,
+          commits: pr.commits ?? 0,
+        } satisfies PullRequest,
+      ];
+    }
+    case 'deployment_status': {
+      const event = parseOrThrow(DeploymentStatusEvent, body);
+      const state = event.deployment_status.state;
+      if (!TERMINAL_DEPLOYMENT_STATES.has(state)) return [];
+      const repository = event.repository.full_name;
+      const service = serviceFromPayload(event.deployment.payload) ?? event.repository.name;
+      const actor = event.workflow_run ? event.workflow_run.triggering_actor?.login : event.deployment.creator?.login;
+      const url = event.deployment_status.target_url || event.deployment_status.log_url || undefined;
+      const team = teamOf(settings, service, repository);
+      return [
+        {
+          kind: 'deploy',
+          id: deployId.github(event.deployment.id),
+          source: 'github',
+          service,
+          environment: canonicalEnvironment(settings, event.deployment_status.environment),
+          status: state === 'success' ? 'success' : 'failure',
+          startedAt: utc(event.deployment.created_at),
+          finishedAt: utc(event.deployment_status.created_at),
+          commitSha: event.deployment.sha,
+          repository,
+          actor: actor ?? null,
+          ...(team ? { team } : {}),
+          ...(url ? { url } : {}),
+          externalId: String(event.deployment.id),
+        } satisfies Deploy,
+      ];
+    }
+    default:
+      return [];
   }
 };

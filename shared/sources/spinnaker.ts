@@ -1,5 +1,8 @@
 import { z } from 'zod';
 import { type Admission, type Admit, invalid } from './admission.ts';
+import { type Deploy, deployId, utc } from '../events.ts';
+import { canonicalEnvironment, type Settings, teamOf } from '../settings.ts';
+import { type Normalizer, parseOrThrow } from './normalize.ts';
 
 /**
  * Spinnaker Echo posts each event as `{details, content, eventId}`
@@ -52,4 +55,77 @@ export const admitSpinnaker: Admit = (_headers, body): Admission => {
   if (!content.success) return invalid(content.error, 'content');
   const deliveryId = event.data.eventId ?? `${content.data.execution.id}:${eventType}`;
   return { kind: 'publish', eventType, deliveryId };
+};
+
+// ---- normalisation (process) ------------------------------------------------------------
+
+const epochMs = z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)]);
+
+const Execution = z.object({
+  id: z.string(),
+  application: z.string(),
+  name: z.string().nullish(),
+  status: z.string(),
+  canceled: z.boolean().nullish(),
+  canceledBy: z.string().nullish(),
+  startTime: epochMs.nullish(),
+  endTime: epochMs.nullish(),
+  trigger: z
+    .object({
+      type: z.string().nullish(),
+      user: z.string().nullish(),
+      hash: z.string().nullish(),
+      project: z.string().nullish(),
+      slug: z.string().nullish(),
+    })
+    .default({}),
+  stages: z
+    .array(z.object({ type: z.string().nullish(), context: z.record(z.string(), z.unknown()).nullish() }))
+    .default([]),
+});
+
+const EchoEvent = z.object({
+  details: jsonObjectOrString.pipe(z.object({ type: z.string(), created: epochMs.nullish() })),
+  content: jsonObjectOrString.pipe(z.object({ execution: Execution })),
+});
+
+function environmentOf(settings: Settings, execution: z.infer<typeof Execution>): string {
+  // The deploy stages' target account says where the pipeline deployed.
+  const accounts = execution.stages
+    .map((stage) => stage.context?.account ?? stage.context?.credentials)
+    .filter((a): a is string => typeof a === 'string' && a !== '');
+  const account = accounts.find((a) => settings.spinnaker.accounts[a] !== undefined) ?? accounts[0];
+  if (account !== undefined) return settings.spinnaker.accounts[account] ?? canonicalEnvironment(settings, account);
+  return canonicalEnvironment(settings, execution.name ?? 'unknown');
+}
+
+export const normalizeSpinnaker: Normalizer = (body, _eventType, { settings, receivedAt }) => {
+  const event = parseOrThrow(EchoEvent, unwrapEchoEvent(body));
+  if (!PIPELINE_END_EVENTS.has(event.details.type)) return [];
+  const execution = event.content.execution;
+  // Orca reports a cancelled pipeline as `failed`; the execution says what really happened.
+  const cancelled = execution.status === 'CANCELED' || execution.canceled === true;
+  const status = cancelled ? 'cancelled' : execution.status === 'SUCCEEDED' ? 'success' : 'failure';
+  const trigger = execution.trigger;
+  const gitTrigger = trigger.type === 'git' && trigger.hash;
+  const actor = (cancelled ? (execution.canceledBy ?? trigger.user) : trigger.user) ?? null;
+  const finishedAt = execution.endTime ?? event.details.created;
+  const repository = gitTrigger && trigger.project && trigger.slug ? `${trigger.project}/${trigger.slug}` : undefined;
+  const team = teamOf(settings, execution.application, repository);
+  const deploy: Deploy = {
+    kind: 'deploy',
+    id: deployId.spinnaker(execution.id),
+    source: 'spinnaker',
+    service: execution.application,
+    environment: environmentOf(settings, execution),
+    status,
+    startedAt: utc(execution.startTime ?? finishedAt ?? receivedAt),
+    finishedAt: utc(finishedAt ?? receivedAt),
+    ...(gitTrigger ? { commitSha: trigger.hash ?? undefined } : {}),
+    ...(repository ? { repository } : {}),
+    actor: actor === 'anonymous' ? null : actor,
+    ...(team ? { team } : {}),
+    externalId: execution.id,
+  };
+  return [deploy];
 };

@@ -1,5 +1,8 @@
 import { z } from 'zod';
 import { type Admission, type Admit, invalid } from './admission.ts';
+import { type Deploy, deployId, type DeployStatus, utc } from '../events.ts';
+import { canonicalEnvironment, type Settings, teamOf } from '../settings.ts';
+import { type Normalizer, parseOrThrow } from './normalize.ts';
 
 /**
  * HCP Terraform / Terraform Enterprise notification payloads.
@@ -41,4 +44,59 @@ export const admitTerraform: Admit = (_headers, body): Admission => {
   }
   if (run.data.run_id === null) return { kind: 'invalid', field: 'run_id', problem: 'required for a finished run' };
   return { kind: 'publish', eventType, deliveryId: `${run.data.run_id}:${final.run_status ?? ''}` };
+};
+
+// ---- normalisation (process) ------------------------------------------------------------
+
+const RunNotification = z.object({
+  payload_version: z.literal(1),
+  run_id: z.string(),
+  run_url: z.string().nullish(),
+  run_created_at: z.string(),
+  run_created_by: z.string().nullish(),
+  workspace_name: z.string(),
+  notifications: z
+    .array(z.object({ trigger: z.string(), run_status: z.string().nullish(), run_updated_at: z.string().nullish() }))
+    .min(1),
+});
+
+const STATUS: Record<string, DeployStatus> = {
+  applied: 'success',
+  errored: 'failure',
+  canceled: 'cancelled',
+  force_canceled: 'cancelled',
+  discarded: 'cancelled',
+};
+
+/** The configured workspace, else `<service>-<environment>` split at the last dash. */
+function workspaceTarget(settings: Settings, workspace: string): { service: string; environment: string } {
+  const configured = settings.terraform.workspaces[workspace];
+  if (configured !== undefined) return configured;
+  const dash = workspace.lastIndexOf('-');
+  if (dash <= 0) return { service: workspace, environment: canonicalEnvironment(settings, 'unknown') };
+  return { service: workspace.slice(0, dash), environment: canonicalEnvironment(settings, workspace.slice(dash + 1)) };
+}
+
+export const normalizeTerraform: Normalizer = (body, _eventType, { settings, receivedAt }) => {
+  if (typeof body === 'object' && body !== null && 'payload_version' in body && body.payload_version === 2) return [];
+  const run = parseOrThrow(RunNotification, body);
+  const final = run.notifications.find((n) => FINAL_RUN_STATUSES.has(n.run_status ?? ''));
+  if (final === undefined) return [];
+  const { service, environment } = workspaceTarget(settings, run.workspace_name);
+  const team = teamOf(settings, service);
+  const deploy: Deploy = {
+    kind: 'deploy',
+    id: deployId.terraform(run.run_id),
+    source: 'terraform',
+    service,
+    environment,
+    status: STATUS[final.run_status ?? ''] ?? 'failure',
+    startedAt: utc(run.run_created_at),
+    finishedAt: utc(final.run_updated_at ?? receivedAt),
+    actor: run.run_created_by ?? null,
+    ...(team ? { team } : {}),
+    ...(run.run_url ? { url: run.run_url } : {}),
+    externalId: run.run_id,
+  };
+  return [deploy];
 };

@@ -1,0 +1,23 @@
+import { type CloudEvent, cloudEvent } from '@google-cloud/functions-framework';
+import type { BusMessage } from '../shared/bus/bus.ts';
+import { busMessageOf } from '../shared/bus/pubsub-event.ts';
+import { createProcessor, type ProcessOutcome } from '../shared/process.ts';
+import { instanceRuntime } from './runtime.ts';
+
+const runtime = instanceRuntime();
+let processor: Promise<(message: BusMessage) => Promise<ProcessOutcome>> | undefined;
+
+// The Pub/Sub target: returning acks the message; throwing has Pub/Sub redeliver it.
+cloudEvent('process', async (event: CloudEvent<unknown>) => {
+  const message = busMessageOf(event.data);
+  if (message === undefined) {
+    runtime.logger.warn('not a Pub/Sub message; acknowledged', { eventId: event.id, type: event.type });
+    return;
+  }
+  processor ??= runtime
+    .store()
+    .then((store) => createProcessor({ store, settings: runtime.settings, logger: runtime.logger }));
+  await (
+    await processor
+  )(message);
+});

@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from './config.ts';
+import { type EventKind, utc } from './events.ts';
+import { openStore } from './store/open.ts';
+import type { EventFilter } from './store/store.ts';
+
+const USAGE = `usage: devstats <command>
+
+commands:
+  events [--kind deploy|commit|pull_request|push] [--since ISO-8601] [--json]
+         what the store holds, oldest first (the first place to look when a dashboard shows no data)
+`;
+
+const KINDS: readonly EventKind[] = ['deploy', 'commit', 'pull_request', 'push'];
+
+export async function main(
+  argv: string[],
+  env: Record<string, string | undefined>,
+  out: (line: string) => void,
+): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command !== 'events') {
+    out(USAGE);
+    return command === undefined || command === '--help' ? 0 : 64;
+  }
+  const { values } = parseArgs({
+    args: rest,
+    options: { kind: { type: 'string' }, since: { type: 'string' }, json: { type: 'boolean', default: false } },
+    strict: true,
+  });
+  const filter: EventFilter = {};
+  if (values.kind !== undefined) {
+    if (!KINDS.includes(values.kind as EventKind)) throw new ConfigError(`--kind must be one of ${KINDS.join(', ')}`);
+    filter.kind = values.kind as EventKind;
+  }
+  if (values.since !== undefined) filter.since = utc(values.since);
+
+  const store = await openStore(loadConfig(env));
+  try {
+    const events = await store.events(filter);
+    for (const event of events) {
+      if (values.json) {
+        out(JSON.stringify(event));
+      } else {
+        const what =
+          event.kind === 'deploy'
+            ? `${event.service} → ${event.environment} ${event.status} (${event.source}${event.commitSha ? ' ' + event.commitSha.slice(0, 7) : ''})`
+            : event.kind === 'commit'
+              ? `${event.repository}@${event.sha.slice(0, 7)} by ${event.authorLogin ?? event.authorName}${event.isBot ? ' [bot]' : ''}`
+              : event.kind === 'pull_request'
+                ? `${event.repository}#${event.number} merged as ${event.mergeCommitSha.slice(0, 7)}`
+                : `${event.repository} ${event.branch} ${event.before.slice(0, 7)}..${event.after.slice(0, 7)} (${event.commitShas.length} commits)`;
+        out(`${event.kind.padEnd(12)} ${event.id}  ${what}`);
+      }
+    }
+    if (!values.json) out(`${events.length} event${events.length === 1 ? '' : 's'}`);
+  } finally {
+    await store.close();
+  }
+  return 0;
+}
+
+if (import.meta.main ?? process.argv[1] === new URL(import.meta.url).pathname) {
+  main(process.argv.slice(2), process.env, (line) => process.stdout.write(line + '\n')).then(
+    (code) => (process.exitCode = code),
+    (error: unknown) => {
+      process.stderr.write(`devstats: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exitCode =
+        error instanceof ConfigError || error instanceof RangeError || error instanceof TypeError ? 64 : 1;
+    },
+  );
+}

@@ -1,0 +1,121 @@
+import { z } from 'zod';
+
+/** UTC ISO-8601 with milliseconds, the one time format of every canonical event. */
+export const UtcTime = z.iso.datetime({ precision: 3 }).refine((s) => s.endsWith('Z'), 'must be UTC (Z)');
+
+/** Any ISO-8601 time (with an offset, or epoch ms) to the canonical UTC form. */
+export function utc(time: string | number | Date): string {
+  const date = time instanceof Date ? time : new Date(time);
+  if (Number.isNaN(date.getTime())) throw new RangeError(`not a time: ${String(time)}`);
+  return date.toISOString();
+}
+
+export const DeploySource = z.enum(['github', 'spinnaker', 'terraform', 'circleci', 'cloudbuild', 'ci']);
+export type DeploySource = z.infer<typeof DeploySource>;
+
+export const DeployStatus = z.enum(['success', 'failure', 'cancelled']);
+export type DeployStatus = z.infer<typeof DeployStatus>;
+
+export const Deploy = z.object({
+  kind: z.literal('deploy'),
+  id: z.string().min(1),
+  source: DeploySource,
+  service: z.string().min(1),
+  environment: z.string().min(1),
+  status: DeployStatus,
+  startedAt: UtcTime,
+  finishedAt: UtcTime,
+  commitSha: z.string().optional(),
+  repository: z.string().optional(),
+  version: z.string().optional(),
+  actor: z.string().nullable().optional(),
+  team: z.string().optional(),
+  url: z.string().optional(),
+  externalId: z.string().min(1),
+});
+export type Deploy = z.infer<typeof Deploy>;
+
+export const Commit = z.object({
+  kind: z.literal('commit'),
+  id: z.string().min(1),
+  repository: z.string().min(1),
+  branch: z.string(),
+  sha: z.string().min(1),
+  authorLogin: z.string().optional(),
+  authorName: z.string(),
+  timestamp: UtcTime,
+  isBot: z.boolean(),
+});
+export type Commit = z.infer<typeof Commit>;
+
+export const PullRequest = z.object({
+  kind: z.literal('pull_request'),
+  id: z.string().min(1),
+  repository: z.string().min(1),
+  number: z.number().int(),
+  authorLogin: z.string(),
+  isBot: z.boolean(),
+  createdAt: UtcTime,
+  mergedAt: UtcTime,
+  mergeCommitSha: z.string().min(1),
+  baseRef: z.string(),
+  headSha: z.string(),
+  commits: z.number().int().nonnegative(),
+});
+export type PullRequest = z.infer<typeof PullRequest>;
+
+export const Push = z.object({
+  kind: z.literal('push'),
+  id: z.string().min(1),
+  repository: z.string().min(1),
+  branch: z.string(),
+  before: z.string(),
+  after: z.string(),
+  commitShas: z.array(z.string()),
+  pushedAt: UtcTime,
+});
+export type Push = z.infer<typeof Push>;
+
+export type Change = Commit | PullRequest | Push;
+export type CanonicalEvent = Deploy | Change;
+export type EventKind = CanonicalEvent['kind'];
+export const CanonicalEvent = z.discriminatedUnion('kind', [Deploy, Commit, PullRequest, Push]);
+
+/**
+ * One commit shipped by one successful production deploy, with its lead time; when the commit
+ * is a merged pull request's merge commit, the pull request's review and time-to-deploy too.
+ * `via: "pull_request"` marks a pull request standing in for commits no push recorded.
+ */
+export const ShippedChange = z.object({
+  id: z.string().min(1),
+  deployId: z.string().min(1),
+  service: z.string(),
+  environment: z.string(),
+  repository: z.string(),
+  sha: z.string(),
+  via: z.enum(['push', 'pull_request']),
+  committedAt: UtcTime,
+  deployedAt: UtcTime,
+  leadTimeSeconds: z.number(),
+  pullRequest: z
+    .object({
+      number: z.number().int(),
+      createdAt: UtcTime,
+      mergedAt: UtcTime,
+      reviewSeconds: z.number(),
+      timeToDeploySeconds: z.number(),
+    })
+    .optional(),
+});
+export type ShippedChange = z.infer<typeof ShippedChange>;
+
+export const deployId = {
+  github: (deploymentId: number) => `github:${deploymentId}`,
+  spinnaker: (executionId: string) => `spinnaker:${executionId}`,
+  terraform: (runId: string) => `terraform:${runId}`,
+  ci: (key: string) => `ci:${key}`,
+};
+export const commitId = (repository: string, sha: string) => `${repository}@${sha}`;
+export const pullRequestId = (repository: string, number: number) => `${repository}#${number}`;
+export const pushId = (repository: string, branch: string, before: string, after: string) =>
+  `${repository}:${branch}:${before}..${after}`;

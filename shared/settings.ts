@@ -1,0 +1,138 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from './config.ts';
+
+/**
+ * The configuration file (`DEVSTATS_CONFIG`, JSON or YAML): teams, their services and
+ * repositories, and the maps from each source's names to services and environments.
+ * Every field has a default, so DevStats runs without a file on name-based rules alone.
+ */
+const Team = z.object({
+  services: z.array(z.string()).default([]),
+  repositories: z.array(z.string()).default([]),
+  members: z.array(z.string()).default([]),
+  headcount: z.number().positive().optional(),
+});
+
+export const Settings = z
+  .object({
+    timezone: z
+      .string()
+      .default('UTC')
+      .refine((tz) => {
+        try {
+          new Intl.DateTimeFormat('en', { timeZone: tz });
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'not an IANA time zone'),
+    productionEnvironments: z.array(z.string()).min(1).default(['production']),
+    /** Extra names per canonical environment, beside the built-in prod/prd/stag/stg… rules. */
+    environmentAliases: z.record(z.string(), z.array(z.string())).default({}),
+    developerWindowDays: z.number().int().positive().default(28),
+    bots: z.array(z.string()).default([]),
+    teams: z.record(z.string(), Team).default({}),
+    spinnaker: z.object({ accounts: z.record(z.string(), z.string()).default({}) }).default({ accounts: {} }),
+    terraform: z
+      .object({
+        workspaces: z.record(z.string(), z.object({ service: z.string(), environment: z.string() })).default({}),
+      })
+      .default({ workspaces: {} }),
+    pubsubSources: z
+      .record(z.string(), z.enum(['spinnaker', 'cloudbuild']))
+      .default({ 'spinnaker-events': 'spinnaker', 'cloud-builds': 'cloudbuild' }),
+    cloudbuild: z
+      .object({
+        deploys: z
+          .array(
+            z.object({
+              trigger: z.string().optional(),
+              tag: z.string().optional(),
+              service: z.string(),
+              environment: z.string(),
+            }),
+          )
+          .default([]),
+      })
+      .default({ deploys: [] }),
+    circleci: z
+      .object({
+        deploys: z
+          .array(
+            z.object({
+              project: z.string().optional(),
+              workflow: z.string(),
+              service: z.string(),
+              environment: z.string(),
+            }),
+          )
+          .default([]),
+        defaultEnvironment: z.string().default('production'),
+      })
+      .default({ deploys: [], defaultEnvironment: 'production' }),
+  })
+  .strict();
+export type Settings = z.infer<typeof Settings>;
+
+/** Parses settings from a value (the parsed file); the error names the first failing field. */
+export function parseSettings(value: unknown, origin = 'configuration'): Settings {
+  const parsed = Settings.safeParse(value ?? {});
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const field = issue?.path.map(String).join('.') || '(root)';
+  throw new ConfigError(`${origin}: ${field}: ${issue?.message ?? 'invalid'}`);
+}
+
+/** Reads `DEVSTATS_CONFIG` (JSON, or YAML by extension or content); defaults when unset. */
+export function loadSettings(path: string | undefined): Settings {
+  if (path === undefined || path === '') return parseSettings({});
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`DEVSTATS_CONFIG: cannot read ${path}: ${(error as Error).message}`);
+  }
+  let value: unknown;
+  try {
+    value = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(
+      `DEVSTATS_CONFIG ${path} is not valid ${/\.ya?ml$/i.test(path) ? 'YAML' : 'JSON'}: ${(error as Error).message}`,
+    );
+  }
+  return parseSettings(value, path);
+}
+
+const BUILT_IN_ALIASES: Array<[RegExp, string]> = [
+  [/(^|[-_.\s])(prod|prd|production|live)($|[-_.\s\d])/i, 'production'],
+  [/(^|[-_.\s])(stag|stg|staging|preprod|pre-prod)($|[-_.\s\d])/i, 'staging'],
+  [/(^|[-_.\s])(dev|development)($|[-_.\s\d])/i, 'development'],
+  [/(^|[-_.\s])(test|testing|qa)($|[-_.\s\d])/i, 'test'],
+];
+
+/** The canonical environment for a source's name of it: configured aliases first, then the built-in rules. */
+export function canonicalEnvironment(settings: Settings, name: string): string {
+  const lower = name.toLowerCase();
+  for (const [environment, aliases] of Object.entries(settings.environmentAliases)) {
+    if (lower === environment.toLowerCase() || aliases.some((a) => a.toLowerCase() === lower)) return environment;
+  }
+  if (settings.productionEnvironments.some((p) => p.toLowerCase() === lower)) return name;
+  for (const [pattern, environment] of BUILT_IN_ALIASES) if (pattern.test(lower)) return environment;
+  return lower;
+}
+
+export function isBot(settings: Settings, login: string | undefined): boolean {
+  if (login === undefined) return false;
+  return login.endsWith('[bot]') || settings.bots.some((b) => b.toLowerCase() === login.toLowerCase());
+}
+
+/** The team that owns a service (by the teams' `services`), or of a repository. */
+export function teamOf(settings: Settings, service: string, repository?: string): string | undefined {
+  for (const [team, t] of Object.entries(settings.teams)) if (t.services.includes(service)) return team;
+  if (repository !== undefined) {
+    for (const [team, t] of Object.entries(settings.teams)) if (t.repositories.includes(repository)) return team;
+  }
+  return undefined;
+}

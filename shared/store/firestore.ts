@@ -1,0 +1,187 @@
+import type { CollectionReference, Firestore, Query } from '@google-cloud/firestore';
+import {
+  CanonicalEvent,
+  type Change,
+  type Commit,
+  type Deploy,
+  type EventKind,
+  type PullRequest,
+  type Push,
+  ShippedChange,
+} from '../events.ts';
+import { byText, type EventFilter, type PutResult, type Store, StoreUnavailable, supersedes, timeOf } from './store.ts';
+
+const COLLECTIONS: Record<EventKind, string> = {
+  deploy: 'deploys',
+  commit: 'commits',
+  pull_request: 'pull_requests',
+  push: 'pushes',
+};
+/** The field each collection is ordered and filtered by in time. */
+const TIME_FIELD: Record<EventKind, string> = {
+  deploy: 'finishedAt',
+  commit: 'timestamp',
+  pull_request: 'mergedAt',
+  push: 'pushedAt',
+};
+const AWAITING = '_awaitingLeadTime';
+const ALREADY_EXISTS = 6;
+
+/** Firestore document ids may not contain `/`; canonical ids do (`owner/name@sha`). */
+const docId = (id: string) => encodeURIComponent(id);
+
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names what its query reads
+function withoutInternal<T>(data: Record<string, unknown>): T {
+  const { [AWAITING]: _, ...event } = data;
+  return event as T;
+}
+
+/**
+ * The cloud store: one collection per kind, documents keyed by the canonical id, so a
+ * create-if-absent (`create`, which fails on an existing document) stores each fact once.
+ * The queries below need the composite indexes declared in infra/ (the emulator needs none).
+ */
+export class FirestoreStore implements Store {
+  private readonly db: Firestore;
+
+  constructor(db: Firestore) {
+    this.db = db;
+  }
+
+  static async connect(projectId: string | undefined): Promise<FirestoreStore> {
+    const { Firestore } = await import('@google-cloud/firestore');
+    return new FirestoreStore(
+      new Firestore({ ignoreUndefinedProperties: true, ...(projectId === undefined ? {} : { projectId }) }),
+    );
+  }
+
+  private collection(kind: EventKind): CollectionReference {
+    return this.db.collection(COLLECTIONS[kind]);
+  }
+
+  private async guard<T>(what: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof StoreUnavailable) throw error;
+      throw new StoreUnavailable(`Firestore ${what} failed: ${(error as Error).message}`);
+    }
+  }
+
+  putDeploy(deploy: Deploy, options: { awaitingLeadTime: boolean }): Promise<PutResult> {
+    const ref = this.collection('deploy').doc(docId(deploy.id));
+    return this.guard('putDeploy', () =>
+      this.db.runTransaction(async (tx) => {
+        const snapshot = await tx.get(ref);
+        if (!snapshot.exists) {
+          tx.create(ref, { ...deploy, [AWAITING]: options.awaitingLeadTime });
+          return 'created' as const;
+        }
+        const data = snapshot.data() ?? {};
+        const stored = withoutInternal<Deploy>(data);
+        if (!supersedes(deploy, stored)) return 'unchanged' as const;
+        tx.set(ref, { ...deploy, [AWAITING]: options.awaitingLeadTime || data[AWAITING] === true });
+        return 'updated' as const;
+      }),
+    );
+  }
+
+  putChange(change: Change): Promise<PutResult> {
+    return this.guard('putChange', async () => {
+      try {
+        await this.collection(change.kind).doc(docId(change.id)).create(change);
+        return 'created';
+      } catch (error) {
+        if ((error as { code?: number }).code === ALREADY_EXISTS) return 'unchanged';
+        throw error;
+      }
+    });
+  }
+
+  private async all<T>(query: Query): Promise<T[]> {
+    const snapshot = await query.get();
+    return snapshot.docs.map((d) => withoutInternal<T>(d.data()));
+  }
+
+  previousSuccessfulDeploy(service: string, environment: string, before: string): Promise<Deploy | undefined> {
+    return this.guard('previousSuccessfulDeploy', async () => {
+      const query = this.collection('deploy')
+        .where('service', '==', service)
+        .where('environment', '==', environment)
+        .where('status', '==', 'success')
+        .where('finishedAt', '<', before)
+        .orderBy('finishedAt', 'desc')
+        .limit(1);
+      return (await this.all<Deploy>(query))[0];
+    });
+  }
+
+  pushesTo(repository: string, sha: string): Promise<Push[]> {
+    return this.guard('pushesTo', () =>
+      this.all<Push>(this.collection('push').where('repository', '==', repository).where('after', '==', sha)),
+    );
+  }
+
+  commit(repository: string, sha: string): Promise<Commit | undefined> {
+    return this.guard('commit', async () => {
+      const snapshot = await this.collection('commit')
+        .doc(docId(`${repository}@${sha}`))
+        .get();
+      return snapshot.exists ? (snapshot.data() as Commit) : undefined;
+    });
+  }
+
+  pullRequestByMergeSha(repository: string, sha: string): Promise<PullRequest | undefined> {
+    return this.guard('pullRequestByMergeSha', async () => {
+      const query = this.collection('pull_request')
+        .where('repository', '==', repository)
+        .where('mergeCommitSha', '==', sha)
+        .limit(1);
+      return (await this.all<PullRequest>(query))[0];
+    });
+  }
+
+  deploysAwaitingLeadTime(repository: string): Promise<Deploy[]> {
+    return this.guard('deploysAwaitingLeadTime', async () => {
+      const deploys = await this.all<Deploy>(
+        this.collection('deploy').where('repository', '==', repository).where(AWAITING, '==', true),
+      );
+      return deploys.sort((a, b) => byText(a.finishedAt, b.finishedAt));
+    });
+  }
+
+  recordShipped(deployId: string, shipped: ShippedChange[]): Promise<void> {
+    return this.guard('recordShipped', async () => {
+      const batch = this.db.batch();
+      // `set` of the same deterministic id twice writes the same document: no duplicate.
+      for (const change of shipped) batch.set(this.db.collection('shipped').doc(docId(change.id)), change);
+      batch.update(this.collection('deploy').doc(docId(deployId)), { [AWAITING]: false });
+      await batch.commit();
+    });
+  }
+
+  shippedBy(deployId: string): Promise<ShippedChange[]> {
+    return this.guard('shippedBy', async () => {
+      const snapshot = await this.db.collection('shipped').where('deployId', '==', deployId).get();
+      return snapshot.docs.map((d) => ShippedChange.parse(d.data())).sort((a, b) => byText(a.id, b.id));
+    });
+  }
+
+  events(filter: EventFilter): Promise<CanonicalEvent[]> {
+    return this.guard('events', async () => {
+      const kinds = filter.kind === undefined ? (Object.keys(COLLECTIONS) as EventKind[]) : [filter.kind];
+      const lists = await Promise.all(
+        kinds.map(async (kind) => {
+          let query: Query = this.collection(kind);
+          if (filter.since !== undefined) query = query.where(TIME_FIELD[kind], '>=', filter.since);
+          return (await this.all<unknown>(query.orderBy(TIME_FIELD[kind]))).map((e) => CanonicalEvent.parse(e));
+        }),
+      );
+      return lists.flat().sort((a, b) => byText(timeOf(a), timeOf(b)) || byText(a.id, b.id));
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.db.terminate();
+  }
+}

@@ -1,0 +1,226 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import {
+  CanonicalEvent,
+  type Change,
+  type Commit,
+  type Deploy,
+  type PullRequest,
+  type Push,
+  ShippedChange,
+} from '../events.ts';
+import { type EventFilter, type PutResult, type Store, supersedes, timeOf } from './store.ts';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  time TEXT NOT NULL,
+  repository TEXT,
+  sha TEXT,          -- commit sha, PR merge commit sha, push 'after', deploy commitSha
+  service TEXT,
+  environment TEXT,
+  status TEXT,
+  awaiting INTEGER NOT NULL DEFAULT 0,
+  body TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS events_by_sha ON events (kind, repository, sha);
+CREATE INDEX IF NOT EXISTS events_by_deploy ON events (kind, service, environment, status, time);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (kind, time);
+CREATE INDEX IF NOT EXISTS events_awaiting ON events (repository, awaiting) WHERE awaiting = 1;
+CREATE TABLE IF NOT EXISTS shipped (
+  id TEXT PRIMARY KEY,
+  deploy_id TEXT NOT NULL,
+  body TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS shipped_by_deploy ON shipped (deploy_id);
+`;
+
+function shaOf(event: CanonicalEvent): string | null {
+  switch (event.kind) {
+    case 'deploy':
+      return event.commitSha ?? null;
+    case 'commit':
+      return event.sha;
+    case 'pull_request':
+      return event.mergeCommitSha;
+    case 'push':
+      return event.after;
+  }
+}
+
+function prepareStatements(db: DatabaseSync) {
+  const prepare = (sql: string): StatementSync => db.prepare(sql);
+  return {
+    insert: prepare(
+      `INSERT INTO events (id, kind, time, repository, sha, service, environment, status, awaiting, body)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+    ),
+    get: prepare('SELECT body, awaiting FROM events WHERE id = ?'),
+    update: prepare(
+      `UPDATE events SET time = ?, repository = ?, sha = ?, service = ?, environment = ?, status = ?,
+       awaiting = max(awaiting, ?), body = ? WHERE id = ?`,
+    ),
+    previous: prepare(
+      `SELECT body FROM events WHERE kind = 'deploy' AND service = ? AND environment = ? AND status = 'success'
+       AND time < ? ORDER BY time DESC LIMIT 1`,
+    ),
+    bySha: prepare('SELECT body FROM events WHERE kind = ? AND repository = ? AND sha = ? ORDER BY time'),
+    awaiting: prepare(`SELECT body FROM events WHERE repository = ? AND awaiting = 1 ORDER BY time`),
+    clearAwaiting: prepare('UPDATE events SET awaiting = 0 WHERE id = ?'),
+    insertShipped: prepare('INSERT INTO shipped (id, deploy_id, body) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING'),
+    shippedBy: prepare('SELECT body FROM shipped WHERE deploy_id = ? ORDER BY id'),
+  };
+}
+
+/** The embedded store: one SQLite file (node:sqlite), for `npm start` and tests. */
+export class SqliteStore implements Store {
+  private readonly db: DatabaseSync;
+  private readonly statements: ReturnType<typeof prepareStatements>;
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new DatabaseSync(path);
+    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
+    this.db.exec(SCHEMA);
+    this.statements = prepareStatements(this.db);
+  }
+
+  private row(event: CanonicalEvent): [string | null, string | null, string | null, string | null] {
+    return event.kind === 'deploy'
+      ? [event.repository ?? null, shaOf(event), event.service, event.environment]
+      : [event.repository, shaOf(event), null, null];
+  }
+
+  putDeploy(deploy: Deploy, options: { awaitingLeadTime: boolean }): Promise<PutResult> {
+    const [repository, sha, service, environment] = this.row(deploy);
+    const awaiting = options.awaitingLeadTime ? 1 : 0;
+    const body = JSON.stringify(deploy);
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const inserted = this.statements.insert.run(
+        deploy.id,
+        'deploy',
+        deploy.finishedAt,
+        repository,
+        sha,
+        service,
+        environment,
+        deploy.status,
+        awaiting,
+        body,
+      );
+      let result: PutResult = 'created';
+      if (inserted.changes === 0) {
+        const stored = this.statements.get.get(deploy.id) as { body: string } | undefined;
+        const previous = stored === undefined ? undefined : (JSON.parse(stored.body) as Deploy);
+        if (previous !== undefined && supersedes(deploy, previous)) {
+          this.statements.update.run(
+            deploy.finishedAt,
+            repository,
+            sha,
+            service,
+            environment,
+            deploy.status,
+            awaiting,
+            body,
+            deploy.id,
+          );
+          result = 'updated';
+        } else {
+          result = 'unchanged';
+        }
+      }
+      this.db.exec('COMMIT');
+      return Promise.resolve(result);
+    } catch (error) {
+      this.db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+
+  putChange(change: Change): Promise<PutResult> {
+    const [repository, sha] = this.row(change);
+    const inserted = this.statements.insert.run(
+      change.id,
+      change.kind,
+      timeOf(change),
+      repository,
+      sha,
+      null,
+      null,
+      null,
+      0,
+      JSON.stringify(change),
+    );
+    return Promise.resolve(inserted.changes === 1 ? 'created' : 'unchanged');
+  }
+
+  previousSuccessfulDeploy(service: string, environment: string, before: string): Promise<Deploy | undefined> {
+    const row = this.statements.previous.get(service, environment, before) as { body: string } | undefined;
+    return Promise.resolve(row === undefined ? undefined : (JSON.parse(row.body) as Deploy));
+  }
+
+  private bySha<T>(kind: string, repository: string, sha: string): T[] {
+    return (this.statements.bySha.all(kind, repository, sha) as Array<{ body: string }>).map(
+      (r) => JSON.parse(r.body) as T,
+    );
+  }
+
+  pushesTo(repository: string, sha: string): Promise<Push[]> {
+    return Promise.resolve(this.bySha<Push>('push', repository, sha));
+  }
+
+  commit(repository: string, sha: string): Promise<Commit | undefined> {
+    return Promise.resolve(this.bySha<Commit>('commit', repository, sha)[0]);
+  }
+
+  pullRequestByMergeSha(repository: string, sha: string): Promise<PullRequest | undefined> {
+    return Promise.resolve(this.bySha<PullRequest>('pull_request', repository, sha)[0]);
+  }
+
+  deploysAwaitingLeadTime(repository: string): Promise<Deploy[]> {
+    const rows = this.statements.awaiting.all(repository) as Array<{ body: string }>;
+    return Promise.resolve(rows.map((r) => JSON.parse(r.body) as Deploy));
+  }
+
+  recordShipped(deployId: string, shipped: ShippedChange[]): Promise<void> {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      for (const change of shipped) this.statements.insertShipped.run(change.id, deployId, JSON.stringify(change));
+      this.statements.clearAwaiting.run(deployId);
+      this.db.exec('COMMIT');
+    } catch (error) {
+      this.db.exec('ROLLBACK');
+      throw error;
+    }
+    return Promise.resolve();
+  }
+
+  shippedBy(deployId: string): Promise<ShippedChange[]> {
+    const rows = this.statements.shippedBy.all(deployId) as Array<{ body: string }>;
+    return Promise.resolve(rows.map((r) => ShippedChange.parse(JSON.parse(r.body))));
+  }
+
+  events(filter: EventFilter): Promise<CanonicalEvent[]> {
+    const where: string[] = [];
+    const values: string[] = [];
+    if (filter.kind !== undefined) {
+      where.push('kind = ?');
+      values.push(filter.kind);
+    }
+    if (filter.since !== undefined) {
+      where.push('time >= ?');
+      values.push(filter.since);
+    }
+    const sql = `SELECT body FROM events ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY time, id`;
+    const rows = this.db.prepare(sql).all(...values) as Array<{ body: string }>;
+    return Promise.resolve(rows.map((r) => CanonicalEvent.parse(JSON.parse(r.body))));
+  }
+
+  close(): Promise<void> {
+    if (this.db.isOpen) this.db.close();
+    return Promise.resolve();
+  }
+}

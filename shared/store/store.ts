@@ -1,0 +1,71 @@
+import type { CanonicalEvent, Change, Commit, Deploy, EventKind, PullRequest, Push, ShippedChange } from '../events.ts';
+
+/** What a write did: the same fact arriving twice is `unchanged` the second time. */
+export type PutResult = 'created' | 'updated' | 'unchanged';
+
+export interface EventFilter {
+  kind?: EventKind;
+  /** Only events at or after this UTC time (a deploy's finishedAt, a commit's timestamp…). */
+  since?: string;
+}
+
+/**
+ * Where canonical events live, exactly once each. Two implementations (Firestore, SQLite) pass
+ * one contract suite (test/contract/store.test.ts). Every lookup is by key or by an index.
+ */
+export interface Store {
+  /**
+   * Creates the deploy if absent. A deploy already stored is replaced only by a report that
+   * finished later (a later terminal status of the same GitHub deployment); an older or equal
+   * one changes nothing. `awaitingLeadTime` marks a deploy whose shipped commits are still to be
+   * resolved (kept across updates until `recordShipped`).
+   */
+  putDeploy(deploy: Deploy, options: { awaitingLeadTime: boolean }): Promise<PutResult>;
+  /** Creates a commit, pull request or push if absent; never changes a stored one. */
+  putChange(change: Change): Promise<PutResult>;
+
+  /** The last successful deploy of a service to an environment that finished before `before`. */
+  previousSuccessfulDeploy(service: string, environment: string, before: string): Promise<Deploy | undefined>;
+  /** The pushes to a repository whose `after` is `sha` (one per branch it was pushed to). */
+  pushesTo(repository: string, sha: string): Promise<Push[]>;
+  commit(repository: string, sha: string): Promise<Commit | undefined>;
+  pullRequestByMergeSha(repository: string, sha: string): Promise<PullRequest | undefined>;
+  /** Deploys of a repository still awaiting their lead times (their pushes may arrive later). */
+  deploysAwaitingLeadTime(repository: string): Promise<Deploy[]>;
+  /** Stores the changes a deploy shipped (once each) and clears its `awaitingLeadTime`. */
+  recordShipped(deployId: string, shipped: ShippedChange[]): Promise<void>;
+  shippedBy(deployId: string): Promise<ShippedChange[]>;
+
+  /** What the store holds, oldest first: for `devstats events`. */
+  events(filter: EventFilter): Promise<CanonicalEvent[]>;
+  close(): Promise<void>;
+}
+
+/** A store that could not be reached or refused a write: `process` throws, so Pub/Sub redelivers. */
+export class StoreUnavailable extends Error {
+  override name = 'StoreUnavailable';
+}
+
+/** The time an event is filed under. */
+export function timeOf(event: CanonicalEvent): string {
+  switch (event.kind) {
+    case 'deploy':
+      return event.finishedAt;
+    case 'commit':
+      return event.timestamp;
+    case 'pull_request':
+      return event.mergedAt;
+    case 'push':
+      return event.pushedAt;
+  }
+}
+
+/** Whether `incoming` should replace `stored` (the same deploy reported again). */
+export function supersedes(incoming: Deploy, stored: Deploy): boolean {
+  return incoming.finishedAt > stored.finishedAt;
+}
+
+/** Orders strings by code unit, as SQLite's BINARY collation does, so both stores list alike. */
+export function byText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
