@@ -1,0 +1,188 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import type { Commit, Deploy, PullRequest, Push, ShippedChange } from '../../shared/events.ts';
+import { FirestoreStore } from '../../shared/store/firestore.ts';
+import { SqliteStore } from '../../shared/store/sqlite.ts';
+import type { Store } from '../../shared/store/store.ts';
+import { type Emulator, skipUnlessEmulator, startEmulator } from '../support/emulator.ts';
+
+const REPO = 'acme/billing';
+
+function deploy(overrides: Partial<Deploy> = {}): Deploy {
+  return {
+    kind: 'deploy',
+    id: 'github:1',
+    source: 'github',
+    service: 'billing',
+    environment: 'production',
+    status: 'success',
+    startedAt: '2026-11-20T10:00:00.000Z',
+    finishedAt: '2026-11-20T10:05:00.000Z',
+    commitSha: 'c3',
+    repository: REPO,
+    actor: 'alice',
+    externalId: '1',
+    ...overrides,
+  };
+}
+const commit = (sha: string, timestamp: string): Commit => ({
+  kind: 'commit',
+  id: `${REPO}@${sha}`,
+  repository: REPO,
+  branch: 'main',
+  sha,
+  authorLogin: 'bob',
+  authorName: 'Bob',
+  timestamp,
+  isBot: false,
+});
+const push = (before: string, after: string, shas: string[]): Push => ({
+  kind: 'push',
+  id: `${REPO}:main:${before}..${after}`,
+  repository: REPO,
+  branch: 'main',
+  before,
+  after,
+  commitShas: shas,
+  pushedAt: '2026-11-20T09:00:00.000Z',
+});
+const pullRequest: PullRequest = {
+  kind: 'pull_request',
+  id: `${REPO}#7`,
+  repository: REPO,
+  number: 7,
+  authorLogin: 'carol',
+  isBot: false,
+  createdAt: '2026-11-19T09:00:00.000Z',
+  mergedAt: '2026-11-20T08:00:00.000Z',
+  mergeCommitSha: 'm7',
+  baseRef: 'main',
+  headSha: 'h7',
+  commits: 2,
+};
+const shipped = (sha: string): ShippedChange => ({
+  id: `github:1|${sha}`,
+  deployId: 'github:1',
+  service: 'billing',
+  environment: 'production',
+  repository: REPO,
+  sha,
+  via: 'push',
+  committedAt: '2026-11-20T08:00:00.000Z',
+  deployedAt: '2026-11-20T10:05:00.000Z',
+  leadTimeSeconds: 7500,
+});
+
+/** One suite, every store: what `process` and the CLI rely on. */
+function storeContract(name: string, open: () => Promise<Store>, options: { skip?: string } = {}): void {
+  describe(`${name} store contract`, { skip: options.skip }, () => {
+    async function withStore(work: (store: Store) => Promise<void>): Promise<void> {
+      const store = await open();
+      try {
+        await work(store);
+      } finally {
+        await store.close();
+      }
+    }
+
+    test('a deploy is stored once, however often it arrives', () =>
+      withStore(async (store) => {
+        assert.equal(await store.putDeploy(deploy(), { awaitingLeadTime: false }), 'created');
+        assert.equal(await store.putDeploy(deploy(), { awaitingLeadTime: false }), 'unchanged');
+        assert.deepEqual(await store.events({ kind: 'deploy' }), [deploy()]);
+      }));
+
+    test('a later terminal status of the same deployment updates it; an earlier one never undoes it', () =>
+      withStore(async (store) => {
+        const failed = deploy({ status: 'failure', finishedAt: '2026-11-20T10:05:00.000Z' });
+        const succeeded = deploy({ status: 'success', finishedAt: '2026-11-20T10:09:00.000Z' });
+        await store.putDeploy(failed, { awaitingLeadTime: false });
+        assert.equal(await store.putDeploy(succeeded, { awaitingLeadTime: true }), 'updated');
+        assert.equal(await store.putDeploy(failed, { awaitingLeadTime: false }), 'unchanged');
+        assert.deepEqual(await store.events({ kind: 'deploy' }), [succeeded]);
+        assert.deepEqual(await store.deploysAwaitingLeadTime(REPO), [succeeded]);
+      }));
+
+    test('commits, pull requests and pushes are created once and found by sha', () =>
+      withStore(async (store) => {
+        const changes = [commit('c1', '2026-11-20T08:00:00.000Z'), pullRequest, push('c0', 'c1', ['c1'])];
+        for (const change of changes) assert.equal(await store.putChange(change), 'created');
+        for (const change of changes) assert.equal(await store.putChange(change), 'unchanged');
+        assert.deepEqual(await store.commit(REPO, 'c1'), changes[0]);
+        assert.equal(await store.commit(REPO, 'nope'), undefined);
+        assert.equal(await store.commit('other/repo', 'c1'), undefined);
+        assert.deepEqual(await store.pullRequestByMergeSha(REPO, 'm7'), pullRequest);
+        assert.deepEqual(await store.pushesTo(REPO, 'c1'), [changes[2]]);
+        assert.deepEqual(await store.pushesTo(REPO, 'c0'), []);
+      }));
+
+    test('the previous successful deploy: same service and environment, successful, finished before', () =>
+      withStore(async (store) => {
+        const history = [
+          deploy({ id: 'a', finishedAt: '2026-11-18T10:00:00.000Z', commitSha: 'a' }),
+          deploy({ id: 'b', finishedAt: '2026-11-19T10:00:00.000Z', commitSha: 'b' }),
+          deploy({ id: 'c', finishedAt: '2026-11-19T12:00:00.000Z', status: 'failure' }),
+          deploy({ id: 'd', finishedAt: '2026-11-19T13:00:00.000Z', environment: 'staging' }),
+          deploy({ id: 'e', finishedAt: '2026-11-19T14:00:00.000Z', service: 'checkout' }),
+          deploy({ id: 'f', finishedAt: '2026-11-21T10:00:00.000Z' }),
+        ];
+        for (const d of history) await store.putDeploy(d, { awaitingLeadTime: false });
+        const previous = await store.previousSuccessfulDeploy('billing', 'production', '2026-11-20T10:05:00.000Z');
+        assert.equal(previous?.id, 'b');
+        assert.equal(
+          await store.previousSuccessfulDeploy('billing', 'production', '2026-11-18T10:00:00.000Z'),
+          undefined,
+        );
+      }));
+
+    test('shipped changes are recorded once and clear the wait', () =>
+      withStore(async (store) => {
+        await store.putDeploy(deploy(), { awaitingLeadTime: true });
+        assert.deepEqual(
+          (await store.deploysAwaitingLeadTime(REPO)).map((d) => d.id),
+          ['github:1'],
+        );
+        await store.recordShipped('github:1', [shipped('c1'), shipped('c2')]);
+        await store.recordShipped('github:1', [shipped('c1'), shipped('c2')]);
+        assert.deepEqual(await store.shippedBy('github:1'), [shipped('c1'), shipped('c2')]);
+        assert.deepEqual(await store.deploysAwaitingLeadTime(REPO), []);
+        // The stored deploy is the same fact, without bookkeeping fields.
+        assert.deepEqual(await store.events({ kind: 'deploy' }), [deploy()]);
+      }));
+
+    test('events: all kinds oldest first, filtered by kind and time', () =>
+      withStore(async (store) => {
+        const c1 = commit('c1', '2026-11-20T08:00:00.000Z');
+        const c2 = commit('c2', '2026-11-20T09:30:00.000Z');
+        const p = push('c0', 'c2', ['c1', 'c2']);
+        await store.putChange(c2);
+        await store.putChange(c1);
+        await store.putChange(p);
+        await store.putChange(pullRequest);
+        await store.putDeploy(deploy(), { awaitingLeadTime: false });
+        assert.deepEqual(
+          (await store.events({})).map((e) => e.id),
+          [pullRequest.id, c1.id, p.id, c2.id, 'github:1'],
+        );
+        assert.deepEqual(await store.events({ kind: 'commit', since: '2026-11-20T09:00:00.000Z' }), [c2]);
+      }));
+  });
+}
+
+storeContract('SQLite', () => Promise.resolve(new SqliteStore(':memory:')));
+
+const firestoreSkip = skipUnlessEmulator('firestore');
+let firestore: Emulator | undefined;
+describe('Firestore emulator', { skip: firestoreSkip }, () => {
+  before(async () => {
+    firestore = await startEmulator('firestore');
+    process.env.FIRESTORE_EMULATOR_HOST = firestore.host;
+  });
+  after(async () => {
+    await firestore?.stop();
+    delete process.env.FIRESTORE_EMULATOR_HOST;
+  });
+  // Each test gets a project of its own: a clean database on the same emulator.
+  storeContract('Firestore', () => FirestoreStore.connect(`devstats-${randomUUID().slice(0, 8)}`));
+});
