@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS events (
   awaiting INTEGER NOT NULL DEFAULT 0,
   body TEXT NOT NULL
 ) STRICT;
-CREATE INDEX IF NOT EXISTS events_by_sha ON events (kind, repository, sha);
+CREATE INDEX IF NOT EXISTS events_by_sha ON events (kind, repository, sha, time);
 CREATE INDEX IF NOT EXISTS events_by_deploy ON events (kind, service, environment, status, time);
 CREATE INDEX IF NOT EXISTS events_by_time ON events (kind, time);
 CREATE INDEX IF NOT EXISTS events_awaiting ON events (repository, awaiting) WHERE awaiting = 1;
@@ -217,6 +217,19 @@ export class SqliteStore implements Store {
     const sql = `SELECT body FROM events ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY time, id`;
     const rows = this.db.prepare(sql).all(...values) as Array<{ body: string }>;
     return Promise.resolve(rows.map((r) => CanonicalEvent.parse(JSON.parse(r.body))));
+  }
+
+  /** SQLite's plan for each lookup `process` runs per delivery: each must search an index, never scan. */
+  explainLookups(): Record<string, string> {
+    const lookups = ['previous', 'bySha', 'awaiting', 'shippedBy', 'get'] as const;
+    return Object.fromEntries(
+      lookups.map((name) => {
+        const sql = this.statements[name].sourceSQL;
+        const params = (sql.match(/\?/g) ?? []).map(() => '');
+        const plan = this.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>;
+        return [name, plan.map((row) => row.detail).join('; ')];
+      }),
+    );
   }
 
   close(): Promise<void> {

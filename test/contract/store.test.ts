@@ -172,6 +172,33 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
 
 storeContract('SQLite', () => Promise.resolve(new SqliteStore(':memory:')));
 
+test('SQLite: every per-delivery lookup searches the index made for it, none scans', async () => {
+  const store = new SqliteStore(':memory:');
+  try {
+    for (let i = 0; i < 200; i++) {
+      await store.putChange(commit(`s${i}`, new Date(Date.UTC(2026, 10, 1) + i * 60_000).toISOString()));
+      await store.putDeploy(
+        deploy({ id: `d${i}`, finishedAt: new Date(Date.UTC(2026, 10, 1) + i * 60_000).toISOString() }),
+        {
+          awaitingLeadTime: i % 2 === 0,
+        },
+      );
+    }
+    const plans = store.explainLookups();
+    const expected: Record<string, RegExp> = {
+      previous:
+        /^SEARCH events USING INDEX events_by_deploy \(kind=\? AND service=\? AND environment=\? AND status=\? AND time<\?\)/,
+      bySha: /^SEARCH events USING INDEX events_by_sha \(kind=\? AND repository=\? AND sha=\?\)$/,
+      awaiting: /^SEARCH events USING INDEX events_awaiting/,
+      shippedBy: /^SEARCH shipped USING INDEX shipped_by_deploy/,
+      get: /^SEARCH events USING INDEX sqlite_autoindex_events_1 \(id=\?\)$/,
+    };
+    for (const [lookup, plan] of Object.entries(plans)) assert.match(plan, expected[lookup]!, `${lookup}: ${plan}`);
+  } finally {
+    await store.close();
+  }
+});
+
 const firestoreSkip = skipUnlessEmulator('firestore');
 let firestore: Emulator | undefined;
 describe('Firestore emulator', { skip: firestoreSkip }, () => {

@@ -56,6 +56,8 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
  * and waits until it answers HTTP. `stop()` ends the whole group, Java child included.
  */
 export async function startEmulator(kind: 'pubsub' | 'firestore'): Promise<Emulator> {
+  // The clients need no Google credentials against an emulator: do not probe for a metadata server.
+  process.env.METADATA_SERVER_DETECTION ??= 'none';
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
   const dataDir = mkdtempSync(join(tmpdir(), `devstats-${kind}-`));

@@ -1,0 +1,127 @@
+/**
+ * process: deliveries per second into the SQLite store and into the Firestore emulator, and the
+ * cost of normalisation alone beside JSON.parse of the same bytes.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BusMessage } from '../shared/bus/bus.ts';
+import { createLogger } from '../shared/log.ts';
+import { createProcessor } from '../shared/process.ts';
+import { parseSettings } from '../shared/settings.ts';
+import { normalizeDeployment } from '../shared/sources/deployments.ts';
+import { normalizeGithub } from '../shared/sources/github.ts';
+import type { Normalizer } from '../shared/sources/normalize.ts';
+import { normalizeSpinnaker } from '../shared/sources/spinnaker.ts';
+import { FirestoreStore } from '../shared/store/firestore.ts';
+import { SqliteStore } from '../shared/store/sqlite.ts';
+import type { Store } from '../shared/store/store.ts';
+import { emulatorAvailable, startEmulator } from '../test/support/emulator.ts';
+import { ciDeployment, githubMergedPullRequest, githubPush, spinnakerPipelineEvent } from '../test/support/fixtures.ts';
+
+const settings = parseSettings({});
+const logger = createLogger(() => undefined);
+const receivedAt = '2026-11-22T10:05:00.000Z';
+const hex = (n: number, width = 40) => n.toString(16).padStart(width, '0');
+
+/** A realistic stream: per round, a push of 3 commits, a merged PR, and a production deploy shipping them. */
+function deliveries(rounds: number): BusMessage[] {
+  const messages: BusMessage[] = [];
+  const message = (source: string, eventType: string, body: unknown): BusMessage => ({
+    data: Buffer.from(JSON.stringify(body)),
+    attributes: { source, eventType, deliveryId: String(messages.length), receivedAt },
+  });
+  const template = githubPush();
+  for (let round = 0; round < rounds; round++) {
+    const shas = [1, 2, 3].map((i) => hex(round * 3 + i));
+    const before = hex(round * 3);
+    const commits = shas.map((id, i) => ({
+      ...(template.commits as object[])[0],
+      id,
+      timestamp: `2026-11-20T0${i}:00:00-05:00`,
+    }));
+    messages.push(message('github', 'push', { ...template, before, after: shas[2], commits }));
+    const pr = githubMergedPullRequest();
+    Object.assign(pr, { number: round + 1 });
+    Object.assign(pr.pull_request as object, { merge_commit_sha: shas[2] });
+    messages.push(message('github', 'pull_request', pr));
+    messages.push(
+      message(
+        'ci',
+        'deployment',
+        ciDeployment({
+          id: `run-${round}`,
+          commitSha: shas[2],
+          repository: 'Codertocat/Hello-World',
+          startedAt: new Date(Date.parse('2026-11-20T09:59:00Z') + round * 60_000).toISOString(),
+          finishedAt: new Date(Date.parse('2026-11-20T10:00:00Z') + round * 60_000).toISOString(),
+        }),
+      ),
+    );
+  }
+  return messages;
+}
+
+async function throughput(store: Store, messages: BusMessage[]): Promise<number> {
+  const processMessage = createProcessor({ store, settings, logger });
+  const started = performance.now();
+  for (const m of messages) await processMessage(m);
+  return messages.length / ((performance.now() - started) / 1000);
+}
+
+const rows: Array<[string, string]> = [];
+
+const dir = mkdtempSync(join(tmpdir(), 'devstats-bench-'));
+const sqlite = new SqliteStore(process.env.BENCH_MEM ? ':memory:' : join(dir, 'bench.sqlite'));
+const sqliteRate = await throughput(sqlite, deliveries(1000));
+// The figure counts only if the work was done: the last deploy shipped its push's three commits.
+const shippedByLast = (await sqlite.shippedBy('ci:run-999')).length;
+if (shippedByLast !== 3) throw new Error(`expected 3 shipped commits for the last deploy, got ${shippedByLast}`);
+await sqlite.close();
+rmSync(dir, { recursive: true, force: true });
+rows.push([
+  'deliveries/s through process, SQLite store (3,000: pushes, PRs, deploys with lead times)',
+  sqliteRate.toFixed(0),
+]);
+
+if (emulatorAvailable('firestore')) {
+  const emulator = await startEmulator('firestore');
+  process.env.FIRESTORE_EMULATOR_HOST = emulator.host;
+  const firestore = await FirestoreStore.connect('devstats-bench');
+  const rate = await throughput(firestore, deliveries(100));
+  await firestore.close();
+  await emulator.stop();
+  rows.push(['deliveries/s through process, Firestore emulator (300)', rate.toFixed(0)]);
+} else {
+  rows.push(['deliveries/s through process, Firestore emulator', 'not measured: emulator not installed']);
+}
+
+/** Normalisation alone (zod schema + mapping) beside JSON.parse of the same bytes, per event. */
+function normalizationRatio(normalize: Normalizer, eventType: string, body: unknown): [number, number] {
+  const bytes = Buffer.from(JSON.stringify(body));
+  const parsed = JSON.parse(bytes.toString('utf8')) as unknown;
+  const time = (work: () => void) => {
+    for (let i = 0; i < 2000; i++) work(); // warm-up
+    const started = performance.now();
+    for (let i = 0; i < 20_000; i++) work();
+    return ((performance.now() - started) / 20_000) * 1000;
+  };
+  const parse = time(() => JSON.parse(bytes.toString('utf8')));
+  const normalizeOnly = time(() => normalize(parsed, eventType, { settings, receivedAt }));
+  return [normalizeOnly, normalizeOnly / parse];
+}
+for (const [name, normalize, eventType, body] of [
+  ['GitHub push (7.7 kB)', normalizeGithub, 'push', githubPush()],
+  ['GitHub pull_request (merged)', normalizeGithub, 'pull_request', githubMergedPullRequest()],
+  ['Spinnaker pipeline end', normalizeSpinnaker, '', spinnakerPipelineEvent()],
+  ['CI /deployments', normalizeDeployment, 'deployment', ciDeployment()],
+] as const) {
+  const [micros, ratio] = normalizationRatio(normalize, eventType, body);
+  rows.push([
+    `normalisation of a ${name}: µs, and ÷ JSON.parse of its bytes`,
+    `${micros.toFixed(1)} µs, ${ratio.toFixed(2)}×`,
+  ]);
+}
+
+console.log('\n# process benchmark\n\n| figure | value |\n|---|---|');
+for (const [figure, value] of rows) console.log(`| ${figure} | ${value} |`);
