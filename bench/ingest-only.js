@@ -1,3 +1,4 @@
+/* global process */
 // The ingest function as Cloud Functions runs it (the built dist/), with its publish acknowledged
 // in-process where Pub/Sub would acknowledge it: the benchmark measures ingest's own work.
 // Plain JavaScript so that it loads the build exactly as deployed, with no type stripping.
