@@ -177,6 +177,8 @@ console.log(
     `p99 ${load.embedded.p99} ms, peak RSS ${round(load.embedded.peakMb)} MB`,
 );
 if (load.ours.non2xx > 0 || load.bare.non2xx > 0 || load.embedded.non2xx > 0) {
-  console.log(`\nnon-2xx answers: ingest ${load.ours.non2xx}, bare ${load.bare.non2xx}, embedded ${load.embedded.non2xx}`);
+  console.log(
+    `\nnon-2xx answers: ingest ${load.ours.non2xx}, bare ${load.bare.non2xx}, embedded ${load.embedded.non2xx}`,
+  );
   process.exitCode = 1;
 }

@@ -46,6 +46,26 @@ export function hmacSignature(options: {
 }
 
 /**
+ * CircleCI's `circleci-signature: v1=<hex HMAC-SHA256>`: a comma-separated list of versioned
+ * signatures, of which any `v1` entry may match (https://circleci.com/docs/webhooks-reference/).
+ */
+export function versionedSignatureList(options: { header: string; version: string }): Authenticator {
+  const name = options.header.toLowerCase();
+  const single = hmacSignature({ header: options.header, algorithm: 'sha256', prefix: `${options.version}=` });
+  return (headers, rawBody, secrets) => {
+    const value = headers[name];
+    if (value === undefined || value === '') return `missing ${options.header} header`;
+    const entries = value
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter((entry) => entry.startsWith(`${options.version}=`));
+    if (entries.length === 0) return `${options.header} has no ${options.version}= signature`;
+    const matched = entries.some((entry) => single({ [name]: entry }, rawBody, secrets) === undefined);
+    return matched ? undefined : `${options.header} does not match the body`;
+  };
+}
+
+/**
  * A shared token, either as `Authorization: Bearer <token>` or, when `basic` is set, as the
  * password of Basic auth (Spinnaker Echo's `rest.endpoints[].username/password`).
  */

@@ -5,6 +5,7 @@ export const SECRET_VARIABLES = {
   github: 'GITHUB_WEBHOOK_SECRET',
   spinnaker: 'SPINNAKER_WEBHOOK_TOKEN',
   terraform: 'TERRAFORM_NOTIFICATION_TOKEN',
+  circleci: 'CIRCLECI_WEBHOOK_SECRET',
   ci: 'DEPLOY_WEBHOOK_TOKEN',
 } as const;
 export type WebhookSource = keyof typeof SECRET_VARIABLES;

@@ -1,8 +1,9 @@
-import { type Authenticator, type Headers, hmacSignature, sharedToken } from './auth.ts';
+import { type Authenticator, type Headers, hmacSignature, sharedToken, versionedSignatureList } from './auth.ts';
 import { type Bus, PublishError, type RawAttributes } from './bus/bus.ts';
 import type { Config, WebhookSource } from './config.ts';
 import type { LogFields, Logger } from './log.ts';
 import type { Admit } from './sources/admission.ts';
+import { admitCircleci } from './sources/circleci.ts';
 import { admitDeployment } from './sources/deployments.ts';
 import { admitGithub } from './sources/github.ts';
 import { admitSpinnaker } from './sources/spinnaker.ts';
@@ -57,7 +58,7 @@ export function replyFor(outcome: Outcome): Reply {
   });
   switch (outcome.reason) {
     case 'unknown_path':
-      return error(404, `no source at ${outcome.path}; use /github, /spinnaker, /terraform or /deployments`);
+      return error(404, `no source at ${outcome.path}; use /github, /spinnaker, /terraform, /circleci or /deployments`);
     case 'method_not_allowed':
       return error(405, `use ${outcome.allow}`, {}, { allow: outcome.allow });
     case 'payload_too_large':
@@ -100,6 +101,11 @@ const ROUTES: Readonly<Record<string, Route>> = {
     source: 'terraform',
     authenticate: hmacSignature({ header: 'X-TFE-Notification-Signature', algorithm: 'sha512', prefix: '' }),
     admit: admitTerraform,
+  },
+  '/circleci': {
+    source: 'circleci',
+    authenticate: versionedSignatureList({ header: 'circleci-signature', version: 'v1' }),
+    admit: admitCircleci,
   },
   '/deployments': { source: 'ci', authenticate: sharedToken({ basic: false }), admit: admitDeployment },
 };

@@ -3,6 +3,7 @@ import { CanonicalEvent, type Deploy } from './events.ts';
 import { settleLeadTime, shipsChanges } from './leadtime.ts';
 import type { Logger } from './log.ts';
 import type { Settings } from './settings.ts';
+import { normalizeCircleci } from './sources/circleci.ts';
 import { normalizeDeployment } from './sources/deployments.ts';
 import { normalizeGithub } from './sources/github.ts';
 import { type Normalizer, UnusablePayload } from './sources/normalize.ts';
@@ -15,6 +16,7 @@ const NORMALIZERS: Readonly<Record<string, Normalizer>> = {
   spinnaker: normalizeSpinnaker,
   terraform: normalizeTerraform,
   ci: normalizeDeployment,
+  circleci: normalizeCircleci,
 };
 
 /** An event dated this far past its receipt is stored with a warning, never exported. */

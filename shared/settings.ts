@@ -112,15 +112,21 @@ const BUILT_IN_ALIASES: Array<[RegExp, string]> = [
   [/(^|[-_.\s])(test|testing|qa)($|[-_.\s\d])/i, 'test'],
 ];
 
-/** The canonical environment for a source's name of it: configured aliases first, then the built-in rules. */
-export function canonicalEnvironment(settings: Settings, name: string): string {
+/** The environment a name stands for by the aliases (configured first, then built-in), if any. */
+export function aliasedEnvironment(settings: Settings, name: string): string | undefined {
   const lower = name.toLowerCase();
   for (const [environment, aliases] of Object.entries(settings.environmentAliases)) {
     if (lower === environment.toLowerCase() || aliases.some((a) => a.toLowerCase() === lower)) return environment;
   }
-  if (settings.productionEnvironments.some((p) => p.toLowerCase() === lower)) return name;
+  const production = settings.productionEnvironments.find((p) => p.toLowerCase() === lower);
+  if (production !== undefined) return production;
   for (const [pattern, environment] of BUILT_IN_ALIASES) if (pattern.test(lower)) return environment;
-  return lower;
+  return undefined;
+}
+
+/** The canonical environment for a source's name of it: by the aliases, else the name itself in lower case. */
+export function canonicalEnvironment(settings: Settings, name: string): string {
+  return aliasedEnvironment(settings, name) ?? name.toLowerCase();
 }
 
 export function isBot(settings: Settings, login: string | undefined): boolean {

@@ -9,7 +9,12 @@ import { memoryLogger } from '../../shared/log.ts';
 import { createProcessor } from '../../shared/process.ts';
 import { parseSettings } from '../../shared/settings.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
-import { githubExamples, spinnakerPipelineEvent, terraformNotification } from '../support/fixtures.ts';
+import {
+  circleciWorkflowCompleted,
+  githubExamples,
+  spinnakerPipelineEvent,
+  terraformNotification,
+} from '../support/fixtures.ts';
 import { type RunningServer, startIngestServer } from '../support/ingest-server.ts';
 import { sign } from '../support/signing.ts';
 
@@ -83,6 +88,8 @@ function story(): Array<[string, string, unknown]> {
     ['/github', 'push', githubPushBody(sha(99), sha(100), [[sha(100), '2026-11-20T10:00:00Z']], 'acme/checkout')],
     ['/spinnaker', '', spinnakerPipelineEvent('orca:pipeline:failed', 'CANCELED')],
     ['/terraform', '', terraformNotification('run:errored', 'errored')],
+    // CircleCI retries a delivery with the same event id: stored once (the story is sent twice).
+    ['/circleci', '', circleciWorkflowCompleted('deploy-production', 'success')],
   ];
 }
 
@@ -104,7 +111,7 @@ describe('embedded mode end to end: signed webhooks → ingest → process → d
     server = await startIngestServer({
       config: {
         maxBodyBytes: 26_214_400,
-        secrets: { github: [SECRET], spinnaker: [SECRET], terraform: [SECRET], ci: [SECRET] },
+        secrets: { github: [SECRET], spinnaker: [SECRET], terraform: [SECRET], circleci: [SECRET], ci: [SECRET] },
         insecureDev: false,
         rawTopic: 'devstats-raw',
         projectId: undefined,
@@ -132,6 +139,8 @@ describe('embedded mode end to end: signed webhooks → ingest → process → d
         });
       } else if (path === '/terraform') {
         headers['x-tfe-notification-signature'] = sign.terraform(body, SECRET);
+      } else if (path === '/circleci') {
+        headers['circleci-signature'] = `v1=${sign.github(body, SECRET).slice('sha256='.length)}`;
       } else {
         headers.authorization = sign.bearer(SECRET);
       }
@@ -159,6 +168,7 @@ describe('embedded mode end to end: signed webhooks → ingest → process → d
         ['ci:ci-1', 'billing', 'production', 'success'],
         ['github:9001', 'billing', 'production', 'success'],
         ['ci:ci-2', 'checkout', 'production', 'success'],
+        ['circleci:fda08377-fe7e-46b1-8992-3a7aaecac9c3', 'payments-api', 'production', 'success'],
         ['terraform:run-FwnENkvDnrpyFC7M', 'checkout', 'production', 'failure'],
       ],
     );

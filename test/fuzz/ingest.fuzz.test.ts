@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { memoryLogger } from '../../shared/log.ts';
 import {
   ciDeployment,
+  circleciWorkflowCompleted,
   githubExamples,
   githubMergedPullRequest,
   githubPush,
@@ -34,6 +35,7 @@ const seeds: Array<[path: string, event: string, body: Json]> = [
   ['/terraform', '', terraformNotification() as Json],
   ['/terraform', '', terraformNotification('verification', null) as Json],
   ['/deployments', '', ciDeployment() as Json],
+  ['/circleci', '', circleciWorkflowCompleted() as Json],
 ];
 
 type Path = Array<string | number>;
@@ -146,7 +148,7 @@ before(async () => {
   server = await startIngestServer({
     config: {
       maxBodyBytes: 1_000_000,
-      secrets: { github: [SECRET], spinnaker: [SECRET], terraform: [SECRET], ci: [SECRET] },
+      secrets: { github: [SECRET], spinnaker: [SECRET], terraform: [SECRET], circleci: [SECRET], ci: [SECRET] },
       insecureDev: false,
       rawTopic: 'devstats-raw',
       projectId: undefined,
@@ -177,6 +179,11 @@ test(`${RUNS} mutated deliveries: never a 5xx, always a JSON answer`, async () =
         } else if (path === '/terraform') {
           if (h.signature !== 'missing')
             headers['x-tfe-notification-signature'] = h.signature === 'garbage' ? '%%' : sign.terraform(body, secret);
+        } else if (path === '/circleci') {
+          if (h.signature !== 'missing') {
+            headers['circleci-signature'] =
+              h.signature === 'garbage' ? 'v1=,,v1' : `v1=${sign.github(body, secret).slice('sha256='.length)}`;
+          }
         } else if (h.signature !== 'missing') {
           headers.authorization = h.signature === 'garbage' ? 'Basic ###' : sign.bearer(secret);
         }

@@ -5,6 +5,8 @@ import type { IngestDeps } from '../../shared/ingest.ts';
 import { memoryLogger } from '../../shared/log.ts';
 import {
   ciDeployment,
+  circleciJobCompleted,
+  circleciWorkflowCompleted,
   githubExamples,
   githubMergedPullRequest,
   githubPush,
@@ -20,6 +22,7 @@ const GITHUB_OLD_SECRET = 'gh-secret-2025';
 const SPINNAKER_TOKEN = 'spin-token';
 const TERRAFORM_TOKEN = 'tf-token';
 const CI_TOKEN = 'ci-token';
+const CIRCLECI_SECRET = 'circle-secret';
 const RECEIVED_AT = new Date('2026-11-22T10:05:00.123Z');
 
 function depsWith(bus: RecordingBus, overrides: Partial<IngestDeps['config']> = {}): IngestDeps {
@@ -27,6 +30,7 @@ function depsWith(bus: RecordingBus, overrides: Partial<IngestDeps['config']> = 
     github: [GITHUB_OLD_SECRET, GITHUB_SECRET],
     spinnaker: [SPINNAKER_TOKEN],
     terraform: [TERRAFORM_TOKEN],
+    circleci: [CIRCLECI_SECRET],
     ci: [CI_TOKEN],
   };
   return {
@@ -92,6 +96,12 @@ function terraform(payload: unknown, token = TERRAFORM_TOKEN) {
   const body = JSON.stringify(payload);
   return { body, headers: { ...json, 'x-tfe-notification-signature': sign.terraform(body, token) } };
 }
+function circleci(payload: unknown, signature?: (body: string) => string) {
+  const body = JSON.stringify(payload);
+  const header = signature ? signature(body) : `v1=${sign.github(body, CIRCLECI_SECRET).slice('sha256='.length)}`;
+  return { body, headers: { ...json, 'circleci-event-type': 'workflow-completed', 'circleci-signature': header } };
+}
+const v1 = (body: string, secret: string) => `v1=${sign.github(body, secret).slice('sha256='.length)}`;
 const ci = (payload: unknown, token = CI_TOKEN) => ({
   body: JSON.stringify(payload),
   headers: { ...json, authorization: sign.bearer(token) },
@@ -116,7 +126,7 @@ describe('ingest over HTTP', () => {
       const r = await send(server, '/gitlab', { body: '{}', headers: json });
       assert.equal(r.status, 404);
       assert.equal(r.body.error, 'unknown_path');
-      assert.match(String(r.body.message), /\/github, \/spinnaker, \/terraform or \/deployments/);
+      assert.match(String(r.body.message), /\/github, \/spinnaker, \/terraform, \/circleci or \/deployments/);
     });
     test('GET on a source is a 405 with Allow: POST', async () => {
       const r = await send(server, '/github', { method: 'GET' });
@@ -219,6 +229,25 @@ describe('ingest over HTTP', () => {
           },
       ],
       ['CI with a wrong token', '/deployments', () => ci(ciDeployment(), 'nope')],
+      [
+        'CircleCI signed with another secret',
+        '/circleci',
+        () => circleci(circleciWorkflowCompleted(), (b) => v1(b, 'nope')),
+      ],
+      [
+        'CircleCI without a signature',
+        '/circleci',
+        () => {
+          const { body, headers } = circleci(circleciWorkflowCompleted());
+          const { ['circleci-signature']: _, ...unsigned } = headers;
+          return { body, headers: unsigned };
+        },
+      ],
+      [
+        'CircleCI with only a v2 signature',
+        '/circleci',
+        () => circleci(circleciWorkflowCompleted(), (b) => v1(b, CIRCLECI_SECRET).replace('v1=', 'v2=')),
+      ],
     ];
     for (const [name, path, request] of cases) {
       test(`${name} is a 401 and publishes nothing`, async () => {
@@ -230,6 +259,14 @@ describe('ingest over HTTP', () => {
       });
     }
 
+    test('CircleCI: any v1 entry of the comma-separated list may match', async () => {
+      const r = await send(
+        server,
+        '/circleci',
+        circleci(circleciWorkflowCompleted(), (b) => `v1=${'0'.repeat(64)},v1=${v1(b, CIRCLECI_SECRET).slice(3)}`),
+      );
+      assert.equal(r.status, 202);
+    });
     test('the previous GitHub secret is still accepted during a rotation', async () => {
       const r = await send(server, '/github', github('push', githubPush(), GITHUB_OLD_SECRET));
       assert.equal(r.status, 202);
@@ -306,6 +343,12 @@ describe('ingest over HTTP', () => {
         '/terraform',
         () => terraform({ ...terraformNotification(), run_id: null }),
         'run_id',
+      ],
+      [
+        'a CircleCI workflow-completed without its workflow',
+        '/circleci',
+        () => circleci({ ...circleciWorkflowCompleted(), workflow: undefined }),
+        'workflow',
       ],
       ['a CI deploy without service', '/deployments', () => ci({ ...ciDeployment(), service: undefined }), 'service'],
       ['a CI deploy with status "done"', '/deployments', () => ci(ciDeployment({ status: 'done' })), 'status'],
@@ -390,6 +433,7 @@ describe('ingest over HTTP', () => {
         '/terraform',
         () => terraform({ payload_version: 2, trigger_scope: 'assessment', notification_configuration_url: 'x' }),
       ],
+      ['a CircleCI job-completed', '/circleci', () => circleci(circleciJobCompleted())],
     ];
     for (const [name, path, request] of cases) {
       test(name, async () => {
@@ -478,6 +522,12 @@ describe('ingest over HTTP', () => {
         () => ci(ciDeployment()),
         { source: 'ci', eventType: 'deployment', deliveryId: 'ci:jenkins-billing-deploy-1842' },
       ],
+      [
+        'a CircleCI workflow-completed (its event id is the delivery id)',
+        '/circleci',
+        () => circleci(circleciWorkflowCompleted()),
+        { source: 'circleci', eventType: 'workflow-completed', deliveryId: '3888f21b-eaa7-38e3-8f3d-75a63bba8895' },
+      ],
     ];
     for (const [name, path, request, attributes] of cases) {
       test(name, async () => {
@@ -535,7 +585,7 @@ describe('ingest limits and outages', () => {
   });
 
   test('a source whose secret is unset is refused, unless DEVSTATS_INSECURE_DEV is set', async () => {
-    const unset = { github: [], spinnaker: [], terraform: [], ci: [] };
+    const unset = { github: [], spinnaker: [], terraform: [], circleci: [], ci: [] };
     const strict = await startIngestServer(depsWith(new RecordingBus(), { secrets: unset }));
     const bus = new RecordingBus();
     const insecure = await startIngestServer(depsWith(bus, { secrets: unset, insecureDev: true }));

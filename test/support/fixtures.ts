@@ -130,3 +130,59 @@ export function ciDeployment(overrides: Record<string, unknown> = {}): Record<st
     ...overrides,
   };
 }
+
+/**
+ * A CircleCI `workflow-completed` outbound webhook, shaped as CircleCI's webhooks reference
+ * documents it (https://circleci.com/docs/webhooks-reference/#sample-webhook-payloads).
+ */
+export function circleciWorkflowCompleted(workflow = 'deploy-production', status = 'success'): Record<string, unknown> {
+  return {
+    id: '3888f21b-eaa7-38e3-8f3d-75a63bba8895',
+    type: 'workflow-completed',
+    happened_at: '2026-11-22T09:49:34.317Z',
+    webhook: { id: 'cf8c4fdd-0587-4da1-b4ca-4846e9640af9', name: 'devstats' },
+    project: { id: '84996744-a854-4f5e-aea3-04e2851dc1d2', name: 'payments-api', slug: 'github/acme/payments-api' },
+    organization: { id: 'f22b6566-597d-46d5-ba74-99ef5bb3d85c', name: 'acme' },
+    workflow: {
+      id: 'fda08377-fe7e-46b1-8992-3a7aaecac9c3',
+      name: workflow,
+      created_at: '2026-11-22T09:48:02.000Z',
+      stopped_at: '2026-11-22T09:49:34.170Z',
+      url: 'https://app.circleci.com/pipelines/github/acme/payments-api/130/workflows/fda08377-fe7e-46b1-8992-3a7aaecac9c3',
+      status,
+    },
+    pipeline: {
+      id: '1285fe1d-d3a6-44fc-8886-8979558254c4',
+      number: 130,
+      created_at: '2026-11-22T09:48:00.000Z',
+      trigger: { type: 'webhook' },
+      vcs: {
+        provider_name: 'github',
+        origin_repository_url: 'https://github.com/acme/payments-api',
+        target_repository_url: 'https://github.com/acme/payments-api',
+        revision: '1dc6aa69429bff4806ad6afe58d3d8f57e25973e',
+        commit: {
+          subject: 'Rotate the payment provider key',
+          body: '',
+          author: { name: 'Alice', email: 'alice@example.com' },
+          authored_at: '2026-11-22T09:40:00Z',
+          committer: { name: 'GitHub', email: 'noreply@github.com' },
+          committed_at: '2026-11-22T09:40:00Z',
+        },
+        branch: 'main',
+      },
+    },
+  };
+}
+
+/** A CircleCI `job-completed` webhook: accepted, never counted. */
+export function circleciJobCompleted(): Record<string, unknown> {
+  const { workflow, ...rest } = circleciWorkflowCompleted();
+  return {
+    ...rest,
+    id: '8bd26e73-7d6e-4ab8-a6c8-1e6a4aa0b0b5',
+    type: 'job-completed',
+    workflow,
+    job: { id: 'c5a6bd0b-4fd7-4b8c-9f9e-2a3f1b1b2f00', name: 'terraform-plan', number: 812, status: 'success' },
+  };
+}
