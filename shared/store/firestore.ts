@@ -25,6 +25,7 @@ const TIME_FIELD: Record<EventKind, string> = {
   push: 'pushedAt',
 };
 const AWAITING = '_awaitingLeadTime';
+const EXPORTED = '_exported';
 const ALREADY_EXISTS = 6;
 
 /** Firestore document ids may not contain `/`; canonical ids do (`owner/name@sha`). */
@@ -32,7 +33,7 @@ const docId = (id: string) => encodeURIComponent(id);
 
 // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names what its query reads
 function withoutInternal<T>(data: Record<string, unknown>): T {
-  const { [AWAITING]: _, ...event } = data;
+  const { [AWAITING]: _awaiting, [EXPORTED]: _exported, ...event } = data;
   return event as T;
 }
 
@@ -74,16 +75,25 @@ export class FirestoreStore implements Store {
       this.db.runTransaction(async (tx) => {
         const snapshot = await tx.get(ref);
         if (!snapshot.exists) {
-          tx.create(ref, { ...deploy, [AWAITING]: options.awaitingLeadTime });
+          tx.create(ref, { ...deploy, [AWAITING]: options.awaitingLeadTime, [EXPORTED]: false });
           return 'created' as const;
         }
         const data = snapshot.data() ?? {};
         const stored = withoutInternal<Deploy>(data);
         if (!supersedes(deploy, stored)) return 'unchanged' as const;
-        tx.set(ref, { ...deploy, [AWAITING]: options.awaitingLeadTime || data[AWAITING] === true });
+        // The fact changed: it is exported again.
+        tx.set(ref, { ...deploy, [AWAITING]: options.awaitingLeadTime || data[AWAITING] === true, [EXPORTED]: false });
         return 'updated' as const;
       }),
     );
+  }
+
+  deploy(id: string): Promise<Deploy | undefined> {
+    return this.guard('deploy', async () => {
+      const snapshot = await this.collection('deploy').doc(docId(id)).get();
+      const data = snapshot.data();
+      return data === undefined ? undefined : withoutInternal<Deploy>(data);
+    });
   }
 
   putChange(change: Change): Promise<PutResult> {
@@ -151,20 +161,74 @@ export class FirestoreStore implements Store {
   }
 
   recordShipped(deployId: string, shipped: ShippedChange[]): Promise<void> {
-    return this.guard('recordShipped', async () => {
-      const batch = this.db.batch();
-      // `set` of the same deterministic id twice writes the same document: no duplicate.
-      for (const change of shipped) batch.set(this.db.collection('shipped').doc(docId(change.id)), change);
-      batch.update(this.collection('deploy').doc(docId(deployId)), { [AWAITING]: false });
-      await batch.commit();
-    });
+    return this.guard('recordShipped', () =>
+      this.db.runTransaction(async (tx) => {
+        const refs = shipped.map((change) => this.db.collection('shipped').doc(docId(change.id)));
+        const snapshots = refs.length === 0 ? [] : await tx.getAll(...refs);
+        // Created once: a change recorded again keeps its export state, so it is never sent twice.
+        snapshots.forEach((snapshot, i) => {
+          if (!snapshot.exists) tx.create(snapshot.ref, { ...shipped[i], [EXPORTED]: false });
+        });
+        tx.update(this.collection('deploy').doc(docId(deployId)), { [AWAITING]: false });
+      }),
+    );
   }
 
   shippedBy(deployId: string): Promise<ShippedChange[]> {
     return this.guard('shippedBy', async () => {
       const snapshot = await this.db.collection('shipped').where('deployId', '==', deployId).get();
-      return snapshot.docs.map((d) => ShippedChange.parse(d.data())).sort((a, b) => byText(a.id, b.id));
+      return snapshot.docs
+        .map((d) => ShippedChange.parse(withoutInternal(d.data())))
+        .sort((a, b) => byText(a.id, b.id));
     });
+  }
+
+  deploysBetween(from: string, to: string, of?: { service: string; environment: string }): Promise<Deploy[]> {
+    return this.guard('deploysBetween', () => {
+      let query: Query = this.collection('deploy');
+      if (of !== undefined) query = query.where('service', '==', of.service).where('environment', '==', of.environment);
+      return this.all<Deploy>(query.where('finishedAt', '>=', from).where('finishedAt', '<', to).orderBy('finishedAt'));
+    });
+  }
+
+  commitsBetween(from: string, to: string): Promise<Commit[]> {
+    return this.guard('commitsBetween', () =>
+      this.all<Commit>(this.collection('commit').where('timestamp', '>=', from).where('timestamp', '<', to).orderBy('timestamp')),
+    );
+  }
+
+  pullRequestsBetween(from: string, to: string): Promise<PullRequest[]> {
+    return this.guard('pullRequestsBetween', () =>
+      this.all<PullRequest>(
+        this.collection('pull_request').where('mergedAt', '>=', from).where('mergedAt', '<', to).orderBy('mergedAt'),
+      ),
+    );
+  }
+
+  markDeployExported(deployId: string): Promise<void> {
+    return this.guard('markDeployExported', async () => {
+      await this.collection('deploy').doc(docId(deployId)).update({ [EXPORTED]: true });
+    });
+  }
+
+  markShippedExported(ids: string[]): Promise<void> {
+    return this.guard('markShippedExported', async () => {
+      const batch = this.db.batch();
+      for (const id of ids) batch.update(this.db.collection('shipped').doc(docId(id)), { [EXPORTED]: true });
+      await batch.commit();
+    });
+  }
+
+  unexportedDeploys(limit: number): Promise<Deploy[]> {
+    return this.guard('unexportedDeploys', () =>
+      this.all<Deploy>(this.collection('deploy').where(EXPORTED, '==', false).orderBy('finishedAt').limit(limit)),
+    );
+  }
+
+  unexportedShipped(limit: number): Promise<ShippedChange[]> {
+    return this.guard('unexportedShipped', () =>
+      this.all<ShippedChange>(this.db.collection('shipped').where(EXPORTED, '==', false).orderBy('deployedAt').limit(limit)),
+    );
   }
 
   events(filter: EventFilter): Promise<CanonicalEvent[]> {

@@ -23,8 +23,10 @@ CREATE TABLE IF NOT EXISTS events (
   environment TEXT,
   status TEXT,
   awaiting INTEGER NOT NULL DEFAULT 0,
+  exported INTEGER NOT NULL DEFAULT 0,
   body TEXT NOT NULL
 ) STRICT;
+CREATE INDEX IF NOT EXISTS events_unexported ON events (kind, time) WHERE exported = 0;
 CREATE INDEX IF NOT EXISTS events_by_sha ON events (kind, repository, sha, time);
 CREATE INDEX IF NOT EXISTS events_by_deploy ON events (kind, service, environment, status, time);
 CREATE INDEX IF NOT EXISTS events_by_time ON events (kind, time);
@@ -32,8 +34,11 @@ CREATE INDEX IF NOT EXISTS events_awaiting ON events (repository, awaiting) WHER
 CREATE TABLE IF NOT EXISTS shipped (
   id TEXT PRIMARY KEY,
   deploy_id TEXT NOT NULL,
+  deployed_at TEXT NOT NULL,
+  exported INTEGER NOT NULL DEFAULT 0,
   body TEXT NOT NULL
 ) STRICT;
+CREATE INDEX IF NOT EXISTS shipped_unexported ON shipped (deployed_at) WHERE exported = 0;
 CREATE INDEX IF NOT EXISTS shipped_by_deploy ON shipped (deploy_id);
 `;
 
@@ -60,7 +65,7 @@ function prepareStatements(db: DatabaseSync) {
     get: prepare('SELECT body, awaiting FROM events WHERE id = ?'),
     update: prepare(
       `UPDATE events SET time = ?, repository = ?, sha = ?, service = ?, environment = ?, status = ?,
-       awaiting = max(awaiting, ?), body = ? WHERE id = ?`,
+       awaiting = max(awaiting, ?), exported = 0, body = ? WHERE id = ?`,
     ),
     previous: prepare(
       `SELECT body FROM events WHERE kind = 'deploy' AND service = ? AND environment = ? AND status = 'success'
@@ -69,7 +74,18 @@ function prepareStatements(db: DatabaseSync) {
     bySha: prepare('SELECT body FROM events WHERE kind = ? AND repository = ? AND sha = ? ORDER BY time'),
     awaiting: prepare(`SELECT body FROM events WHERE repository = ? AND awaiting = 1 ORDER BY time`),
     clearAwaiting: prepare('UPDATE events SET awaiting = 0 WHERE id = ?'),
-    insertShipped: prepare('INSERT INTO shipped (id, deploy_id, body) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING'),
+    insertShipped: prepare(
+      'INSERT INTO shipped (id, deploy_id, deployed_at, body) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING',
+    ),
+    deploysBetween: prepare("SELECT body FROM events WHERE kind = 'deploy' AND time >= ? AND time < ? ORDER BY time, id"),
+    deploysOfBetween: prepare(
+      "SELECT body FROM events WHERE kind = 'deploy' AND service = ? AND environment = ? AND time >= ? AND time < ? ORDER BY time, id",
+    ),
+    kindBetween: prepare('SELECT body FROM events WHERE kind = ? AND time >= ? AND time < ? ORDER BY time, id'),
+    markExported: prepare('UPDATE events SET exported = 1 WHERE id = ?'),
+    markShippedExported: prepare('UPDATE shipped SET exported = 1 WHERE id = ?'),
+    unexported: prepare("SELECT body FROM events WHERE kind = 'deploy' AND exported = 0 ORDER BY time LIMIT ?"),
+    unexportedShipped: prepare('SELECT body FROM shipped WHERE exported = 0 ORDER BY deployed_at LIMIT ?'),
     shippedBy: prepare('SELECT body FROM shipped WHERE deploy_id = ? ORDER BY id'),
   };
 }
@@ -140,6 +156,12 @@ export class SqliteStore implements Store {
     }
   }
 
+  deploy(id: string): Promise<Deploy | undefined> {
+    const row = this.statements.get.get(id) as { body: string } | undefined;
+    const event = row === undefined ? undefined : (JSON.parse(row.body) as CanonicalEvent);
+    return Promise.resolve(event?.kind === 'deploy' ? event : undefined);
+  }
+
   putChange(change: Change): Promise<PutResult> {
     const [repository, sha] = this.row(change);
     const inserted = this.statements.insert.run(
@@ -188,7 +210,9 @@ export class SqliteStore implements Store {
   recordShipped(deployId: string, shipped: ShippedChange[]): Promise<void> {
     this.db.exec('BEGIN IMMEDIATE');
     try {
-      for (const change of shipped) this.statements.insertShipped.run(change.id, deployId, JSON.stringify(change));
+      for (const change of shipped) {
+        this.statements.insertShipped.run(change.id, deployId, change.deployedAt, JSON.stringify(change));
+      }
       this.statements.clearAwaiting.run(deployId);
       this.db.exec('COMMIT');
     } catch (error) {
@@ -217,6 +241,44 @@ export class SqliteStore implements Store {
     const sql = `SELECT body FROM events ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY time, id`;
     const rows = this.db.prepare(sql).all(...values) as Array<{ body: string }>;
     return Promise.resolve(rows.map((r) => CanonicalEvent.parse(JSON.parse(r.body))));
+  }
+
+  private bodies<T>(rows: unknown[]): T[] {
+    return (rows as Array<{ body: string }>).map((r) => JSON.parse(r.body) as T);
+  }
+
+  deploysBetween(from: string, to: string, of?: { service: string; environment: string }): Promise<Deploy[]> {
+    const rows =
+      of === undefined
+        ? this.statements.deploysBetween.all(from, to)
+        : this.statements.deploysOfBetween.all(of.service, of.environment, from, to);
+    return Promise.resolve(this.bodies<Deploy>(rows));
+  }
+
+  commitsBetween(from: string, to: string): Promise<Commit[]> {
+    return Promise.resolve(this.bodies<Commit>(this.statements.kindBetween.all('commit', from, to)));
+  }
+
+  pullRequestsBetween(from: string, to: string): Promise<PullRequest[]> {
+    return Promise.resolve(this.bodies<PullRequest>(this.statements.kindBetween.all('pull_request', from, to)));
+  }
+
+  markDeployExported(deployId: string): Promise<void> {
+    this.statements.markExported.run(deployId);
+    return Promise.resolve();
+  }
+
+  markShippedExported(ids: string[]): Promise<void> {
+    for (const id of ids) this.statements.markShippedExported.run(id);
+    return Promise.resolve();
+  }
+
+  unexportedDeploys(limit: number): Promise<Deploy[]> {
+    return Promise.resolve(this.bodies<Deploy>(this.statements.unexported.all(limit)));
+  }
+
+  unexportedShipped(limit: number): Promise<ShippedChange[]> {
+    return Promise.resolve(this.bodies<ShippedChange>(this.statements.unexportedShipped.all(limit)));
   }
 
   /** SQLite's plan for each lookup `process` runs per delivery: each must search an index, never scan. */

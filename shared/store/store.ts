@@ -21,6 +21,7 @@ export interface Store {
    * resolved (kept across updates until `recordShipped`).
    */
   putDeploy(deploy: Deploy, options: { awaitingLeadTime: boolean }): Promise<PutResult>;
+  deploy(id: string): Promise<Deploy | undefined>;
   /** Creates a commit, pull request or push if absent; never changes a stored one. */
   putChange(change: Change): Promise<PutResult>;
 
@@ -35,6 +36,21 @@ export interface Store {
   /** Stores the changes a deploy shipped (once each) and clears its `awaitingLeadTime`. */
   recordShipped(deployId: string, shipped: ShippedChange[]): Promise<void>;
   shippedBy(deployId: string): Promise<ShippedChange[]>;
+
+  /** Deploys that finished in [from, to), oldest first; optionally of one service and environment. */
+  deploysBetween(from: string, to: string, of?: { service: string; environment: string }): Promise<Deploy[]>;
+  /** Commits (by timestamp) or merged pull requests (by mergedAt) in [from, to). */
+  commitsBetween(from: string, to: string): Promise<Commit[]>;
+  pullRequestsBetween(from: string, to: string): Promise<PullRequest[]>;
+
+  /** Marks a deploy's own export (count, duration, restore time, event, DORA record) done. */
+  markDeployExported(deployId: string): Promise<void>;
+  /** Marks shipped changes' distributions (lead time, PR times) sent. */
+  markShippedExported(ids: string[]): Promise<void>;
+  /** Deploys whose export has not finished, oldest first: `rollup` retries them. */
+  unexportedDeploys(limit: number): Promise<Deploy[]>;
+  /** Shipped changes whose distributions have not been sent, oldest first. */
+  unexportedShipped(limit: number): Promise<ShippedChange[]>;
 
   /** What the store holds, oldest first: for `devstats events`. */
   events(filter: EventFilter): Promise<CanonicalEvent[]>;

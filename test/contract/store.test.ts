@@ -151,6 +151,62 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
         assert.deepEqual(await store.events({ kind: 'deploy' }), [deploy()]);
       }));
 
+    test('ranges: deploys (of a service), commits and merged pull requests in [from, to)', () =>
+      withStore(async (store) => {
+        const d1 = deploy({ id: 'd1', finishedAt: '2026-11-20T00:00:00.000Z' });
+        const d2 = deploy({ id: 'd2', finishedAt: '2026-11-20T12:00:00.000Z', service: 'checkout' });
+        const d3 = deploy({ id: 'd3', finishedAt: '2026-11-21T00:00:00.000Z' });
+        for (const d of [d3, d1, d2]) await store.putDeploy(d, { awaitingLeadTime: false });
+        assert.deepEqual(await store.deploysBetween('2026-11-20T00:00:00.000Z', '2026-11-21T00:00:00.000Z'), [d1, d2]);
+        assert.deepEqual(
+          await store.deploysBetween('2026-11-19T00:00:00.000Z', '2026-11-22T00:00:00.000Z', {
+            service: 'billing',
+            environment: 'production',
+          }),
+          [d1, d3],
+        );
+        assert.deepEqual(await store.deploy('d2'), d2);
+        assert.equal(await store.deploy('nope'), undefined);
+        const c = commit('c1', '2026-11-20T08:00:00.000Z');
+        await store.putChange(c);
+        await store.putChange(pullRequest);
+        assert.deepEqual(await store.commitsBetween('2026-11-20T00:00:00.000Z', '2026-11-21T00:00:00.000Z'), [c]);
+        assert.deepEqual(await store.commitsBetween('2026-11-20T08:00:00.001Z', '2026-11-21T00:00:00.000Z'), []);
+        assert.deepEqual(await store.pullRequestsBetween('2026-11-20T00:00:00.000Z', '2026-11-21T00:00:00.000Z'), [
+          pullRequest,
+        ]);
+      }));
+
+    test('export state: unexported until marked; an updated deploy is exported again; shipped changes once', () =>
+      withStore(async (store) => {
+        await store.putDeploy(deploy({ status: 'failure' }), { awaitingLeadTime: false });
+        assert.deepEqual(
+          (await store.unexportedDeploys(10)).map((d) => d.id),
+          ['github:1'],
+        );
+        await store.markDeployExported('github:1');
+        assert.deepEqual(await store.unexportedDeploys(10), []);
+        await store.putDeploy(deploy({ finishedAt: '2026-11-20T10:09:00.000Z' }), { awaitingLeadTime: true });
+        assert.deepEqual(
+          (await store.unexportedDeploys(10)).map((d) => d.status),
+          ['success'],
+        );
+
+        await store.recordShipped('github:1', [shipped('c1'), shipped('c2')]);
+        assert.deepEqual(
+          (await store.unexportedShipped(10)).map((s) => s.id),
+          ['github:1|c1', 'github:1|c2'],
+        );
+        await store.markShippedExported(['github:1|c1']);
+        // Recorded again (a redelivery): c1 stays exported, so it is never sent twice.
+        await store.recordShipped('github:1', [shipped('c1'), shipped('c2')]);
+        assert.deepEqual(
+          (await store.unexportedShipped(10)).map((s) => s.id),
+          ['github:1|c2'],
+        );
+        assert.deepEqual(await store.shippedBy('github:1'), [shipped('c1'), shipped('c2')]);
+      }));
+
     test('events: all kinds oldest first, filtered by kind and time', () =>
       withStore(async (store) => {
         const c1 = commit('c1', '2026-11-20T08:00:00.000Z');
