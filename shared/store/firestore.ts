@@ -193,7 +193,9 @@ export class FirestoreStore implements Store {
 
   commitsBetween(from: string, to: string): Promise<Commit[]> {
     return this.guard('commitsBetween', () =>
-      this.all<Commit>(this.collection('commit').where('timestamp', '>=', from).where('timestamp', '<', to).orderBy('timestamp')),
+      this.all<Commit>(
+        this.collection('commit').where('timestamp', '>=', from).where('timestamp', '<', to).orderBy('timestamp'),
+      ),
     );
   }
 
@@ -207,7 +209,9 @@ export class FirestoreStore implements Store {
 
   markDeployExported(deployId: string): Promise<void> {
     return this.guard('markDeployExported', async () => {
-      await this.collection('deploy').doc(docId(deployId)).update({ [EXPORTED]: true });
+      await this.collection('deploy')
+        .doc(docId(deployId))
+        .update({ [EXPORTED]: true });
     });
   }
 
@@ -227,7 +231,9 @@ export class FirestoreStore implements Store {
 
   unexportedShipped(limit: number): Promise<ShippedChange[]> {
     return this.guard('unexportedShipped', () =>
-      this.all<ShippedChange>(this.db.collection('shipped').where(EXPORTED, '==', false).orderBy('deployedAt').limit(limit)),
+      this.all<ShippedChange>(
+        this.db.collection('shipped').where(EXPORTED, '==', false).orderBy('deployedAt').limit(limit),
+      ),
     );
   }
 

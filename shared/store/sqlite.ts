@@ -77,7 +77,9 @@ function prepareStatements(db: DatabaseSync) {
     insertShipped: prepare(
       'INSERT INTO shipped (id, deploy_id, deployed_at, body) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING',
     ),
-    deploysBetween: prepare("SELECT body FROM events WHERE kind = 'deploy' AND time >= ? AND time < ? ORDER BY time, id"),
+    deploysBetween: prepare(
+      "SELECT body FROM events WHERE kind = 'deploy' AND time >= ? AND time < ? ORDER BY time, id",
+    ),
     deploysOfBetween: prepare(
       "SELECT body FROM events WHERE kind = 'deploy' AND service = ? AND environment = ? AND time >= ? AND time < ? ORDER BY time, id",
     ),
