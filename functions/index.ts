@@ -1,4 +1,5 @@
 // The functions-framework entry point: each import registers one target.
 import './ingest.ts';
 import './process.ts';
+import './rollup.ts';
 import './embedded.ts';

@@ -6,6 +6,15 @@ import { createLogger, type Logger } from '../shared/log.ts';
 import { loadSettings, type Settings } from '../shared/settings.ts';
 import { openStore } from '../shared/store/open.ts';
 import type { Store } from '../shared/store/store.ts';
+import { Exporter } from '../shared/export.ts';
+import { createDatadogSink, type DatadogSink } from '../shared/sinks/datadog.ts';
+
+/** What `process` and `rollup` need beyond the runtime: opened on first use, never by `ingest`. */
+export interface Backend {
+  store: Store;
+  sink: DatadogSink;
+  exporter: Exporter;
+}
 
 /** What every target needs, built once per instance from the environment. */
 export interface Runtime {
@@ -15,19 +24,29 @@ export interface Runtime {
   bus: Bus;
   /** Opened on first use: `ingest` never needs it. */
   store(): Promise<Store>;
+  /** The store, the Datadog sink and the exporter over both, built on first use. */
+  backend(): Promise<Backend>;
 }
 
 export function createRuntime(env: Record<string, string | undefined>, logger: Logger = createLogger()): Runtime {
   const config = loadConfig(env);
   const settings = loadSettings(config.settingsPath);
   let store: Promise<Store> | undefined;
+  let backend: Promise<Backend> | undefined;
   const lazyStore = () => (store ??= openStore(config));
+  const lazyBackend = () =>
+    (backend ??= lazyStore().then((s) => {
+      const sink = createDatadogSink(config.datadog, logger);
+      const exporter = new Exporter({ store: s, sink, settings, logger, now: () => new Date() });
+      return { store: s, sink, exporter };
+    }));
+  const common = { config, settings, logger, store: lazyStore, backend: lazyBackend };
   if (config.bus === 'pubsub') {
     const bus = new PubSubBus({ projectId: config.projectId, publishTimeoutMs: config.publishTimeoutMs });
     bus.warm();
-    return { config, settings, logger, bus, store: lazyStore };
+    return { ...common, bus };
   }
-  return { config, settings, logger, bus: new MemoryBus({ logger }), store: lazyStore };
+  return { ...common, bus: new MemoryBus({ logger }) };
 }
 
 let runtime: Runtime | undefined;

@@ -2,6 +2,11 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.ts';
 import { type EventKind, utc } from './events.ts';
+import { Exporter } from './export.ts';
+import { createLogger } from './log.ts';
+import { rollup } from './rollup.ts';
+import { loadSettings } from './settings.ts';
+import { createDatadogSink } from './sinks/datadog.ts';
 import { openStore } from './store/open.ts';
 import type { EventFilter } from './store/store.ts';
 
@@ -10,6 +15,8 @@ const USAGE = `usage: devstats <command>
 commands:
   events [--kind deploy|commit|pull_request|push] [--since ISO-8601] [--json]
          what the store holds, oldest first (the first place to look when a dashboard shows no data)
+  rollup [--json]
+         one rollup now: retry unfinished exports, publish today's gauges per team (as the scheduled rollup does)
 `;
 
 const KINDS: readonly EventKind[] = ['deploy', 'commit', 'pull_request', 'push'];
@@ -20,6 +27,7 @@ export async function main(
   out: (line: string) => void,
 ): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === 'rollup') return runRollup(rest, env, out);
   if (command !== 'events') {
     out(USAGE);
     return command === undefined || command === '--help' ? 0 : 64;
@@ -55,6 +63,37 @@ export async function main(
       }
     }
     if (!values.json) out(`${events.length} event${events.length === 1 ? '' : 's'}`);
+  } finally {
+    await store.close();
+  }
+  return 0;
+}
+
+async function runRollup(
+  args: string[],
+  env: Record<string, string | undefined>,
+  out: (line: string) => void,
+): Promise<number> {
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean', default: false } }, strict: true });
+  const config = loadConfig(env);
+  const settings = loadSettings(config.settingsPath);
+  const logger = createLogger(values.json ? () => undefined : out);
+  const store = await openStore(config);
+  try {
+    const sink = createDatadogSink(config.datadog, logger);
+    const exporter = new Exporter({ store, sink, settings, logger, now: () => new Date() });
+    const result = await rollup({ store, sink, exporter, settings, logger, now: () => new Date() });
+    if (values.json) out(JSON.stringify(result));
+    else {
+      for (const f of result.figures) {
+        const perDeveloper = f.deploysPerDeveloperPerDay['7d'];
+        out(
+          `${f.team.padEnd(16)} developers ${String(f.developers).padStart(4)}  deploys 1d/7d/28d ${f.deploys['1d']}/${f.deploys['7d']}/${f.deploys['28d']}` +
+            `  per developer per day (7d) ${perDeveloper === undefined ? '–' : perDeveloper.toFixed(3)}` +
+            `  change failure rate ${f.changeFailureRate === undefined ? '–' : (f.changeFailureRate * 100).toFixed(1) + '%'}`,
+        );
+      }
+    }
   } finally {
     await store.close();
   }

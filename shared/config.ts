@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { DatadogConfig } from './sinks/datadog.ts';
 
 /** The sources that post webhooks to `ingest`, each with the variable holding its secret. */
 export const SECRET_VARIABLES = {
@@ -29,6 +30,9 @@ export interface Config {
   /** `DEVSTATS_INSECURE_DEV=1`: accept sources whose secret is unset (local experiments only). */
   insecureDev: boolean;
   dataDir: string;
+  datadog: DatadogConfig;
+  /** Embedded mode: seconds between rollups (Cloud Scheduler does it every 5 minutes in the cloud). */
+  rollupIntervalSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -52,6 +56,14 @@ const Env = z.object({
   DEVSTATS_PUBLISH_TIMEOUT_MS: positiveInt.default(5_000),
   DEVSTATS_INSECURE_DEV: z.enum(['0', '1', 'true', 'false', '']).optional(),
   DEVSTATS_DATA_DIR: z.string().min(1).default('.devstats'),
+  DD_API_KEY: z.string().optional(),
+  DD_APP_KEY: z.string().optional(),
+  DD_SITE: z.string().default('datadoghq.com'),
+  DD_API_URL: z.url().optional(),
+  DEVSTATS_DD_TIMEOUT_MS: positiveInt.default(10_000),
+  DEVSTATS_DD_RETRIES: z.coerce.number().int().nonnegative().default(4),
+  DEVSTATS_DD_BACKOFF_MS: positiveInt.default(500),
+  DEVSTATS_ROLLUP_INTERVAL_S: positiveInt.default(300),
 });
 
 function secretList(value: string | undefined): string[] {
@@ -86,5 +98,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     secrets,
     insecureDev: e.DEVSTATS_INSECURE_DEV === '1' || e.DEVSTATS_INSECURE_DEV === 'true',
     dataDir: e.DEVSTATS_DATA_DIR,
+    datadog: {
+      apiKey: e.DD_API_KEY,
+      appKey: e.DD_APP_KEY,
+      site: e.DD_SITE,
+      apiUrl: e.DD_API_URL,
+      timeoutMs: e.DEVSTATS_DD_TIMEOUT_MS,
+      retries: e.DEVSTATS_DD_RETRIES,
+      backoffMs: e.DEVSTATS_DD_BACKOFF_MS,
+      dataDir: e.DEVSTATS_DATA_DIR,
+    },
+    rollupIntervalSeconds: e.DEVSTATS_ROLLUP_INTERVAL_S,
   };
 }

@@ -95,9 +95,11 @@ function shippedChange(
   };
 }
 
-/** Resolves what a deploy shipped and records it, or leaves it waiting for its pushes. */
-export async function settleLeadTime(store: Store, deploy: Deploy): Promise<ShippedChange[] | undefined> {
+/**
+ * Resolves what a deploy shipped and records it, or leaves it waiting for its pushes. Returns the
+ * shipped changes recorded for the first time (none again on a redelivery).
+ */
+export async function settleLeadTime(store: Store, deploy: Deploy): Promise<ShippedChange[]> {
   const shipped = await resolveShipped(store, deploy);
-  if (shipped !== undefined) await store.recordShipped(deploy.id, shipped);
-  return shipped;
+  return shipped === undefined ? [] : store.recordShipped(deploy.id, shipped);
 }

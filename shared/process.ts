@@ -1,5 +1,6 @@
 import type { BusMessage } from './bus/bus.ts';
-import { CanonicalEvent, type Deploy } from './events.ts';
+import { CanonicalEvent, type Deploy, type ShippedChange } from './events.ts';
+import { type Exporter, FUTURE_TOLERANCE_MS } from './export.ts';
 import { settleLeadTime, shipsChanges } from './leadtime.ts';
 import type { Logger } from './log.ts';
 import type { Settings } from './settings.ts';
@@ -19,9 +20,6 @@ const NORMALIZERS: Readonly<Record<string, Normalizer>> = {
   circleci: normalizeCircleci,
 };
 
-/** An event dated this far past its receipt is stored with a warning, never exported. */
-export const FUTURE_TOLERANCE_MS = 10 * 60 * 1000;
-
 export type ProcessOutcome =
   | { outcome: 'stored'; results: Array<{ id: string; kind: string; result: PutResult }> }
   | { outcome: 'rejected'; reason: string };
@@ -30,6 +28,8 @@ export interface ProcessDeps {
   store: Store;
   settings: Settings;
   logger: Logger;
+  /** Sends what was stored to Datadog; without one, `process` only stores. */
+  exporter?: Exporter;
   now?: () => Date;
 }
 
@@ -42,8 +42,11 @@ export function createProcessor(deps: ProcessDeps): (message: BusMessage) => Pro
   const { store, settings, logger } = deps;
   const now = deps.now ?? (() => new Date());
 
-  async function resolveWaitingDeploys(repository: string): Promise<void> {
-    for (const deploy of await store.deploysAwaitingLeadTime(repository)) await settleLeadTime(store, deploy);
+  async function resolveWaitingDeploys(repository: string): Promise<ShippedChange[]> {
+    const shipped: ShippedChange[] = [];
+    for (const deploy of await store.deploysAwaitingLeadTime(repository))
+      shipped.push(...(await settleLeadTime(store, deploy)));
+    return shipped;
   }
 
   return async function processMessage(message) {
@@ -71,14 +74,21 @@ export function createProcessor(deps: ProcessDeps): (message: BusMessage) => Pro
     const results: Array<{ id: string; kind: string; result: PutResult }> = [];
     const touchedRepositories = new Set<string>();
     const deploysToSettle: Deploy[] = [];
+    const toExport: Array<{ deploy: Deploy; replaced?: Deploy }> = [];
     for (const event of events) {
       if (event.kind === 'deploy') {
         if (Date.parse(event.finishedAt) - Date.parse(receivedAt) > FUTURE_TOLERANCE_MS) {
           logger.warn('deploy dated in the future of its receipt: stored, never exported', { ...fields, id: event.id });
         }
         const awaitingLeadTime = shipsChanges(settings, event);
+        const replaced = deps.exporter === undefined ? undefined : await store.deploy(event.id);
         const result = await store.putDeploy(event, { awaitingLeadTime });
         results.push({ id: event.id, kind: event.kind, result });
+        if (result === 'created') toExport.push({ deploy: event });
+        else if (result === 'updated') toExport.push({ deploy: event, ...(replaced ? { replaced } : {}) });
+        // A redelivery after an export failed: try the export again (the stored report wins).
+        else if (replaced !== undefined && (await store.deployExported(event.id)) === false)
+          toExport.push({ deploy: replaced });
         // Settled even when unchanged: a redelivery after a crash between the two writes completes it.
         if (awaitingLeadTime) deploysToSettle.push(event);
       } else {
@@ -87,9 +97,19 @@ export function createProcessor(deps: ProcessDeps): (message: BusMessage) => Pro
         if (event.kind !== 'commit') touchedRepositories.add(event.repository);
       }
     }
-    for (const deploy of deploysToSettle) await settleLeadTime(store, deploy);
+    const shipped: ShippedChange[] = [];
+    for (const deploy of deploysToSettle) shipped.push(...(await settleLeadTime(store, deploy)));
     // A push or merged pull request may be what a waiting deploy needed (deploy before push).
-    for (const repository of touchedRepositories) await resolveWaitingDeploys(repository);
+    for (const repository of touchedRepositories) shipped.push(...(await resolveWaitingDeploys(repository)));
+
+    if (deps.exporter !== undefined) {
+      // Each deploy's own export, then its commits' lead times: a Datadog failure throws, and the
+      // redelivery (or rollup) finishes what is left.
+      for (const { deploy, replaced } of toExport) {
+        await deps.exporter.deploy(deploy, { receivedAt, ...(replaced ? { replaced } : {}) });
+      }
+      await deps.exporter.shipped(shipped);
+    }
 
     const created = results.filter((r) => r.result !== 'unchanged').length;
     logger.info('delivery processed', {

@@ -32,6 +32,8 @@ export const Settings = z
     /** Extra names per canonical environment, beside the built-in prod/prd/stag/stg… rules. */
     environmentAliases: z.record(z.string(), z.array(z.string())).default({}),
     developerWindowDays: z.number().int().positive().default(28),
+    /** Branches whose commits make an author an active developer (the repositories' default branches). */
+    defaultBranches: z.array(z.string()).min(1).default(['main', 'master']),
     bots: z.array(z.string()).default([]),
     teams: z.record(z.string(), Team).default({}),
     spinnaker: z.object({ accounts: z.record(z.string(), z.string()).default({}) }).default({ accounts: {} }),

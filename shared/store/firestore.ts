@@ -160,16 +160,18 @@ export class FirestoreStore implements Store {
     });
   }
 
-  recordShipped(deployId: string, shipped: ShippedChange[]): Promise<void> {
+  recordShipped(deployId: string, shipped: ShippedChange[]): Promise<ShippedChange[]> {
     return this.guard('recordShipped', () =>
       this.db.runTransaction(async (tx) => {
         const refs = shipped.map((change) => this.db.collection('shipped').doc(docId(change.id)));
         const snapshots = refs.length === 0 ? [] : await tx.getAll(...refs);
         // Created once: a change recorded again keeps its export state, so it is never sent twice.
-        snapshots.forEach((snapshot, i) => {
-          if (!snapshot.exists) tx.create(snapshot.ref, { ...shipped[i], [EXPORTED]: false });
-        });
+        const created = shipped.filter((_, i) => snapshots[i]?.exists !== true);
+        for (const change of created) {
+          tx.create(this.db.collection('shipped').doc(docId(change.id)), { ...change, [EXPORTED]: false });
+        }
         tx.update(this.collection('deploy').doc(docId(deployId)), { [AWAITING]: false });
+        return created;
       }),
     );
   }
@@ -205,6 +207,13 @@ export class FirestoreStore implements Store {
         this.collection('pull_request').where('mergedAt', '>=', from).where('mergedAt', '<', to).orderBy('mergedAt'),
       ),
     );
+  }
+
+  deployExported(deployId: string): Promise<boolean | undefined> {
+    return this.guard('deployExported', async () => {
+      const data = (await this.collection('deploy').doc(docId(deployId)).get()).data();
+      return data === undefined ? undefined : data[EXPORTED] === true;
+    });
   }
 
   markDeployExported(deployId: string): Promise<void> {

@@ -62,7 +62,7 @@ function prepareStatements(db: DatabaseSync) {
       `INSERT INTO events (id, kind, time, repository, sha, service, environment, status, awaiting, body)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
     ),
-    get: prepare('SELECT body, awaiting FROM events WHERE id = ?'),
+    get: prepare('SELECT body, awaiting, exported FROM events WHERE id = ?'),
     update: prepare(
       `UPDATE events SET time = ?, repository = ?, sha = ?, service = ?, environment = ?, status = ?,
        awaiting = max(awaiting, ?), exported = 0, body = ? WHERE id = ?`,
@@ -209,11 +209,18 @@ export class SqliteStore implements Store {
     return Promise.resolve(rows.map((r) => JSON.parse(r.body) as Deploy));
   }
 
-  recordShipped(deployId: string, shipped: ShippedChange[]): Promise<void> {
+  recordShipped(deployId: string, shipped: ShippedChange[]): Promise<ShippedChange[]> {
+    const created: ShippedChange[] = [];
     this.db.exec('BEGIN IMMEDIATE');
     try {
       for (const change of shipped) {
-        this.statements.insertShipped.run(change.id, deployId, change.deployedAt, JSON.stringify(change));
+        const inserted = this.statements.insertShipped.run(
+          change.id,
+          deployId,
+          change.deployedAt,
+          JSON.stringify(change),
+        );
+        if (inserted.changes === 1) created.push(change);
       }
       this.statements.clearAwaiting.run(deployId);
       this.db.exec('COMMIT');
@@ -221,7 +228,7 @@ export class SqliteStore implements Store {
       this.db.exec('ROLLBACK');
       throw error;
     }
-    return Promise.resolve();
+    return Promise.resolve(created);
   }
 
   shippedBy(deployId: string): Promise<ShippedChange[]> {
@@ -263,6 +270,11 @@ export class SqliteStore implements Store {
 
   pullRequestsBetween(from: string, to: string): Promise<PullRequest[]> {
     return Promise.resolve(this.bodies<PullRequest>(this.statements.kindBetween.all('pull_request', from, to)));
+  }
+
+  deployExported(deployId: string): Promise<boolean | undefined> {
+    const row = this.statements.get.get(deployId) as { exported: number } | undefined;
+    return Promise.resolve(row === undefined ? undefined : row.exported === 1);
   }
 
   markDeployExported(deployId: string): Promise<void> {

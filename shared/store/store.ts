@@ -33,8 +33,8 @@ export interface Store {
   pullRequestByMergeSha(repository: string, sha: string): Promise<PullRequest | undefined>;
   /** Deploys of a repository still awaiting their lead times (their pushes may arrive later). */
   deploysAwaitingLeadTime(repository: string): Promise<Deploy[]>;
-  /** Stores the changes a deploy shipped (once each) and clears its `awaitingLeadTime`. */
-  recordShipped(deployId: string, shipped: ShippedChange[]): Promise<void>;
+  /** Stores the changes a deploy shipped (once each), clears its `awaitingLeadTime`, returns those new. */
+  recordShipped(deployId: string, shipped: ShippedChange[]): Promise<ShippedChange[]>;
   shippedBy(deployId: string): Promise<ShippedChange[]>;
 
   /** Deploys that finished in [from, to), oldest first; optionally of one service and environment. */
@@ -43,6 +43,8 @@ export interface Store {
   commitsBetween(from: string, to: string): Promise<Commit[]>;
   pullRequestsBetween(from: string, to: string): Promise<PullRequest[]>;
 
+  /** Whether a stored deploy's export has finished; undefined when no such deploy is stored. */
+  deployExported(deployId: string): Promise<boolean | undefined>;
   /** Marks a deploy's own export (count, duration, restore time, event, DORA record) done. */
   markDeployExported(deployId: string): Promise<void>;
   /** Marks shipped changes' distributions (lead time, PR times) sent. */

@@ -1,0 +1,11 @@
+import { cloudEvent } from '@google-cloud/functions-framework';
+import { rollup } from '../shared/rollup.ts';
+import { instanceRuntime } from './runtime.ts';
+
+const runtime = instanceRuntime();
+
+// Cloud Scheduler → devstats-tick → this: every 5 minutes, today's gauges and the export retries.
+cloudEvent('rollup', async () => {
+  const { store, sink, exporter } = await runtime.backend();
+  await rollup({ store, sink, exporter, settings: runtime.settings, logger: runtime.logger, now: () => new Date() });
+});

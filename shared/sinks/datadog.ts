@@ -1,0 +1,294 @@
+// The client's documented usage passes plain objects for its model classes (it serialises them).
+/* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment */
+import { appendFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../log.ts';
+
+/** A count or gauge point (`POST /api/v1/series`). Timestamps are epoch seconds. */
+export interface SeriesPoint {
+  metric: string;
+  type: 'count' | 'gauge';
+  /** Seconds a count covers (60 for per-minute buckets). */
+  interval?: number;
+  timestamp: number;
+  value: number;
+  tags: string[];
+}
+
+/** Values of a distribution at one time (`POST /api/v1/distribution_points`); Datadog adds them up. */
+export interface DistributionPoint {
+  metric: string;
+  timestamp: number;
+  values: number[];
+  tags: string[];
+}
+
+/** A dashboard overlay event (`POST /api/v1/events`). */
+export interface DeployEvent {
+  title: string;
+  text: string;
+  timestamp: number;
+  tags: string[];
+  aggregationKey: string;
+  alertType: 'success' | 'error';
+}
+
+/** A DORA deployment (`POST /api/v2/dora/deployment`), keyed by the deploy's deterministic id. */
+export interface DoraDeployment {
+  id: string;
+  service: string;
+  env: string;
+  startedAt: string;
+  finishedAt: string;
+  commitSha?: string;
+  repositoryUrl?: string;
+  team?: string;
+  version?: string;
+}
+
+/** Every request to Datadog goes through this: one implementation speaks to the API, one writes files. */
+export interface DatadogSink {
+  series(points: SeriesPoint[]): Promise<void>;
+  distributions(points: DistributionPoint[]): Promise<void>;
+  event(event: DeployEvent): Promise<void>;
+  doraDeployment(deployment: DoraDeployment): Promise<void>;
+  /** How many HTTP requests (or file writes) the sink made: for the batching benchmark. */
+  readonly requests: number;
+}
+
+/** Datadog did not take a request within the retries: `process` throws, so Pub/Sub redelivers. */
+export class DatadogUnavailable extends Error {
+  override name = 'DatadogUnavailable';
+}
+
+export interface DatadogConfig {
+  apiKey: string | undefined;
+  appKey: string | undefined;
+  site: string;
+  /** Base URL override (`DD_API_URL`), for proxies and tests. */
+  apiUrl: string | undefined;
+  timeoutMs: number;
+  retries: number;
+  backoffMs: number;
+  dataDir: string;
+}
+
+/** Series per request: far under the API's 500 kB compressed payload limit for these short tag sets. */
+const MAX_SERIES_PER_REQUEST = 1000;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * `fetch` with the transport policy the client lacks: a timeout per attempt, and retries with
+ * exponential backoff on network errors, timeouts, 429 (waiting for `X-RateLimit-Reset` when the
+ * API names it) and 5xx. 400/401/403/413 are never retried: they would fail again.
+ */
+export function policyFetch(options: { timeoutMs: number; retries: number; backoffMs: number; logger: Logger }) {
+  return async (url: string, init: RequestInit): Promise<Response> => {
+    for (let attempt = 0; ; attempt++) {
+      const wait = options.backoffMs * 2 ** attempt;
+      try {
+        const response = await fetch(url, { ...init, signal: AbortSignal.timeout(options.timeoutMs) });
+        const retryable = response.status === 429 || response.status >= 500;
+        if (!retryable || attempt >= options.retries) return response;
+        const reset = Number(response.headers.get('x-ratelimit-reset'));
+        await response.arrayBuffer();
+        options.logger.warn('Datadog answered a retryable status; retrying', {
+          status: response.status,
+          attempt: attempt + 1,
+        });
+        // The reset header is in seconds; bounded so a bad header cannot stall a function.
+        await sleep(response.status === 429 && reset > 0 ? Math.min(reset, 60) * 1000 : wait);
+      } catch (error) {
+        if (attempt >= options.retries) throw error;
+        options.logger.warn('Datadog request failed; retrying', { error: String(error), attempt: attempt + 1 });
+        await sleep(wait);
+      }
+    }
+  };
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** The real API through `@datadog/datadog-api-client`, imported lazily and only in the parts used. */
+class ApiSink implements DatadogSink {
+  requests = 0;
+  private readonly config: DatadogConfig;
+  private readonly logger: Logger;
+  private apis: ReturnType<typeof this.load> | undefined;
+
+  constructor(config: DatadogConfig, logger: Logger) {
+    this.config = config;
+    this.logger = logger;
+  }
+
+  /** Starts loading the client in the background, so the first export does not wait for it. */
+  warm(): void {
+    void (this.apis ??= this.load()).catch(() => undefined);
+  }
+
+  private async load() {
+    // The package's index pulls in every API (over a second to import); these are the three used.
+    const [common, v1Metrics, v1Events, v2Dora] = await Promise.all([
+      import('@datadog/datadog-api-client/dist/packages/datadog-api-client-common/index.js'),
+      import('@datadog/datadog-api-client/dist/packages/datadog-api-client-v1/apis/MetricsApi.js'),
+      import('@datadog/datadog-api-client/dist/packages/datadog-api-client-v1/apis/EventsApi.js'),
+      import('@datadog/datadog-api-client/dist/packages/datadog-api-client-v2/apis/DORAMetricsApi.js'),
+    ]);
+    const configuration = common.createConfiguration({
+      authMethods: {
+        ...(this.config.apiKey ? { apiKeyAuth: this.config.apiKey } : {}),
+        ...(this.config.appKey ? { appKeyAuth: this.config.appKey } : {}),
+      },
+      ...(this.config.apiUrl
+        ? { baseServer: new common.BaseServerConfiguration(this.config.apiUrl.replace(/\/$/, ''), {}) }
+        : {}),
+      fetch: policyFetch({ ...this.config, logger: this.logger }),
+      enableRetry: false, // policyFetch retries, with a timeout per attempt and network errors included
+    });
+    if (!this.config.apiUrl) common.setServerVariables(configuration, { site: this.config.site });
+    return {
+      metrics: new v1Metrics.MetricsApi(configuration),
+      events: new v1Events.EventsApi(configuration),
+      dora: new v2Dora.DORAMetricsApi(configuration),
+    };
+  }
+
+  private async call(what: string, work: (apis: Awaited<ReturnType<typeof this.load>>) => Promise<unknown>) {
+    const apis = await (this.apis ??= this.load());
+    this.requests++;
+    try {
+      await work(apis);
+    } catch (error) {
+      const code = (error as { code?: number }).code;
+      throw new DatadogUnavailable(`Datadog ${what} failed${code ? ` with ${code}` : ''}: ${(error as Error).message}`);
+    }
+  }
+
+  async series(points: SeriesPoint[]): Promise<void> {
+    for (const batch of chunks(points, MAX_SERIES_PER_REQUEST)) {
+      await this.call('series', (apis) =>
+        apis.metrics.submitMetrics({
+          contentEncoding: 'gzip',
+          body: {
+            series: batch.map((p) => ({
+              metric: p.metric,
+              type: p.type,
+              ...(p.interval ? { interval: p.interval } : {}),
+              points: [[p.timestamp, p.value]],
+              tags: p.tags,
+            })),
+          },
+        }),
+      );
+    }
+  }
+
+  async distributions(points: DistributionPoint[]): Promise<void> {
+    for (const batch of chunks(points, MAX_SERIES_PER_REQUEST)) {
+      await this.call('distribution points', (apis) =>
+        apis.metrics.submitDistributionPoints({
+          contentEncoding: 'deflate',
+          body: { series: batch.map((p) => ({ metric: p.metric, points: [[p.timestamp, p.values]], tags: p.tags })) },
+        }),
+      );
+    }
+  }
+
+  event(event: DeployEvent): Promise<void> {
+    return this.call('event', (apis) =>
+      apis.events.createEvent({
+        body: {
+          title: event.title,
+          text: event.text,
+          dateHappened: event.timestamp,
+          tags: event.tags,
+          aggregationKey: event.aggregationKey,
+          alertType: event.alertType,
+          sourceTypeName: 'devstats',
+        },
+      }),
+    );
+  }
+
+  doraDeployment(d: DoraDeployment): Promise<void> {
+    const nanos = (iso: string) => Date.parse(iso) * 1_000_000;
+    return this.call('DORA deployment', (apis) =>
+      apis.dora.createDORADeployment({
+        body: {
+          data: {
+            attributes: {
+              id: d.id,
+              service: d.service,
+              env: d.env,
+              startedAt: nanos(d.startedAt),
+              finishedAt: nanos(d.finishedAt),
+              ...(d.commitSha && d.repositoryUrl
+                ? { git: { commitSha: d.commitSha, repositoryUrl: d.repositoryUrl } }
+                : {}),
+              ...(d.team ? { team: d.team } : {}),
+              ...(d.version ? { version: d.version } : {}),
+            },
+          },
+        },
+      }),
+    );
+  }
+}
+
+/**
+ * Without `DD_API_KEY` (embedded mode): every request the API sink would send, appended as one JSON
+ * line to `DEVSTATS_DATA_DIR/datadog/<endpoint>.jsonl`, and summarised in the log.
+ */
+class FileSink implements DatadogSink {
+  requests = 0;
+  private readonly dir: string;
+  private readonly logger: Logger;
+
+  constructor(dataDir: string, logger: Logger) {
+    this.dir = join(dataDir, 'datadog');
+    this.logger = logger;
+  }
+
+  private async write(endpoint: string, body: unknown, summary: string): Promise<void> {
+    this.requests++;
+    await mkdir(this.dir, { recursive: true });
+    await appendFile(join(this.dir, `${endpoint}.jsonl`), JSON.stringify(body) + '\n');
+    this.logger.info('Datadog request written to file (no DD_API_KEY)', { endpoint, summary });
+  }
+
+  series(points: SeriesPoint[]): Promise<void> {
+    return this.write(
+      'series',
+      { series: points },
+      `${points.length} points: ${[...new Set(points.map((p) => p.metric))].join(', ')}`,
+    );
+  }
+
+  distributions(points: DistributionPoint[]): Promise<void> {
+    return this.write(
+      'distribution_points',
+      { series: points },
+      `${points.length} series: ${[...new Set(points.map((p) => p.metric))].join(', ')}`,
+    );
+  }
+
+  event(event: DeployEvent): Promise<void> {
+    return this.write('events', event, event.title);
+  }
+
+  doraDeployment(deployment: DoraDeployment): Promise<void> {
+    return this.write('dora_deployment', deployment, `${deployment.service} ${deployment.env} ${deployment.id}`);
+  }
+}
+
+export function createDatadogSink(config: DatadogConfig, logger: Logger): DatadogSink {
+  if (config.apiKey === undefined) return new FileSink(config.dataDir, logger);
+  const sink = new ApiSink(config, logger);
+  sink.warm();
+  return sink;
+}

@@ -1,0 +1,98 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gunzipSync, inflateSync } from 'node:zlib';
+
+export interface ReceivedRequest {
+  method: string;
+  path: string;
+  headers: IncomingMessage['headers'];
+  body: unknown;
+}
+
+type Fault = { kind: 'status'; status: number; headers?: Record<string, string> } | { kind: 'hang' };
+
+/** What Datadog's intake answers for each endpoint the sink uses (shapes from the API reference). */
+const ANSWERS: Record<string, [number, unknown]> = {
+  '/api/v1/series': [202, { status: 'ok' }],
+  '/api/v1/distribution_points': [202, { status: 'ok' }],
+  '/api/v1/events': [202, { status: 'ok', event: { id: 1, title: 'x' } }],
+  '/api/v2/dora/deployment': [202, { data: { id: 'x', type: 'dora_deployment' } }],
+};
+
+/**
+ * A local server that answers like Datadog's API and records every request it accepted, with its
+ * body decompressed and parsed. Faults queued with `fail` are answered first, one per request.
+ */
+export class FakeDatadog {
+  readonly accepted: ReceivedRequest[] = [];
+  /** Every request that reached the server, faults included. */
+  attempts = 0;
+  private readonly faults: Fault[] = [];
+  private readonly server: Server;
+  private readonly hanging = new Set<ServerResponse>();
+  url = '';
+
+  constructor() {
+    this.server = createServer((req, res) => void this.answer(req, res));
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    for (const res of this.hanging) res.destroy();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) =>
+      this.server.close(() => {
+        resolve();
+      }),
+    );
+  }
+
+  fail(times: number, fault: Fault): void {
+    for (let i = 0; i < times; i++) this.faults.push(fault);
+  }
+
+  /** The bodies accepted at one endpoint. */
+  bodies(path: string): unknown[] {
+    return this.accepted.filter((r) => r.path === path).map((r) => r.body);
+  }
+
+  private async answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    this.attempts++;
+    const fault = this.faults.shift();
+    if (fault?.kind === 'hang') {
+      this.hanging.add(res);
+      return;
+    }
+    if (fault?.kind === 'status') {
+      res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers }).end('{"errors":["fault"]}');
+      return;
+    }
+    const path = (req.url ?? '').split('?')[0] ?? '';
+    const answer = ANSWERS[path];
+    if (req.headers['dd-api-key'] === undefined) {
+      res.writeHead(403, { 'content-type': 'application/json' }).end('{"errors":["Forbidden"]}');
+      return;
+    }
+    if (answer === undefined) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":["Not found"]}');
+      return;
+    }
+    let raw = Buffer.concat(chunks);
+    if (req.headers['content-encoding'] === 'gzip') raw = gunzipSync(raw);
+    if (req.headers['content-encoding'] === 'deflate') raw = inflateSync(raw);
+    this.accepted.push({
+      method: req.method ?? '',
+      path,
+      headers: req.headers,
+      body: JSON.parse(raw.toString('utf8')) as unknown,
+    });
+    res.writeHead(answer[0], { 'content-type': 'application/json' }).end(JSON.stringify(answer[1]));
+  }
+}
