@@ -286,9 +286,96 @@ class FileSink implements DatadogSink {
   }
 }
 
+/** Of several points for one (metric, tags, second), only the last counts: send only it. */
+function latestPerSecond(points: SeriesPoint[]): SeriesPoint[] {
+  const latest = new Map<string, SeriesPoint>();
+  for (const p of points) {
+    const key = `${p.metric}|${p.tags.join(',')}|${p.timestamp}`;
+    latest.delete(key); // re-inserted last, so the order of what remains follows the newest
+    latest.set(key, p);
+  }
+  return [...latest.values()];
+}
+
+interface Waiting<P> {
+  points: P[];
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Points from deliveries handled at the same time share requests: each call waits for the
+ * batch it joined, so a failed request still fails every delivery in it (and each is redelivered).
+ */
+export class BatchingSink implements DatadogSink {
+  private readonly inner: DatadogSink;
+  private readonly waiting = {
+    series: [] as Array<Waiting<SeriesPoint>>,
+    distributions: [] as Array<Waiting<DistributionPoint>>,
+  };
+  private scheduled = false;
+  /** Series requests go one at a time, in order: Datadog keeps the last count received per second. */
+  private seriesInOrder: Promise<unknown> = Promise.resolve();
+
+  constructor(inner: DatadogSink) {
+    this.inner = inner;
+  }
+
+  get requests(): number {
+    return this.inner.requests;
+  }
+
+  series(points: SeriesPoint[]): Promise<void> {
+    return this.join(this.waiting.series, points);
+  }
+
+  distributions(points: DistributionPoint[]): Promise<void> {
+    return this.join(this.waiting.distributions, points);
+  }
+
+  event(event: DeployEvent): Promise<void> {
+    return this.inner.event(event);
+  }
+
+  doraDeployment(deployment: DoraDeployment): Promise<void> {
+    return this.inner.doraDeployment(deployment);
+  }
+
+  private join<P>(queue: Array<Waiting<P>>, points: P[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      queue.push({ points, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        // After the I/O callbacks already due: deliveries finishing together land in one batch.
+        setImmediate(() => {
+          this.scheduled = false;
+          this.flush(this.waiting.series.splice(0), (points) => {
+            const sent = this.seriesInOrder.then(() => this.inner.series(latestPerSecond(points)));
+            this.seriesInOrder = sent.catch(() => undefined);
+            return sent;
+          });
+          this.flush(this.waiting.distributions.splice(0), (p) => this.inner.distributions(p));
+        });
+      }
+    });
+  }
+
+  private flush<P>(batch: Array<Waiting<P>>, send: (points: P[]) => Promise<void>): void {
+    if (batch.length === 0) return;
+    send(batch.flatMap((w) => w.points)).then(
+      () => {
+        for (const w of batch) w.resolve();
+      },
+      (error: unknown) => {
+        for (const w of batch) w.reject(error);
+      },
+    );
+  }
+}
+
 export function createDatadogSink(config: DatadogConfig, logger: Logger): DatadogSink {
-  if (config.apiKey === undefined) return new FileSink(config.dataDir, logger);
+  if (config.apiKey === undefined) return new BatchingSink(new FileSink(config.dataDir, logger));
   const sink = new ApiSink(config, logger);
   sink.warm();
-  return sink;
+  return new BatchingSink(sink);
 }

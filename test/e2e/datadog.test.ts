@@ -375,6 +375,35 @@ describe('Datadog faults: nothing lost, nothing counted twice', () => {
     }
   });
 
+  test('deliveries handled together share series and distribution requests (batching)', async () => {
+    const h = await harness();
+    try {
+      const burst = Array.from({ length: 50 }, (_, i) =>
+        ci({
+          service: 'billing',
+          id: `burst-${i}`,
+          startedAt: '2026-11-22T11:50:00Z',
+          finishedAt: `2026-11-22T11:5${i % 10}:00Z`,
+        }),
+      );
+      await Promise.all(burst.map((m) => h.processMessage(m)));
+      assert.equal(doraIds(h.dd).length, 50);
+      const seriesRequests = h.dd.bodies('/api/v1/series').length;
+      const distributionRequests = h.dd.bodies('/api/v1/distribution_points').length;
+      assert.ok(
+        seriesRequests <= 5 && distributionRequests <= 5,
+        `${seriesRequests} series and ${distributionRequests} distribution requests for 50 deploys`,
+      );
+      // Batched or not, the counts are exact: 5 deploys in each of the 10 minutes.
+      const counts = (h.dd.bodies('/api/v1/series') as SeriesBody[]).flatMap((b) =>
+        b.series.map((x) => x.points[0]![1]),
+      );
+      assert.equal(Math.max(...counts), 5);
+    } finally {
+      await h.dd.stop();
+    }
+  });
+
   test('400 is not retried (it would fail again)', async () => {
     const h = await harness();
     try {
