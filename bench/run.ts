@@ -1,3 +1,4 @@
 // `npm run bench`: every benchmark, one after the other (each prints a Markdown table).
 await import('./ingest.ts');
 await import('./process.ts');
+await import('./datadog.ts');
