@@ -48,8 +48,8 @@ for (let i = 0; i < 5; i++) {
   lazy.push(await coldStart(false));
   naive.push(await coldStart(true));
 }
-rows.push(['process cold start to first message handled and exported (ms, median of 5)', `${median(lazy).toFixed(0)}`]);
-rows.push(['the same with the whole client package imported first (the naive import)', `${median(naive).toFixed(0)}`]);
+rows.push(['process cold start to first message handled and exported (ms, median of 5)', median(lazy).toFixed(0)]);
+rows.push(['the same with the whole client package imported first (the naive import)', median(naive).toFixed(0)]);
 
 // ---- batching -----------------------------------------------------------------------------------
 {
@@ -110,7 +110,9 @@ async function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const server = createServer().listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+      server.close(() => {
+        resolve(typeof address === 'object' && address !== null ? address.port : 0);
+      });
     });
   });
 }

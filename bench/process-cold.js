@@ -1,4 +1,4 @@
-/* global process, console */
+/* global process, console, Buffer, performance */
 // One `process` cold start, as a fresh instance runs it (the built dist/): process start to the
 // first message handled, its export to Datadog (DD_API_URL, a local server) included. With
 // NAIVE=1 the whole Datadog client package is imported first, as `import … from '@datadog/…'` would.
