@@ -5,7 +5,6 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -16,6 +15,7 @@ import { parseSettings } from '../shared/settings.ts';
 import { createDatadogSink } from '../shared/sinks/datadog.ts';
 import { SqliteStore } from '../shared/store/sqlite.ts';
 import { FakeDatadog } from '../test/support/datadog-server.ts';
+import { freePort } from '../test/support/ports.ts';
 
 const dd = await new FakeDatadog().start();
 const rows: Array<[string, string]> = [];
@@ -106,16 +106,6 @@ rows.push(['the same with the whole client package imported first (the naive imp
 }
 
 // ---- end to end, embedded -----------------------------------------------------------------------
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        resolve(typeof address === 'object' && address !== null ? address.port : 0);
-      });
-    });
-  });
-}
 {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'devstats-e2e-bench-'));

@@ -6,10 +6,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import autocannon from 'autocannon';
 import { githubPush } from '../test/support/fixtures.ts';
 import { sign } from '../test/support/signing.ts';
+import { freePort } from '../test/support/ports.ts';
 
 const SECRET = 'bench-secret';
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
@@ -40,17 +40,6 @@ const embedded: Target = {
   env: { DEVSTATS_DATA_DIR: mkdtempSync(join(tmpdir(), 'devstats-bench-embedded-')) },
 };
 const bare: Target = { name: 'bare handler', source: 'bench/bare.ts', target: 'bare' };
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        resolve(typeof address === 'object' && address !== null ? address.port : 0);
-      });
-    });
-  });
-}
 
 function start(target: Target, port: number): ChildProcess {
   return spawn(
