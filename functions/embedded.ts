@@ -1,28 +1,66 @@
 import { MemoryBus } from '../shared/bus/memory.ts';
+import { deliveryOf } from '../shared/bus/pubsub-event.ts';
+import { PubSubBus } from '../shared/bus/pubsub.ts';
 import { createProcessor } from '../shared/process.ts';
 import { rollup } from '../shared/rollup.ts';
 import { instanceRuntime } from './runtime.ts';
 
 /**
- * Embedded mode: with the in-process queue, this process also runs `process` on what ingest
- * publishes, against the store the configuration names (SQLite by default), exporting to Datadog
- * (or, without DD_API_KEY, to files), and `rollup` on a timer, as Cloud Scheduler would.
+ * Local runs (`npm start`): this process also runs `process` on what ingest publishes, against the
+ * store the configuration names (SQLite by default), exporting to Datadog (or, without DD_API_KEY,
+ * to files), and `rollup` on a timer, as Cloud Scheduler would. With the in-process queue that is
+ * all in memory; next to the Pub/Sub emulator (PUBSUB_EMULATOR_HOST) the topics and pull
+ * subscriptions are created and drive both, direct-to-topic sources (Cloud Build, Spinnaker Echo's
+ * publisher) included. On Cloud Functions none of this runs: Eventarc calls each target.
  */
 const runtime = instanceRuntime();
 const { bus, config, settings, logger } = runtime;
-if (bus instanceof MemoryBus) {
+const local = !config.onGoogleCloud;
+
+if (local && (bus instanceof MemoryBus || (bus instanceof PubSubBus && config.pubsubEmulatorHost !== undefined))) {
   const backend = runtime.backend();
   const processor = backend.then(({ store, exporter }) => createProcessor({ store, exporter, settings, logger }));
-  bus.subscribe(config.rawTopic, async (delivery) => {
-    const processMessage = await processor;
-    await processMessage(delivery);
-  });
-  const tick = () => {
-    backend
-      .then(({ store, sink, exporter }) => rollup({ store, sink, exporter, settings, logger, now: () => new Date() }))
-      .catch((error: unknown) => {
+  const runRollup = async () => {
+    const { store, sink, exporter } = await backend;
+    await rollup({ store, sink, exporter, settings, logger, now: () => new Date() });
+  };
+
+  if (bus instanceof MemoryBus) {
+    bus.subscribe(config.rawTopic, async (delivery) => {
+      const processMessage = await processor;
+      await processMessage(delivery);
+    });
+    setInterval(() => {
+      runRollup().catch((error: unknown) => {
         logger.error('rollup failed; the next tick retries', { error: String(error) });
       });
-  };
-  setInterval(tick, config.rollupIntervalSeconds * 1000).unref();
+    }, config.rollupIntervalSeconds * 1000).unref();
+  } else if (bus instanceof PubSubBus) {
+    const onError = (error: unknown) => {
+      logger.error('Pub/Sub delivery failed; it will be redelivered', { error: String(error) });
+    };
+    for (const topic of [config.rawTopic, ...Object.keys(settings.pubsubSources)]) {
+      bus
+        .subscribe(
+          topic,
+          `devstats-process-${topic}`,
+          async (message) => {
+            const processMessage = await processor;
+            await processMessage(
+              deliveryOf(message, topic === config.rawTopic ? undefined : topic, settings.pubsubSources),
+            );
+          },
+          onError,
+        )
+        .catch(onError);
+    }
+    bus.subscribe(config.tickTopic, 'devstats-rollup', runRollup, onError).catch(onError);
+    setInterval(() => {
+      bus.publish(config.tickTopic, { data: Buffer.from('{}'), attributes: {} }).catch(onError);
+    }, config.rollupIntervalSeconds * 1000).unref();
+    logger.info('pulling from the Pub/Sub emulator', {
+      host: config.pubsubEmulatorHost,
+      topics: [config.rawTopic, ...Object.keys(settings.pubsubSources)].join(','),
+    });
+  }
 }

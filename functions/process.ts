@@ -1,6 +1,6 @@
 import { type CloudEvent, cloudEvent } from '@google-cloud/functions-framework';
 import type { BusMessage } from '../shared/bus/bus.ts';
-import { busMessageOf } from '../shared/bus/pubsub-event.ts';
+import { deliveryOf, pubsubMessageOf, topicOf } from '../shared/bus/pubsub-event.ts';
 import { createProcessor, type ProcessOutcome } from '../shared/process.ts';
 import { instanceRuntime } from './runtime.ts';
 
@@ -9,7 +9,7 @@ let processor: Promise<(message: BusMessage) => Promise<ProcessOutcome>> | undef
 
 // The Pub/Sub target: returning acks the message; throwing has Pub/Sub redeliver it.
 cloudEvent('process', async (event: CloudEvent<unknown>) => {
-  const message = busMessageOf(event.data);
+  const message = pubsubMessageOf(event.data);
   if (message === undefined) {
     runtime.logger.warn('not a Pub/Sub message; acknowledged', { eventId: event.id, type: event.type });
     return;

@@ -23,6 +23,12 @@ export interface Config {
   settingsPath: string | undefined;
   projectId: string | undefined;
   rawTopic: string;
+  /** The topic Cloud Scheduler ticks `rollup` through. */
+  tickTopic: string;
+  /** On Cloud Functions (`K_SERVICE` is set). */
+  onGoogleCloud: boolean;
+  /** `PUBSUB_EMULATOR_HOST`, when a Pub/Sub emulator stands in for Pub/Sub. */
+  pubsubEmulatorHost: string | undefined;
   maxBodyBytes: number;
   publishTimeoutMs: number;
   /** Accepted secrets per source: one, or two during a rotation. Empty means the source is not set up. */
@@ -50,6 +56,7 @@ const Env = z.object({
   PUBSUB_EMULATOR_HOST: z.string().optional(),
   GOOGLE_CLOUD_PROJECT: z.string().optional(),
   DEVSTATS_RAW_TOPIC: z.string().min(1).default('devstats-raw'),
+  DEVSTATS_TICK_TOPIC: z.string().min(1).default('devstats-tick'),
   // GitHub caps webhook payloads at 25 MB; anything bigger is not a delivery we want.
   DEVSTATS_MAX_BODY_BYTES: positiveInt.default(26_214_400),
   // GitHub gives a webhook 10 s: answer 503 well before that when Pub/Sub does not confirm.
@@ -93,6 +100,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     settingsPath: e.DEVSTATS_CONFIG,
     projectId: e.GOOGLE_CLOUD_PROJECT,
     rawTopic: e.DEVSTATS_RAW_TOPIC,
+    tickTopic: e.DEVSTATS_TICK_TOPIC,
+    onGoogleCloud,
+    pubsubEmulatorHost: e.PUBSUB_EMULATOR_HOST,
     maxBodyBytes: e.DEVSTATS_MAX_BODY_BYTES,
     publishTimeoutMs: e.DEVSTATS_PUBLISH_TIMEOUT_MS,
     secrets,

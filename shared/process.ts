@@ -5,6 +5,7 @@ import { settleLeadTime, shipsChanges } from './leadtime.ts';
 import type { Logger } from './log.ts';
 import type { Settings } from './settings.ts';
 import { normalizeCircleci } from './sources/circleci.ts';
+import { normalizeCloudbuild } from './sources/cloudbuild.ts';
 import { normalizeDeployment } from './sources/deployments.ts';
 import { normalizeGithub } from './sources/github.ts';
 import { type Normalizer, UnusablePayload } from './sources/normalize.ts';
@@ -18,6 +19,7 @@ const NORMALIZERS: Readonly<Record<string, Normalizer>> = {
   terraform: normalizeTerraform,
   ci: normalizeDeployment,
   circleci: normalizeCircleci,
+  cloudbuild: normalizeCloudbuild,
 };
 
 export type ProcessOutcome =

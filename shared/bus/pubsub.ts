@@ -1,4 +1,5 @@
-import type { PubSub, Topic } from '@google-cloud/pubsub';
+import type { Message, PubSub, Subscription, Topic } from '@google-cloud/pubsub';
+import type { PubSubMessage } from './pubsub-event.ts';
 import { type Bus, type BusMessage, PublishError, withTimeout } from './bus.ts';
 
 export interface PubSubBusOptions {
@@ -14,6 +15,7 @@ export interface PubSubBusOptions {
 export class PubSubBus implements Bus {
   private client: Promise<PubSub> | undefined;
   private readonly topics = new Map<string, Topic>();
+  private readonly subscriptions: Subscription[] = [];
   private readonly options: PubSubBusOptions;
 
   constructor(options: PubSubBusOptions) {
@@ -39,7 +41,47 @@ export class PubSubBus implements Bus {
     }
   }
 
+  /**
+   * Pulls from a subscription to `topic` (both created when missing): what `npm start` does next
+   * to the emulator, with Pub/Sub's real delivery semantics. A handler that returns acks the
+   * message; one that throws nacks it, so Pub/Sub redelivers it.
+   */
+  async subscribe(
+    topicName: string,
+    subscriptionName: string,
+    handler: (message: PubSubMessage) => Promise<void>,
+    onError: (error: unknown) => void,
+  ): Promise<Subscription> {
+    const pubsub = await this.pubsub();
+    const topic = pubsub.topic(topicName);
+    const [topicExists] = await topic.exists();
+    if (!topicExists) await topic.create().catch(ignoreAlreadyExists);
+    const subscription = topic.subscription(subscriptionName);
+    const [subscriptionExists] = await subscription.exists();
+    if (!subscriptionExists) await subscription.create({ ackDeadlineSeconds: 30 }).catch(ignoreAlreadyExists);
+    subscription.on('message', (message: Message) => {
+      handler({
+        data: message.data,
+        attributes: message.attributes,
+        messageId: message.id,
+        publishTime: message.publishTime.toISOString(),
+      }).then(
+        () => {
+          message.ack();
+        },
+        (error: unknown) => {
+          onError(error);
+          message.nack();
+        },
+      );
+    });
+    subscription.on('error', onError);
+    this.subscriptions.push(subscription);
+    return subscription;
+  }
+
   async close(): Promise<void> {
+    await Promise.allSettled(this.subscriptions.map((s) => s.close()));
     if (this.client === undefined) return;
     const client = await this.client;
     // Pending publishes get as long as a publish may take, and no longer.
@@ -68,4 +110,9 @@ export class PubSubBus implements Bus {
     this.topics.set(name, topic);
     return topic;
   }
+}
+
+const ALREADY_EXISTS = 6;
+function ignoreAlreadyExists(error: unknown): void {
+  if ((error as { code?: number }).code !== ALREADY_EXISTS) throw error;
 }

@@ -186,3 +186,30 @@ export function circleciJobCompleted(): Record<string, unknown> {
     job: { id: 'c5a6bd0b-4fd7-4b8c-9f9e-2a3f1b1b2f00', name: 'terraform-plan', number: 812, status: 'success' },
   };
 }
+
+/**
+ * A Cloud Build notification's data: the Build resource (the fields of the REST reference), here a
+ * Terraform apply started by a trigger.
+ */
+export function cloudBuild(status = 'SUCCESS', overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    id: '8c2f4b1e-7d3a-4e5f-9a6b-0c1d2e3f4a5b',
+    projectId: 'acme-ci',
+    status,
+    createTime: '2026-11-22T09:59:30.123456Z',
+    startTime: '2026-11-22T10:00:00.000000Z',
+    ...(['QUEUED', 'PENDING', 'WORKING'].includes(status) ? {} : { finishTime: '2026-11-22T10:04:30.500000Z' }),
+    steps: [{ name: 'hashicorp/terraform:1.9', args: ['apply', '-auto-approve'] }],
+    logUrl: 'https://console.cloud.google.com/cloud-build/builds/8c2f4b1e-7d3a-4e5f-9a6b-0c1d2e3f4a5b?project=123',
+    tags: ['trigger-3f1c2b', 'devstats-service-network', 'devstats-env-prod'],
+    substitutions: {
+      COMMIT_SHA: '5b1a2f3c4d5e6f708192a3b4c5d6e7f809112233',
+      SHORT_SHA: '5b1a2f3',
+      BRANCH_NAME: 'main',
+      REPO_NAME: 'infra-live',
+      REPO_FULL_NAME: 'acme/infra-live',
+      TRIGGER_NAME: 'infra-apply-prod',
+    },
+    ...overrides,
+  };
+}

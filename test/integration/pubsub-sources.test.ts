@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { PubSub } from '@google-cloud/pubsub';
+import { deliveryOf } from '../../shared/bus/pubsub-event.ts';
+import { PubSubBus } from '../../shared/bus/pubsub.ts';
+import { main as cli } from '../../shared/cli.ts';
+import { memoryLogger } from '../../shared/log.ts';
+import { createProcessor } from '../../shared/process.ts';
+import { parseSettings } from '../../shared/settings.ts';
+import { SqliteStore } from '../../shared/store/sqlite.ts';
+import { type Emulator, skipUnlessEmulator, startEmulator } from '../support/emulator.ts';
+import { ciDeployment, cloudBuild, spinnakerPipelineEvent } from '../support/fixtures.ts';
+import { freePort } from '../support/ports.ts';
+
+const skip = skipUnlessEmulator('pubsub');
+const PROJECT = 'devstats-local';
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, seconds = 40): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+describe('Pub/Sub sources on the real emulator', { skip }, () => {
+  let emulator: Emulator;
+  let pubsub: PubSub;
+  let client: PubSubBus;
+  before(async () => {
+    emulator = await startEmulator('pubsub');
+    process.env.PUBSUB_EMULATOR_HOST = emulator.host;
+    client = new PubSubBus({ projectId: PROJECT, publishTimeoutMs: 5000 });
+    pubsub = await client.pubsub();
+  });
+  after(async () => {
+    await client.close();
+    await emulator.stop();
+    delete process.env.PUBSUB_EMULATOR_HOST;
+  });
+
+  test('npm start next to the emulator: cloud-builds, spinnaker-events and ingest end up as deploys, once each', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'devstats-local-'));
+    const port = await freePort();
+    let output = '';
+    const child: ChildProcess = spawn(
+      process.execPath,
+      [
+        'node_modules/@google-cloud/functions-framework/build/src/main.js',
+        '--target=ingest',
+        '--source=functions/index.ts',
+      ],
+      {
+        env: {
+          ...process.env,
+          PORT: String(port),
+          GOOGLE_CLOUD_PROJECT: PROJECT,
+          DEVSTATS_DATA_DIR: dataDir,
+          DEPLOY_WEBHOOK_TOKEN: 'ci',
+          DEVSTATS_STORE: 'sqlite',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+    try {
+      // The local run creates its topics and subscriptions.
+      for (const name of [
+        'devstats-process-cloud-builds',
+        'devstats-process-spinnaker-events',
+        'devstats-process-devstats-raw',
+      ]) {
+        await until(`subscription ${name}`, async () =>
+          (await pubsub.subscription(name).exists())[0] ? true : undefined,
+        );
+      }
+      const builds = pubsub.topic('cloud-builds');
+      const attributes = (status: string) => ({ buildId: '8c2f4b1e-7d3a-4e5f-9a6b-0c1d2e3f4a5b', status });
+      await builds.publishMessage({ json: cloudBuild('WORKING'), attributes: attributes('WORKING') });
+      await builds.publishMessage({ json: cloudBuild('SUCCESS'), attributes: attributes('SUCCESS') });
+      await builds.publishMessage({ json: cloudBuild('SUCCESS'), attributes: attributes('SUCCESS') }); // published twice
+      await pubsub.topic('spinnaker-events').publishMessage({ json: spinnakerPipelineEvent() });
+      const response = await fetch(`http://127.0.0.1:${port}/deployments`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer ci' },
+        body: JSON.stringify(ciDeployment()),
+      });
+      assert.equal(response.status, 202);
+
+      const deploys = await until('three deploys', async () => {
+        const lines: string[] = [];
+        await cli(['events', '--kind', 'deploy', '--json'], { DEVSTATS_DATA_DIR: dataDir }, (l) => lines.push(l));
+        return lines.length >= 3
+          ? lines.map((l) => JSON.parse(l) as { id: string; source: string; status: string })
+          : undefined;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 1000)); // a late duplicate would show now
+      const lines: string[] = [];
+      await cli(['events', '--kind', 'deploy', '--json'], { DEVSTATS_DATA_DIR: dataDir }, (l) => lines.push(l));
+      assert.deepEqual(
+        lines
+          .map((l) => JSON.parse(l) as { id: string; source: string; status: string })
+          .map((d) => [d.id, d.source, d.status])
+          .sort(),
+        [
+          ['ci:jenkins-billing-deploy-1842', 'ci', 'success'],
+          ['cloudbuild:8c2f4b1e-7d3a-4e5f-9a6b-0c1d2e3f4a5b', 'cloudbuild', 'success'],
+          ['spinnaker:01JD7Y3K3M5B9X2Q8W4T6R1N0P', 'spinnaker', 'success'],
+        ],
+      );
+      assert.equal(deploys.length, 3);
+    } catch (error) {
+      throw new Error(`${String(error)}\n--- npm start output ---\n${output.slice(-3000)}`);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test('a message the emulator redelivers (its first delivery was stored but never acknowledged) is stored once', async () => {
+    const store = new SqliteStore(':memory:');
+    const settings = parseSettings({});
+    const processMessage = createProcessor({ store, settings, logger: memoryLogger() });
+    const seen = new Map<string, number>();
+    const bus = new PubSubBus({ projectId: PROJECT, publishTimeoutMs: 5000 });
+    const subscription = await bus.subscribe(
+      'cloud-builds-redelivery',
+      'devstats-redelivery',
+      async (message) => {
+        const attempt = (seen.get(message.messageId ?? '') ?? 0) + 1;
+        seen.set(message.messageId ?? '', attempt);
+        await processMessage(
+          deliveryOf(message, 'cloud-builds', {
+            'cloud-builds-redelivery': 'cloudbuild',
+            'cloud-builds': 'cloudbuild',
+          }),
+        );
+        if (attempt === 1) throw new Error('lost before the ack'); // stored, but never acknowledged
+      },
+      () => undefined,
+    );
+    try {
+      await pubsub
+        .topic('cloud-builds-redelivery')
+        .publishMessage({ json: cloudBuild('SUCCESS'), attributes: { status: 'SUCCESS' } });
+      await until('the redelivery', async () => ([...seen.values()].some((n) => n >= 2) ? true : undefined), 30);
+      assert.deepEqual(
+        (await store.events({ kind: 'deploy' })).map((d) => d.id),
+        ['cloudbuild:8c2f4b1e-7d3a-4e5f-9a6b-0c1d2e3f4a5b'],
+      );
+    } finally {
+      await subscription.close();
+      await bus.close();
+      await store.close();
+    }
+  });
+});
