@@ -7,7 +7,8 @@ import { instanceRuntime } from './runtime.ts';
 const runtime = instanceRuntime();
 let processor: Promise<(message: BusMessage) => Promise<ProcessOutcome>> | undefined;
 
-// The Pub/Sub target: returning acks the message; throwing has Pub/Sub redeliver it.
+// The Pub/Sub target (Eventarc, one trigger per topic): returning acks the message; throwing has
+// Pub/Sub redeliver it. The CloudEvent's source names the topic, which tells direct sources apart.
 cloudEvent('process', async (event: CloudEvent<unknown>) => {
   const message = pubsubMessageOf(event.data);
   if (message === undefined) {
@@ -15,9 +16,10 @@ cloudEvent('process', async (event: CloudEvent<unknown>) => {
     return;
   }
   processor ??= runtime
-    .store()
-    .then((store) => createProcessor({ store, settings: runtime.settings, logger: runtime.logger }));
-  await (
-    await processor
-  )(message);
+    .backend()
+    .then(({ store, exporter }) =>
+      createProcessor({ store, exporter, settings: runtime.settings, logger: runtime.logger }),
+    );
+  const processMessage = await processor;
+  await processMessage(deliveryOf(message, topicOf(event.source), runtime.settings.pubsubSources));
 });

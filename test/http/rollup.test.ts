@@ -72,6 +72,11 @@ describe('without DD_API_KEY: process and rollup write what Datadog would get to
       ),
     );
     assert.ok(processed.ok, String(processed.status));
+    // Exported by process itself, before any rollup.
+    assert.deepEqual(
+      lines('dora_deployment.jsonl').map((d) => d.id),
+      ['ci:run-7'],
+    );
     const ticked = await fetch(rollupTarget.url, pubsubEvent({}, {}, 'devstats-tick'));
     assert.ok(ticked.ok, String(ticked.status));
 

@@ -117,7 +117,7 @@ describe('Pub/Sub sources on the real emulator', { skip }, () => {
       );
       assert.equal(deploys.length, 3);
     } catch (error) {
-      throw new Error(`${String(error)}\n--- npm start output ---\n${output.slice(-3000)}`);
+      throw new Error(`${String(error)}\n--- npm start output ---\n${output.slice(-3000)}`, { cause: error });
     } finally {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));
@@ -151,7 +151,11 @@ describe('Pub/Sub sources on the real emulator', { skip }, () => {
       await pubsub
         .topic('cloud-builds-redelivery')
         .publishMessage({ json: cloudBuild('SUCCESS'), attributes: { status: 'SUCCESS' } });
-      await until('the redelivery', async () => ([...seen.values()].some((n) => n >= 2) ? true : undefined), 30);
+      await until(
+        'the redelivery',
+        () => Promise.resolve([...seen.values()].some((n) => n >= 2) ? true : undefined),
+        30,
+      );
       assert.deepEqual(
         (await store.events({ kind: 'deploy' })).map((d) => d.id),
         ['cloudbuild:8c2f4b1e-7d3a-4e5f-9a6b-0c1d2e3f4a5b'],
