@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.ts';
 import { type EventKind, utc } from './events.ts';
@@ -6,7 +7,7 @@ import { Exporter } from './export.ts';
 import { createLogger } from './log.ts';
 import { rollup } from './rollup.ts';
 import { loadSettings } from './settings.ts';
-import { createDatadogSink } from './sinks/datadog.ts';
+import { createDatadogSink, pushDashboard } from './sinks/datadog.ts';
 import { openStore } from './store/open.ts';
 import type { EventFilter } from './store/store.ts';
 
@@ -15,6 +16,8 @@ const USAGE = `usage: devstats <command>
 commands:
   events [--kind deploy|commit|pull_request|push] [--since ISO-8601] [--json]
          what the store holds, oldest first (the first place to look when a dashboard shows no data)
+  dashboard push [--file infra/dashboard.json]
+         create or update the DevStats dashboard in Datadog (by title; needs DD_API_KEY and DD_APP_KEY)
   rollup [--json]
          one rollup now: retry unfinished exports, publish today's gauges per team (as the scheduled rollup does)
 `;
@@ -28,6 +31,7 @@ export async function main(
 ): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'rollup') return runRollup(rest, env, out);
+  if (command === 'dashboard' && rest[0] === 'push') return runDashboardPush(rest.slice(1), env, out);
   if (command !== 'events') {
     out(USAGE);
     return command === undefined || command === '--help' ? 0 : 64;
@@ -66,6 +70,29 @@ export async function main(
   } finally {
     await store.close();
   }
+  return 0;
+}
+
+async function runDashboardPush(
+  args: string[],
+  env: Record<string, string | undefined>,
+  out: (line: string) => void,
+): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { file: { type: 'string', default: 'infra/dashboard.json' } },
+    strict: true,
+  });
+  const config = loadConfig(env);
+  const dashboard = JSON.parse(readFileSync(values.file, 'utf8')) as Record<string, unknown> & { title: string };
+  const result = await pushDashboard(
+    config.datadog,
+    createLogger(() => undefined),
+    dashboard,
+  );
+  out(
+    `${result.action} "${dashboard.title}" (${result.id})${result.url ? ` https://app.${config.datadog.site}${result.url}` : ''}`,
+  );
   return 0;
 }
 

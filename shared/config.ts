@@ -73,6 +73,9 @@ const Env = z.object({
   DEVSTATS_ROLLUP_INTERVAL_S: positiveInt.default(300),
 });
 
+/** Every environment variable DevStats reads (Terraform must set no other). */
+export const ENVIRONMENT_VARIABLES: readonly string[] = [...Object.keys(Env.shape), ...Object.values(SECRET_VARIABLES)];
+
 function secretList(value: string | undefined): string[] {
   return (value ?? '')
     .split(',')

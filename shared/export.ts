@@ -1,5 +1,6 @@
 import type { Deploy, DeployStatus, ShippedChange } from './events.ts';
 import type { Logger } from './log.ts';
+import { METRIC } from './metric-names.ts';
 import { type Settings, teamOf } from './settings.ts';
 import type { DatadogSink, DistributionPoint, SeriesPoint } from './sinks/datadog.ts';
 import type { Store } from './store/store.ts';
@@ -48,7 +49,7 @@ async function deployCountPoint(store: Store, like: Deploy, status: DeployStatus
     (d) => d.source === like.source && (d.team ?? 'none') === (like.team ?? 'none') && d.status === status,
   ).length;
   return {
-    metric: 'devstats.deploys',
+    metric: METRIC.deploys,
     type: 'count',
     interval: 60,
     timestamp: minute / 1000,
@@ -107,7 +108,7 @@ export async function exportDeploy(
 
   if (fresh && deploy.status !== 'cancelled') {
     distributions.push({
-      metric: 'devstats.deploy.duration',
+      metric: METRIC.deployDuration,
       timestamp: finished,
       values: [seconds(deploy.startedAt, deploy.finishedAt)],
       tags: [...deployTags(deploy), `status:${deploy.status}`],
@@ -118,7 +119,7 @@ export async function exportDeploy(
     const restore = await timeToRestore(store, deploy);
     if (restore !== undefined) {
       distributions.push({
-        metric: 'devstats.time_to_restore',
+        metric: METRIC.timeToRestore,
         timestamp: finished,
         values: [restore],
         tags: deployTags(deploy),
@@ -127,7 +128,7 @@ export async function exportDeploy(
   }
   if (delivery.receivedAt !== undefined) {
     distributions.push({
-      metric: 'devstats.pipeline.lag',
+      metric: METRIC.pipelineLag,
       timestamp: Math.floor(now.getTime() / 1000),
       values: [Math.max(0, seconds(delivery.receivedAt, now.toISOString()))],
       tags: [`source:${deploy.source}`],
@@ -176,11 +177,11 @@ export async function exportShipped(deps: ExportDeps, shipped: ShippedChange[]):
     if (!accepted(timestamp, now)) continue; // kept in the store, for reports
     const team = teamOf(deps.settings, change.service, change.repository) ?? 'none';
     const tags = [`service:${change.service}`, `env:${change.environment}`, `team:${team}`];
-    points.push({ metric: 'devstats.lead_time', timestamp, values: [change.leadTimeSeconds], tags });
+    points.push({ metric: METRIC.leadTime, timestamp, values: [change.leadTimeSeconds], tags });
     if (change.pullRequest !== undefined) {
-      points.push({ metric: 'devstats.pr.review_time', timestamp, values: [change.pullRequest.reviewSeconds], tags });
+      points.push({ metric: METRIC.prReviewTime, timestamp, values: [change.pullRequest.reviewSeconds], tags });
       points.push({
-        metric: 'devstats.pr.time_to_deploy',
+        metric: METRIC.prTimeToDeploy,
         timestamp,
         values: [change.pullRequest.timeToDeploySeconds],
         tags,

@@ -1,5 +1,6 @@
 import type { Exporter } from './export.ts';
 import type { Logger } from './log.ts';
+import { METRIC } from './metric-names.ts';
 import {
   activeDevelopers,
   addDays,
@@ -74,19 +75,19 @@ export async function rollup(
       deploys: { '1d': 0, '7d': 0, '28d': 0 },
       deploysPerDeveloperPerDay: {},
     };
-    gauge('devstats.developers.active', developers, [`team:${scope.name}`]);
+    gauge(METRIC.developersActive, developers, [`team:${scope.name}`]);
     for (const [window, days] of WINDOWS) {
       const deploys = successfulProductionDeploys(settings, scope, day, days, history);
       team.deploys[window] = deploys;
       const perDeveloper = deploysPerDeveloperPerDay(deploys, days, developers);
       if (perDeveloper === undefined) continue; // no developers: no figure, never a NaN or an infinity
       team.deploysPerDeveloperPerDay[window] = perDeveloper;
-      gauge('devstats.deploys_per_developer_per_day', perDeveloper, [`team:${scope.name}`, `window:${window}`]);
+      gauge(METRIC.deploysPerDeveloperPerDay, perDeveloper, [`team:${scope.name}`, `window:${window}`]);
     }
     const cfr = changeFailureRate(settings, scope, day, history);
     if (cfr !== undefined) {
       team.changeFailureRate = cfr.rate;
-      gauge('devstats.change_failure_rate', cfr.rate, [`team:${scope.name}`, 'window:28d']);
+      gauge(METRIC.changeFailureRate, cfr.rate, [`team:${scope.name}`, 'window:28d']);
     }
     figures.push(team);
   }

@@ -379,3 +379,46 @@ export function createDatadogSink(config: DatadogConfig, logger: Logger): Datado
   sink.warm();
   return new BatchingSink(sink);
 }
+
+/**
+ * Creates or updates a dashboard through the API, found by its title (so pushing twice updates it).
+ * For `devstats dashboard push`: teams that do not manage Datadog with Terraform.
+ */
+export async function pushDashboard(
+  config: DatadogConfig,
+  logger: Logger,
+  dashboard: Record<string, unknown> & { title: string },
+): Promise<{ action: 'created' | 'updated'; id: string; url: string | undefined }> {
+  if (!config.apiKey || !config.appKey)
+    throw new DatadogUnavailable('DD_API_KEY and DD_APP_KEY are both needed to manage a dashboard');
+  const [common, dashboards, serializer] = await Promise.all([
+    import('@datadog/datadog-api-client/dist/packages/datadog-api-client-common/index.js'),
+    import('@datadog/datadog-api-client/dist/packages/datadog-api-client-v1/apis/DashboardsApi.js'),
+    import('@datadog/datadog-api-client/dist/packages/datadog-api-client-v1/models/ObjectSerializer.js'),
+  ]);
+  const configuration = common.createConfiguration({
+    authMethods: { apiKeyAuth: config.apiKey, appKeyAuth: config.appKey },
+    ...(config.apiUrl ? { baseServer: new common.BaseServerConfiguration(config.apiUrl.replace(/\/$/, ''), {}) } : {}),
+    fetch: policyFetch({ ...config, logger }),
+    enableRetry: false,
+  });
+  if (!config.apiUrl) common.setServerVariables(configuration, { site: config.site });
+  const api = new dashboards.DashboardsApi(configuration);
+  // The JSON file is in the API's (snake_case) form; the client wants its model.
+  const body = serializer.ObjectSerializer.deserialize(dashboard, 'Dashboard', '') as Parameters<
+    typeof api.createDashboard
+  >[0]['body'];
+  try {
+    const existing = (await api.listDashboards({ filterShared: false })).dashboards?.find(
+      (d) => d.title === dashboard.title,
+    );
+    if (existing?.id !== undefined) {
+      const updated = await api.updateDashboard({ dashboardId: existing.id, body });
+      return { action: 'updated', id: existing.id, url: updated.url };
+    }
+    const created = await api.createDashboard({ body });
+    return { action: 'created', id: created.id ?? '', url: created.url };
+  } catch (error) {
+    throw new DatadogUnavailable(`Datadog dashboard push failed: ${(error as Error).message}`);
+  }
+}

@@ -30,6 +30,8 @@ export class FakeDatadog {
   private readonly faults: Fault[] = [];
   private readonly server: Server;
   private readonly hanging = new Set<ServerResponse>();
+  /** Dashboards held, as the dashboards API keeps them. */
+  readonly dashboards = new Map<string, Record<string, unknown>>();
   url = '';
 
   constructor() {
@@ -61,6 +63,36 @@ export class FakeDatadog {
     return this.accepted.filter((r) => r.path === path).map((r) => r.body);
   }
 
+  private dashboardsApi(req: IncomingMessage, res: ServerResponse, path: string, raw: Buffer): void {
+    const json = (status: number, body: unknown) =>
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    if (req.headers['dd-api-key'] === undefined || req.headers['dd-application-key'] === undefined) {
+      json(403, { errors: ['Forbidden'] });
+      return;
+    }
+    const id = path.split('/')[4];
+    const body = raw.length > 0 ? (JSON.parse(raw.toString('utf8')) as Record<string, unknown>) : {};
+    this.accepted.push({ method: req.method ?? '', path, headers: req.headers, body });
+    if (req.method === 'GET' && id === undefined) {
+      json(200, {
+        dashboards: [...this.dashboards].map(([dashboardId, d]) => ({
+          id: dashboardId,
+          title: d.title,
+          layout_type: d.layout_type,
+        })),
+      });
+    } else if (req.method === 'POST' && id === undefined) {
+      const newId = `abc-${String(this.dashboards.size + 1).padStart(3, '0')}-xyz`;
+      this.dashboards.set(newId, body);
+      json(200, { ...body, id: newId, url: `/dashboard/${newId}/devstats` });
+    } else if (req.method === 'PUT' && id !== undefined && this.dashboards.has(id)) {
+      this.dashboards.set(id, body);
+      json(200, { ...body, id, url: `/dashboard/${id}/devstats` });
+    } else {
+      json(404, { errors: ['Dashboard not found'] });
+    }
+  }
+
   private async answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -75,6 +107,10 @@ export class FakeDatadog {
       return;
     }
     const path = (req.url ?? '').split('?')[0] ?? '';
+    if (path.startsWith('/api/v1/dashboard')) {
+      this.dashboardsApi(req, res, path, Buffer.concat(chunks));
+      return;
+    }
     const answer = ANSWERS[path];
     if (req.headers['dd-api-key'] === undefined) {
       res.writeHead(403, { 'content-type': 'application/json' }).end('{"errors":["Forbidden"]}');

@@ -1,0 +1,55 @@
+# The dashboard is kept as JSON (infra/dashboard.json) so `devstats dashboard push` can send the same
+# definition to teams that do not manage Datadog with Terraform.
+resource "datadog_dashboard_json" "devstats" {
+  dashboard = file("${path.module}/dashboard.json")
+}
+
+# Percentiles (p50, p90, p95…) on every DevStats distribution.
+locals {
+  distributions = {
+    "devstats.lead_time"         = ["service", "env", "team"]
+    "devstats.pr.review_time"    = ["service", "env", "team"]
+    "devstats.pr.time_to_deploy" = ["service", "env", "team"]
+    "devstats.deploy.duration"   = ["service", "env", "team", "status"]
+    "devstats.time_to_restore"   = ["service", "env", "team"]
+    "devstats.pipeline.lag"      = ["source"]
+  }
+}
+
+resource "datadog_metric_tag_configuration" "percentiles" {
+  for_each            = local.distributions
+  metric_name         = each.key
+  metric_type         = "distribution"
+  tags                = each.value
+  include_percentiles = true
+}
+
+resource "datadog_monitor" "pipeline_lag" {
+  name    = "DevStats: deploys reach Datadog late"
+  type    = "query alert"
+  query   = "percentile(last_15m):p95:devstats.pipeline.lag{*} > ${var.pipeline_lag_threshold_seconds}"
+  message = <<-EOT
+    DevStats' p95 time from a webhook's receipt to its export to Datadog is over ${var.pipeline_lag_threshold_seconds} s.
+    Dashboards are behind. Look at the process function's logs and the dead-letter subscription. ${var.monitor_notify}
+  EOT
+  monitor_thresholds {
+    critical = var.pipeline_lag_threshold_seconds
+  }
+  notify_no_data = false
+  tags           = ["service:devstats"]
+}
+
+# gcp.pubsub.* comes from Datadog's Google Cloud integration, not from DevStats.
+resource "datadog_monitor" "dead_letters" {
+  name    = "DevStats: deliveries dead-lettered"
+  type    = "query alert"
+  query   = "max(last_10m):max:gcp.pubsub.subscription.num_undelivered_messages{subscription_id:devstats-dead-letter-inspect} > 0"
+  message = <<-EOT
+    Messages failed every delivery attempt and are in devstats-dead-letter-inspect: their deploys or changes
+    are not counted until replayed. Look at the process function's logs for why. ${var.monitor_notify}
+  EOT
+  monitor_thresholds {
+    critical = 0
+  }
+  tags = ["service:devstats"]
+}

@@ -1,0 +1,31 @@
+resource "google_firestore_database" "default" {
+  name        = "(default)"
+  location_id = var.firestore_location
+  type        = "FIRESTORE_NATIVE"
+}
+
+# The composite indexes the store's queries need (shared/store/firestore.ts).
+locals {
+  firestore_indexes = {
+    deploys_previous_success = { collection = "deploys", fields = [["service", "ASCENDING"], ["environment", "ASCENDING"], ["status", "ASCENDING"], ["finishedAt", "DESCENDING"]] }
+    deploys_of_service       = { collection = "deploys", fields = [["service", "ASCENDING"], ["environment", "ASCENDING"], ["finishedAt", "ASCENDING"]] }
+    deploys_awaiting         = { collection = "deploys", fields = [["repository", "ASCENDING"], ["_awaitingLeadTime", "ASCENDING"]] }
+    deploys_unexported       = { collection = "deploys", fields = [["_exported", "ASCENDING"], ["finishedAt", "ASCENDING"]] }
+    pushes_to_sha            = { collection = "pushes", fields = [["repository", "ASCENDING"], ["after", "ASCENDING"]] }
+    pull_requests_by_merge   = { collection = "pull_requests", fields = [["repository", "ASCENDING"], ["mergeCommitSha", "ASCENDING"]] }
+    shipped_unexported       = { collection = "shipped", fields = [["_exported", "ASCENDING"], ["deployedAt", "ASCENDING"]] }
+  }
+}
+
+resource "google_firestore_index" "store" {
+  for_each   = local.firestore_indexes
+  database   = google_firestore_database.default.name
+  collection = each.value.collection
+  dynamic "fields" {
+    for_each = each.value.fields
+    content {
+      field_path = fields.value[0]
+      order      = fields.value[1]
+    }
+  }
+}

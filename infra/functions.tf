@@ -1,0 +1,131 @@
+# The three functions deploy one build of this repository: Cloud Functions runs `npm run gcp-build`
+# (tsc to dist/) and starts the entry point of package.json's main with the target below.
+resource "google_storage_bucket" "source" {
+  name                        = "${var.project_id}-devstats-source"
+  location                    = var.region
+  uniform_bucket_level_access = true
+  force_destroy               = true
+}
+
+data "archive_file" "source" {
+  type        = "zip"
+  source_dir  = var.source_dir
+  output_path = "${path.module}/.build/devstats-source.zip"
+  excludes    = ["node_modules", "dist", ".git", ".devstats", "infra", "test", "bench", ".ci"]
+}
+
+resource "google_storage_bucket_object" "source" {
+  name   = "devstats-${data.archive_file.source.output_md5}.zip"
+  bucket = google_storage_bucket.source.name
+  source = data.archive_file.source.output_path
+}
+
+locals {
+  common_env = merge(
+    {
+      GOOGLE_CLOUD_PROJECT = var.project_id
+      DD_SITE              = var.datadog_site
+    },
+    var.devstats_config_file == "" ? {} : { DEVSTATS_CONFIG = var.devstats_config_file },
+  )
+  build = {
+    runtime = "nodejs22"
+    bucket  = google_storage_bucket.source.name
+    object  = google_storage_bucket_object.source.name
+  }
+}
+
+resource "google_cloudfunctions2_function" "ingest" {
+  name     = "devstats-ingest"
+  location = var.region
+  build_config {
+    runtime     = local.build.runtime
+    entry_point = "ingest"
+    source {
+      storage_source {
+        bucket = local.build.bucket
+        object = local.build.object
+      }
+    }
+  }
+  service_config {
+    service_account_email = google_service_account.ingest.email
+    available_memory      = "512Mi"
+    timeout_seconds       = 30
+    max_instance_count    = 20
+    # A webhook must be answered fast: keep one instance warm.
+    min_instance_count    = 1
+    environment_variables = merge(local.common_env, { DEVSTATS_RAW_TOPIC = google_pubsub_topic.raw.name })
+    dynamic "secret_environment_variables" {
+      for_each = local.webhook_sources
+      content {
+        key        = local.webhook_secret_env[secret_environment_variables.value]
+        project_id = var.project_id
+        secret     = google_secret_manager_secret.webhook[secret_environment_variables.value].secret_id
+        version    = "latest"
+      }
+    }
+  }
+  depends_on = [google_secret_manager_secret_version.webhook, google_secret_manager_secret_iam_member.ingest_webhooks]
+}
+
+resource "google_cloudfunctions2_function" "process" {
+  name     = "devstats-process"
+  location = var.region
+  build_config {
+    runtime     = local.build.runtime
+    entry_point = "process"
+    source {
+      storage_source {
+        bucket = local.build.bucket
+        object = local.build.object
+      }
+    }
+  }
+  service_config {
+    service_account_email            = google_service_account.process.email
+    available_memory                 = "512Mi"
+    timeout_seconds                  = 120
+    max_instance_count               = 10
+    max_instance_request_concurrency = 8
+    available_cpu                    = "1"
+    ingress_settings                 = "ALLOW_ALL"
+    environment_variables            = local.common_env
+    secret_environment_variables {
+      key        = "DD_API_KEY"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.datadog_api_key.secret_id
+      version    = "latest"
+    }
+  }
+  depends_on = [google_secret_manager_secret_version.datadog_api_key, google_secret_manager_secret_iam_member.datadog_key]
+}
+
+resource "google_cloudfunctions2_function" "rollup" {
+  name     = "devstats-rollup"
+  location = var.region
+  build_config {
+    runtime     = local.build.runtime
+    entry_point = "rollup"
+    source {
+      storage_source {
+        bucket = local.build.bucket
+        object = local.build.object
+      }
+    }
+  }
+  service_config {
+    service_account_email = google_service_account.rollup.email
+    available_memory      = "1Gi"
+    timeout_seconds       = 300
+    max_instance_count    = 1
+    environment_variables = local.common_env
+    secret_environment_variables {
+      key        = "DD_API_KEY"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.datadog_api_key.secret_id
+      version    = "latest"
+    }
+  }
+  depends_on = [google_secret_manager_secret_version.datadog_api_key, google_secret_manager_secret_iam_member.datadog_key]
+}

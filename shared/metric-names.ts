@@ -1,0 +1,23 @@
+/** Every metric DevStats sends to Datadog: the dashboard and monitors may query only these. */
+export const METRIC = {
+  deploys: 'devstats.deploys',
+  deploysPerDeveloperPerDay: 'devstats.deploys_per_developer_per_day',
+  developersActive: 'devstats.developers.active',
+  changeFailureRate: 'devstats.change_failure_rate',
+  leadTime: 'devstats.lead_time',
+  prReviewTime: 'devstats.pr.review_time',
+  prTimeToDeploy: 'devstats.pr.time_to_deploy',
+  deployDuration: 'devstats.deploy.duration',
+  timeToRestore: 'devstats.time_to_restore',
+  pipelineLag: 'devstats.pipeline.lag',
+} as const;
+
+/** The distributions (Datadog computes percentiles for these when enabled). */
+export const DISTRIBUTIONS: readonly string[] = [
+  METRIC.leadTime,
+  METRIC.prReviewTime,
+  METRIC.prTimeToDeploy,
+  METRIC.deployDuration,
+  METRIC.timeToRestore,
+  METRIC.pipelineLag,
+];
