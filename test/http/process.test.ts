@@ -11,7 +11,7 @@ import { createProcessor } from '../../shared/process.ts';
 import { parseSettings } from '../../shared/settings.ts';
 import { StoreUnavailable, type Store } from '../../shared/store/store.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
-import { ciDeployment } from '../support/fixtures.ts';
+import { ciDeployment, cloudBuild } from '../support/fixtures.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'devstats-process-'));
 
@@ -68,6 +68,30 @@ describe('the process target over HTTP (functions-framework, as Eventarc calls i
     assert.deepEqual(
       lines.map((l) => (JSON.parse(l) as { id: string }).id),
       ['ci:jenkins-billing-deploy-1842'],
+    );
+  });
+
+  test('a Pub/Sub push (as infra/ subscribes it) to /projects/<p>/topics/cloud-builds is read as a Cloud Build message', async () => {
+    const build = cloudBuild('SUCCESS', { id: 'push-build-1' });
+    const response = await fetch(`${url}projects/acme/topics/cloud-builds`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        message: {
+          data: Buffer.from(JSON.stringify(build)).toString('base64'),
+          attributes: { buildId: 'push-build-1', status: 'SUCCESS' },
+          messageId: '4242',
+          publishTime: '2026-11-22T10:05:00.000Z',
+        },
+        subscription: 'projects/acme/subscriptions/devstats-process-cloud-builds',
+      }),
+    });
+    assert.ok(response.status >= 200 && response.status < 300, String(response.status));
+    const lines: string[] = [];
+    await cli(['events', '--kind', 'deploy', '--json'], { DEVSTATS_DATA_DIR: dataDir }, (l) => lines.push(l));
+    assert.ok(
+      lines.some((l) => (JSON.parse(l) as { id: string }).id === 'cloudbuild:push-build-1'),
+      lines.join('\n'),
     );
   });
 
