@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { PubSub } from '@google-cloud/pubsub';
+import type { Message, PubSub } from '@google-cloud/pubsub';
 import { deliveryOf } from '../../shared/bus/pubsub-event.ts';
 import { PubSubBus } from '../../shared/bus/pubsub.ts';
 import { main as cli } from '../../shared/cli.ts';
@@ -125,7 +125,55 @@ describe('Pub/Sub sources on the real emulator', { skip }, () => {
     }
   });
 
-  test('a message the emulator redelivers (its first delivery was stored but never acknowledged) is stored once', async () => {
+  test('a message whose ack deadline passed is redelivered by the emulator, and stored once', async () => {
+    const { Duration } = await import('@google-cloud/pubsub');
+    const store = new SqliteStore(':memory:');
+    const processMessage = createProcessor({ store, settings: parseSettings({}), logger: memoryLogger() });
+    const [topic] = await pubsub.createTopic('cloud-builds-deadline');
+    const [created] = await topic.createSubscription('devstats-deadline', { ackDeadlineSeconds: 10 });
+    // The client stops extending the lease after a second: a delivery left unacknowledged then expires.
+    const subscription = pubsub.subscription(created.name, {
+      minAckDeadline: Duration.from({ seconds: 10 }),
+      maxAckDeadline: Duration.from({ seconds: 10 }),
+      maxExtensionTime: Duration.from({ seconds: 1 }),
+    });
+    const deliveries: number[] = [];
+    subscription.on('message', (message: Message) => {
+      deliveries.push(Date.now());
+      const delivery = deliveryOf(
+        {
+          data: message.data,
+          attributes: message.attributes,
+          messageId: message.id,
+          publishTime: message.publishTime.toISOString(),
+        },
+        'cloud-builds',
+        { 'cloud-builds': 'cloudbuild' },
+      );
+      void processMessage(delivery).then(() => {
+        // The first delivery is stored, then lost before its ack (a crashed instance).
+        if (deliveries.length > 1) message.ack();
+      });
+    });
+    try {
+      await topic.publishMessage({ json: cloudBuild('SUCCESS'), attributes: { status: 'SUCCESS' } });
+      await until(
+        'the redelivery after the ack deadline',
+        () => Promise.resolve(deliveries.length >= 2 ? true : undefined),
+        60,
+      );
+      assert.ok(deliveries[1]! - deliveries[0]! >= 9000, `redelivered after ${deliveries[1]! - deliveries[0]!} ms`);
+      assert.deepEqual(
+        (await store.events({ kind: 'deploy' })).map((d) => d.id),
+        ['cloudbuild:8c2f4b1e-7d3a-4e5f-9a6b-0c1d2e3f4a5b'],
+      );
+    } finally {
+      await subscription.close();
+      await store.close();
+    }
+  });
+
+  test('a message nacked after it was stored is redelivered by the emulator, and stored once', async () => {
     const store = new SqliteStore(':memory:');
     const settings = parseSettings({});
     const processMessage = createProcessor({ store, settings, logger: memoryLogger() });
