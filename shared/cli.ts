@@ -1,10 +1,14 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
 import { ConfigError, loadConfig } from './config.ts';
 import { type EventKind, utc } from './events.ts';
 import { Exporter } from './export.ts';
 import { createLogger } from './log.ts';
+import { buildReport, dayRange, previousPeriod, quarter } from './report/figures.ts';
+import { renderHtml, renderMarkdown } from './report/render.ts';
 import { rollup } from './rollup.ts';
 import { loadSettings } from './settings.ts';
 import { createDatadogSink, pushDashboard } from './sinks/datadog.ts';
@@ -16,6 +20,9 @@ const USAGE = `usage: devstats <command>
 commands:
   events [--kind deploy|commit|pull_request|push] [--since ISO-8601] [--json]
          what the store holds, oldest first (the first place to look when a dashboard shows no data)
+  report (--quarter 2026-Q3 | --from YYYY-MM-DD --to YYYY-MM-DD) [--compare previous|<quarter>]
+         [--team <name>]... [--format html|md|json] [--out <file>] [--annotations <file.json|yaml>]
+         the quarterly roadmap review: this period against the last, per team, and what moved it
   dashboard push [--file infra/dashboard.json]
          create or update the DevStats dashboard in Datadog (by title; needs DD_API_KEY and DD_APP_KEY)
   rollup [--json]
@@ -31,6 +38,7 @@ export async function main(
 ): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'rollup') return runRollup(rest, env, out);
+  if (command === 'report') return runReport(rest, env, out);
   if (command === 'dashboard' && rest[0] === 'push') return runDashboardPush(rest.slice(1), env, out);
   if (command !== 'events') {
     out(USAGE);
@@ -67,6 +75,73 @@ export async function main(
       }
     }
     if (!values.json) out(`${events.length} event${events.length === 1 ? '' : 's'}`);
+  } finally {
+    await store.close();
+  }
+  return 0;
+}
+
+const Annotations = z.array(z.object({ date: z.iso.date(), label: z.string().min(1) }));
+
+async function runReport(
+  args: string[],
+  env: Record<string, string | undefined>,
+  out: (line: string) => void,
+): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      quarter: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      compare: { type: 'string', default: 'previous' },
+      team: { type: 'string', multiple: true },
+      format: { type: 'string' },
+      out: { type: 'string' },
+      annotations: { type: 'string' },
+    },
+    strict: true,
+  });
+  const period =
+    values.quarter !== undefined
+      ? quarter(values.quarter)
+      : values.from !== undefined && values.to !== undefined
+        ? dayRange(values.from, values.to)
+        : undefined;
+  if (period === undefined) throw new ConfigError('report needs --quarter, or --from and --to');
+  const comparison = values.compare === 'previous' ? previousPeriod(period) : quarter(values.compare);
+  const format =
+    values.format ?? (values.out?.endsWith('.html') ? 'html' : values.out?.endsWith('.json') ? 'json' : 'md');
+  if (!['html', 'md', 'json'].includes(format)) throw new ConfigError('--format must be html, md or json');
+  let annotations: Array<{ date: string; label: string }> = [];
+  if (values.annotations !== undefined) {
+    const text = readFileSync(values.annotations, 'utf8');
+    const parsed = Annotations.safeParse(/\.ya?ml$/i.test(values.annotations) ? parseYaml(text) : JSON.parse(text));
+    if (!parsed.success)
+      throw new ConfigError(
+        `${values.annotations}: ${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? 'invalid'} (expected [{date: YYYY-MM-DD, label}])`,
+      );
+    annotations = parsed.data;
+  }
+  const config = loadConfig(env);
+  const settings = loadSettings(config.settingsPath);
+  const store = await openStore(config);
+  try {
+    const report = await buildReport(store, settings, { period, comparison, teams: values.team ?? [], annotations });
+    const text =
+      format === 'json'
+        ? JSON.stringify(report, null, 2)
+        : format === 'html'
+          ? renderHtml(report)
+          : renderMarkdown(report);
+    if (values.out !== undefined) {
+      writeFileSync(values.out, text);
+      out(
+        `wrote ${values.out} (${format}, ${report.teams.length} teams, ${report.period.label} against ${report.comparison.label})`,
+      );
+    } else {
+      out(text);
+    }
   } finally {
     await store.close();
   }

@@ -207,3 +207,45 @@ export function changeFailureRate(
   }
   return { rate: (failed + rolledBack) / inWindow.length, failed, rolledBack, deployments: inWindow.length };
 }
+
+/** The q-th percentile (0–100) by the nearest-rank method; undefined for no values. */
+export function percentile(values: readonly number[], q: number): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((q / 100) * sorted.length) - 1))];
+}
+
+/**
+ * Times to restore in a window: for each service in production, from the first failure after a
+ * success to the next success, in seconds (the restore is counted when the success falls in the window).
+ */
+export function restoreTimes(
+  settings: Settings,
+  scope: TeamScope,
+  history: readonly Deploy[],
+  window: { from: string; to: string },
+): number[] {
+  const byTarget = new Map<string, Deploy[]>();
+  for (const d of history) {
+    if (!isProductionDeployment(settings, d) || !deployOfTeam(settings, scope, d)) continue;
+    const key = `${d.service}\n${d.environment}`;
+    byTarget.set(key, [...(byTarget.get(key) ?? []), d]);
+  }
+  const times: number[] = [];
+  for (const deploys of byTarget.values()) {
+    deploys.sort((a, b) => (a.finishedAt < b.finishedAt ? -1 : a.finishedAt > b.finishedAt ? 1 : 0));
+    let firstFailure: Deploy | undefined;
+    for (const d of deploys) {
+      if (d.status === 'failure') firstFailure ??= d;
+      else if (d.status === 'success') {
+        if (firstFailure !== undefined && within(d.finishedAt, window)) {
+          times.push((Date.parse(d.finishedAt) - Date.parse(firstFailure.finishedAt)) / 1000);
+        }
+        firstFailure = undefined;
+      }
+    }
+  }
+  return times;
+}
+
+export { deployOfTeam, within };

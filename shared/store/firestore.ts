@@ -224,6 +224,18 @@ export class FirestoreStore implements Store {
     });
   }
 
+  shippedBetween(from: string, to: string): Promise<ShippedChange[]> {
+    return this.guard('shippedBetween', () =>
+      this.all<ShippedChange>(
+        this.db
+          .collection('shipped')
+          .where('deployedAt', '>=', from)
+          .where('deployedAt', '<', to)
+          .orderBy('deployedAt'),
+      ),
+    );
+  }
+
   markShippedExported(ids: string[]): Promise<void> {
     return this.guard('markShippedExported', async () => {
       const batch = this.db.batch();

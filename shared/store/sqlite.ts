@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS shipped (
   exported INTEGER NOT NULL DEFAULT 0,
   body TEXT NOT NULL
 ) STRICT;
+CREATE INDEX IF NOT EXISTS shipped_by_time ON shipped (deployed_at);
 CREATE INDEX IF NOT EXISTS shipped_unexported ON shipped (deployed_at) WHERE exported = 0;
 CREATE INDEX IF NOT EXISTS shipped_by_deploy ON shipped (deploy_id);
 `;
@@ -86,6 +87,9 @@ function prepareStatements(db: DatabaseSync) {
     kindBetween: prepare('SELECT body FROM events WHERE kind = ? AND time >= ? AND time < ? ORDER BY time, id'),
     markExported: prepare('UPDATE events SET exported = 1 WHERE id = ?'),
     markShippedExported: prepare('UPDATE shipped SET exported = 1 WHERE id = ?'),
+    shippedBetween: prepare(
+      'SELECT body FROM shipped WHERE deployed_at >= ? AND deployed_at < ? ORDER BY deployed_at, id',
+    ),
     unexported: prepare("SELECT body FROM events WHERE kind = 'deploy' AND exported = 0 ORDER BY time LIMIT ?"),
     unexportedShipped: prepare('SELECT body FROM shipped WHERE exported = 0 ORDER BY deployed_at LIMIT ?'),
     shippedBy: prepare('SELECT body FROM shipped WHERE deploy_id = ? ORDER BY id'),
@@ -280,6 +284,10 @@ export class SqliteStore implements Store {
   markDeployExported(deployId: string): Promise<void> {
     this.statements.markExported.run(deployId);
     return Promise.resolve();
+  }
+
+  shippedBetween(from: string, to: string): Promise<ShippedChange[]> {
+    return Promise.resolve(this.bodies<ShippedChange>(this.statements.shippedBetween.all(from, to)));
   }
 
   markShippedExported(ids: string[]): Promise<void> {

@@ -36,6 +36,8 @@ export interface Store {
   /** Stores the changes a deploy shipped (once each), clears its `awaitingLeadTime`, returns those new. */
   recordShipped(deployId: string, shipped: ShippedChange[]): Promise<ShippedChange[]>;
   shippedBy(deployId: string): Promise<ShippedChange[]>;
+  /** Shipped changes whose deploy finished in [from, to), oldest first. */
+  shippedBetween(from: string, to: string): Promise<ShippedChange[]>;
 
   /** Deploys that finished in [from, to), oldest first; optionally of one service and environment. */
   deploysBetween(from: string, to: string, of?: { service: string; environment: string }): Promise<Deploy[]>;

@@ -205,6 +205,11 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
           ['github:1|c2'],
         );
         assert.deepEqual(await store.shippedBy('github:1'), [shipped('c1'), shipped('c2')]);
+        assert.deepEqual(await store.shippedBetween('2026-11-20T10:05:00.000Z', '2026-11-20T10:05:00.001Z'), [
+          shipped('c1'),
+          shipped('c2'),
+        ]);
+        assert.deepEqual(await store.shippedBetween('2026-11-20T10:05:00.001Z', '2026-11-21T00:00:00.000Z'), []);
       }));
 
     test('events: all kinds oldest first, filtered by kind and time', () =>

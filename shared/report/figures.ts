@@ -1,0 +1,299 @@
+import type { Commit, Deploy, PullRequest, ShippedChange } from '../events.ts';
+import {
+  ALL,
+  activeDevelopers,
+  addDays,
+  changeFailureRate,
+  deployOfTeam,
+  deploysPerDeveloperPerDay,
+  isProductionDeployment,
+  percentile,
+  restoreTimes,
+  startOfDay,
+  successfulProductionDeploys,
+  type TeamScope,
+  teamScopes,
+  windowEndingOn,
+  within,
+} from '../metrics.ts';
+import { isBot, type Settings, teamOf } from '../settings.ts';
+import type { Store } from '../store/store.ts';
+
+/** Inclusive calendar days in the reporting time zone. */
+export interface Period {
+  label: string;
+  from: string;
+  to: string;
+}
+
+export interface Annotation {
+  date: string;
+  label: string;
+}
+
+/** One period's headline figures for one team: the same definitions `rollup` publishes. */
+export interface Headline {
+  activeDevelopers: number;
+  successfulDeploys: number;
+  deployments: number;
+  deploymentFrequency: number;
+  deploysPerDeveloperPerDay: number | null;
+  leadTimeP50: number | null;
+  leadTimeP90: number | null;
+  changeFailureRate: number | null;
+  timeToRestoreP50: number | null;
+}
+
+export interface WeekPoint {
+  weekEnding: string;
+  /** The 7-day figure `rollup` publishes on that day. */
+  deploysPerDeveloperPerDay: number | null;
+  leadTimeP50: number | null;
+}
+
+export interface TeamReport {
+  team: string;
+  current: Headline;
+  comparison: Headline;
+  weekly: WeekPoint[];
+}
+
+export interface ServiceMove {
+  service: string;
+  deploys: { current: number; comparison: number; change: number };
+  leadTimeP50: { current: number | null; comparison: number | null; change: number | null };
+}
+
+export interface DataQuality {
+  deploysBySource: Record<string, number>;
+  commits: number;
+  mergedPullRequests: number;
+  deploysWithoutCommitSha: number;
+  servicesWithoutTeam: string[];
+  botAuthorsExcluded: string[];
+  daysWithoutData: number;
+}
+
+export interface Report {
+  period: Period;
+  comparison: Period;
+  timezone: string;
+  generatedAt: string;
+  teams: TeamReport[];
+  movers: { byDeploys: ServiceMove[]; byLeadTime: ServiceMove[] };
+  dataQuality: DataQuality;
+  annotations: Annotation[];
+}
+
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+
+/** `2026-Q3` → 1 July to 30 September 2026. */
+export function quarter(label: string): Period {
+  const match = /^(\d{4})-Q([1-4])$/.exec(label);
+  if (match === null) throw new RangeError(`not a quarter: ${label} (expected e.g. 2026-Q3)`);
+  const year = Number(match[1]);
+  const q = Number(match[2]);
+  const from = new Date(Date.UTC(year, (q - 1) * 3, 1)).toISOString().slice(0, 10);
+  const to = new Date(Date.UTC(year, q * 3, 0)).toISOString().slice(0, 10);
+  return { label, from, to };
+}
+
+export function dayRange(from: string, to: string): Period {
+  if (!DAY.test(from) || !DAY.test(to)) throw new RangeError('--from and --to take days: YYYY-MM-DD');
+  if (to < from) throw new RangeError('--to is before --from');
+  return { label: `${from} – ${to}`, from, to };
+}
+
+export function daysIn(period: Period): number {
+  return Math.round((Date.parse(period.to) - Date.parse(period.from)) / 86_400_000) + 1;
+}
+
+/** The period of the same length just before, or the quarter before a quarter. */
+export function previousPeriod(period: Period): Period {
+  if (/^\d{4}-Q[1-4]$/.test(period.label)) {
+    const [year = 0, q = 1] = period.label.split('-Q').map(Number);
+    return quarter(q === 1 ? `${year - 1}-Q4` : `${year}-Q${q - 1}`);
+  }
+  const days = daysIn(period);
+  return dayRange(addDays(period.from, -days), addDays(period.from, -1));
+}
+
+interface Data {
+  history: Deploy[];
+  commits: Commit[];
+  pullRequests: PullRequest[];
+  shipped: ShippedChange[];
+}
+
+function headline(settings: Settings, scope: TeamScope, period: Period, data: Data): Headline {
+  const days = daysIn(period);
+  const window = windowEndingOn(period.to, days, settings.timezone);
+  const developers = activeDevelopers(settings, scope, period.to, data.commits, data.pullRequests);
+  const successful = successfulProductionDeploys(settings, scope, period.to, days, data.history);
+  const deployments = data.history.filter(
+    (d) => isProductionDeployment(settings, d) && within(d.finishedAt, window) && deployOfTeam(settings, scope, d),
+  ).length;
+  const leadTimes = data.shipped
+    .filter(
+      (s) =>
+        within(s.deployedAt, window) &&
+        (scope.name === ALL || teamOf(settings, s.service, s.repository) === scope.name),
+    )
+    .map((s) => s.leadTimeSeconds);
+  return {
+    activeDevelopers: developers,
+    successfulDeploys: successful,
+    deployments,
+    deploymentFrequency: successful / days,
+    deploysPerDeveloperPerDay: deploysPerDeveloperPerDay(successful, days, developers) ?? null,
+    leadTimeP50: percentile(leadTimes, 50) ?? null,
+    leadTimeP90: percentile(leadTimes, 90) ?? null,
+    changeFailureRate: changeFailureRate(settings, scope, period.to, data.history, days)?.rate ?? null,
+    timeToRestoreP50: percentile(restoreTimes(settings, scope, data.history, window), 50) ?? null,
+  };
+}
+
+function weekly(settings: Settings, scope: TeamScope, period: Period, data: Data): WeekPoint[] {
+  const points: WeekPoint[] = [];
+  for (let end = addDays(period.from, 6); end <= period.to; end = addDays(end, 7)) {
+    const developers = activeDevelopers(settings, scope, end, data.commits, data.pullRequests);
+    const deploys = successfulProductionDeploys(settings, scope, end, 7, data.history);
+    const window = windowEndingOn(end, 7, settings.timezone);
+    const leadTimes = data.shipped
+      .filter(
+        (s) =>
+          within(s.deployedAt, window) &&
+          (scope.name === ALL || teamOf(settings, s.service, s.repository) === scope.name),
+      )
+      .map((s) => s.leadTimeSeconds);
+    points.push({
+      weekEnding: end,
+      deploysPerDeveloperPerDay: deploysPerDeveloperPerDay(deploys, 7, developers) ?? null,
+      leadTimeP50: percentile(leadTimes, 50) ?? null,
+    });
+  }
+  return points;
+}
+
+function movers(settings: Settings, current: Period, comparison: Period, data: Data): Report['movers'] {
+  const tally = (period: Period) => {
+    const window = windowEndingOn(period.to, daysIn(period), settings.timezone);
+    const deploys = new Map<string, number>();
+    const leads = new Map<string, number[]>();
+    for (const d of data.history) {
+      if (
+        d.status === 'success' &&
+        settings.productionEnvironments.includes(d.environment) &&
+        within(d.finishedAt, window)
+      ) {
+        deploys.set(d.service, (deploys.get(d.service) ?? 0) + 1);
+      }
+    }
+    for (const s of data.shipped)
+      if (within(s.deployedAt, window)) leads.set(s.service, [...(leads.get(s.service) ?? []), s.leadTimeSeconds]);
+    return { deploys, leads };
+  };
+  const now = tally(current);
+  const before = tally(comparison);
+  const services = new Set([
+    ...now.deploys.keys(),
+    ...before.deploys.keys(),
+    ...now.leads.keys(),
+    ...before.leads.keys(),
+  ]);
+  const moves: ServiceMove[] = [...services].sort().map((service) => {
+    const c = now.deploys.get(service) ?? 0;
+    const p = before.deploys.get(service) ?? 0;
+    const lc = percentile(now.leads.get(service) ?? [], 50) ?? null;
+    const lp = percentile(before.leads.get(service) ?? [], 50) ?? null;
+    return {
+      service,
+      deploys: { current: c, comparison: p, change: c - p },
+      leadTimeP50: { current: lc, comparison: lp, change: lc !== null && lp !== null ? lc - lp : null },
+    };
+  });
+  return {
+    byDeploys: [...moves]
+      .sort((a, b) => Math.abs(b.deploys.change) - Math.abs(a.deploys.change))
+      .filter((m) => m.deploys.change !== 0)
+      .slice(0, 5),
+    byLeadTime: moves
+      .filter((m) => m.leadTimeP50.change !== null && m.leadTimeP50.change !== 0)
+      .sort((a, b) => Math.abs(b.leadTimeP50.change ?? 0) - Math.abs(a.leadTimeP50.change ?? 0))
+      .slice(0, 5),
+  };
+}
+
+function dataQuality(settings: Settings, period: Period, data: Data): DataQuality {
+  const window = windowEndingOn(period.to, daysIn(period), settings.timezone);
+  const deploys = data.history.filter((d) => within(d.finishedAt, window));
+  const commits = data.commits.filter((c) => within(c.timestamp, window));
+  const pullRequests = data.pullRequests.filter((p) => within(p.mergedAt, window));
+  const deploysBySource: Record<string, number> = {};
+  for (const d of deploys) deploysBySource[d.source] = (deploysBySource[d.source] ?? 0) + 1;
+  const bots = new Set<string>();
+  for (const c of commits) if (c.isBot || isBot(settings, c.authorLogin)) bots.add(c.authorLogin ?? c.authorName);
+  for (const p of pullRequests) if (p.isBot || isBot(settings, p.authorLogin)) bots.add(p.authorLogin);
+  const busyDays = new Set<string>();
+  const dayOfInstant = (iso: string) =>
+    new Intl.DateTimeFormat('en-CA', { timeZone: settings.timezone }).format(new Date(iso));
+  for (const d of deploys) busyDays.add(dayOfInstant(d.finishedAt));
+  for (const c of commits) busyDays.add(dayOfInstant(c.timestamp));
+  return {
+    deploysBySource,
+    commits: commits.length,
+    mergedPullRequests: pullRequests.length,
+    deploysWithoutCommitSha: deploys.filter((d) => d.commitSha === undefined).length,
+    servicesWithoutTeam: [
+      ...new Set(deploys.filter((d) => teamOf(settings, d.service, d.repository) === undefined).map((d) => d.service)),
+    ].sort(),
+    botAuthorsExcluded: [...bots].sort(),
+    daysWithoutData: daysIn(period) - busyDays.size,
+  };
+}
+
+/**
+ * The quarterly report's figures, read from the store through the metric definitions `rollup`
+ * uses (shared/metrics.ts), so the report and the Datadog gauges cannot disagree.
+ */
+export async function buildReport(
+  store: Store,
+  settings: Settings,
+  options: { period: Period; comparison: Period; teams?: string[]; annotations?: Annotation[]; now?: Date },
+): Promise<Report> {
+  const { period, comparison } = options;
+  const earliest = comparison.from < period.from ? comparison.from : period.from;
+  const latest = comparison.to > period.to ? comparison.to : period.to;
+  const tz = settings.timezone;
+  const end = startOfDay(addDays(latest, 1), tz).toISOString();
+  // History reaches back past the comparison period: rollbacks and restores need what came before.
+  const historyFrom = startOfDay(addDays(earliest, -56), tz).toISOString();
+  const developersFrom = startOfDay(addDays(earliest, -settings.developerWindowDays), tz).toISOString();
+  const [history, commits, pullRequests, shipped] = await Promise.all([
+    store.deploysBetween(historyFrom, end),
+    store.commitsBetween(developersFrom, end),
+    store.pullRequestsBetween(developersFrom, end),
+    store.shippedBetween(startOfDay(earliest, tz).toISOString(), end),
+  ]);
+  const data: Data = { history, commits, pullRequests, shipped };
+  const scopes = teamScopes(settings).filter(
+    (s) => options.teams === undefined || options.teams.length === 0 || options.teams.includes(s.name),
+  );
+  const unknown = (options.teams ?? []).filter((t) => !scopes.some((s) => s.name === t));
+  if (unknown.length > 0) throw new RangeError(`no such team: ${unknown.join(', ')} (the configured teams, or all)`);
+  return {
+    period,
+    comparison,
+    timezone: tz,
+    generatedAt: (options.now ?? new Date()).toISOString(),
+    teams: scopes.map((scope) => ({
+      team: scope.name,
+      current: headline(settings, scope, period, data),
+      comparison: headline(settings, scope, comparison, data),
+      weekly: weekly(settings, scope, period, data),
+    })),
+    movers: movers(settings, period, comparison, data),
+    dataQuality: dataQuality(settings, period, data),
+    annotations: (options.annotations ?? []).filter((a) => a.date >= period.from && a.date <= period.to),
+  };
+}

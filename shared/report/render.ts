@@ -1,0 +1,280 @@
+import type { Annotation, Headline, Report, TeamReport, WeekPoint } from './figures.ts';
+
+type Row = {
+  label: string;
+  value: (h: Headline) => number | null;
+  format: (n: number) => string;
+  better: 'up' | 'down';
+};
+
+const hours = (seconds: number) =>
+  seconds >= 172_800 ? `${(seconds / 86_400).toFixed(1)} d` : `${(seconds / 3600).toFixed(1)} h`;
+const fixed = (digits: number) => (n: number) => n.toFixed(digits);
+const percent = (n: number) => `${(n * 100).toFixed(1)} %`;
+
+const LEAD_TIME_P50: Row = { label: 'Lead time p50', value: (h) => h.leadTimeP50, format: hours, better: 'down' };
+
+const ROWS: Row[] = [
+  { label: 'Deploys per developer per day', value: (h) => h.deploysPerDeveloperPerDay, format: fixed(3), better: 'up' },
+  { label: 'Deployments (production)', value: (h) => h.deployments, format: fixed(0), better: 'up' },
+  { label: 'Deployment frequency (per day)', value: (h) => h.deploymentFrequency, format: fixed(2), better: 'up' },
+  LEAD_TIME_P50,
+  { label: 'Lead time p90', value: (h) => h.leadTimeP90, format: hours, better: 'down' },
+  { label: 'Change failure rate', value: (h) => h.changeFailureRate, format: percent, better: 'down' },
+  { label: 'Time to restore p50', value: (h) => h.timeToRestoreP50, format: hours, better: 'down' },
+  { label: 'Active developers', value: (h) => h.activeDevelopers, format: fixed(0), better: 'up' },
+];
+
+function change(current: number | null, previous: number | null, row: Row): string {
+  if (current === null || previous === null) return '–';
+  const delta = current - previous;
+  if (delta === 0) return '=';
+  const relative = previous !== 0 ? ` (${delta > 0 ? '+' : ''}${((delta / previous) * 100).toFixed(0)} %)` : '';
+  const improved = delta > 0 === (row.better === 'up');
+  return `${delta > 0 ? '▲' : '▼'} ${row.format(Math.abs(delta))}${relative}${improved ? ' better' : ' worse'}`;
+}
+
+const show = (value: number | null, row: Row) => (value === null ? '–' : row.format(value));
+
+function headlineRows(team: TeamReport): string[][] {
+  return ROWS.map((row) => [
+    row.label,
+    show(row.value(team.current), row),
+    show(row.value(team.comparison), row),
+    change(row.value(team.current), row.value(team.comparison), row),
+  ]);
+}
+
+function qualityLines(report: Report): string[] {
+  const q = report.dataQuality;
+  const sources = Object.entries(q.deploysBySource)
+    .map(([source, n]) => `${source} ${n}`)
+    .join(', ');
+  return [
+    `Deploys by source: ${sources || 'none'}; commits ${q.commits}; merged pull requests ${q.mergedPullRequests}.`,
+    `Deploys without a commit sha (no lead time possible): ${q.deploysWithoutCommitSha}.`,
+    `Services that map to no team: ${q.servicesWithoutTeam.join(', ') || 'none'}.`,
+    `Authors excluded as bots: ${q.botAuthorsExcluded.join(', ') || 'none'}.`,
+    `Days with no deploy and no commit: ${q.daysWithoutData}.`,
+  ];
+}
+
+// ---- Markdown -----------------------------------------------------------------------------------
+
+function mdTable(header: string[], rows: string[][]): string {
+  const escape = (cell: string) => cell.replace(/\|/g, '\\|');
+  return [
+    `| ${header.join(' | ')} |`,
+    `|${header.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${r.map(escape).join(' | ')} |`),
+  ].join('\n');
+}
+
+export function renderMarkdown(report: Report): string {
+  const out: string[] = [
+    `# Delivery report: ${report.period.label}`,
+    '',
+    `Compared with ${report.comparison.label}. Days in ${report.timezone}. Generated ${report.generatedAt}.`,
+    '',
+  ];
+  for (const team of report.teams) {
+    out.push(`## ${team.team === 'all' ? 'Organisation (all teams)' : `Team ${team.team}`}`, '');
+    out.push(mdTable(['Figure', report.period.label, report.comparison.label, 'Change'], headlineRows(team)), '');
+    out.push(
+      mdTable(
+        ['Week ending', 'Deploys per developer per day (7 days)', 'Lead time p50'],
+        team.weekly.map((w) => [
+          w.weekEnding,
+          w.deploysPerDeveloperPerDay === null ? '–' : w.deploysPerDeveloperPerDay.toFixed(3),
+          w.leadTimeP50 === null ? '–' : hours(w.leadTimeP50),
+        ]),
+      ),
+      '',
+    );
+  }
+  if (report.annotations.length > 0) {
+    out.push('## Milestones', '', ...report.annotations.map((a) => `- ${a.date}: ${a.label}`), '');
+  }
+  out.push('## What moved most', '');
+  out.push(
+    report.movers.byDeploys.length === 0
+      ? 'No service changed its deploy count.'
+      : mdTable(
+          ['Service', 'Deploys', 'Before', 'Change'],
+          report.movers.byDeploys.map((m) => [
+            m.service,
+            String(m.deploys.current),
+            String(m.deploys.comparison),
+            `${m.deploys.change > 0 ? '+' : ''}${m.deploys.change}`,
+          ]),
+        ),
+    '',
+  );
+  if (report.movers.byLeadTime.length > 0) {
+    out.push(
+      mdTable(
+        ['Service', 'Lead time p50', 'Before', 'Change'],
+        report.movers.byLeadTime.map((m) => [
+          m.service,
+          show(m.leadTimeP50.current, LEAD_TIME_P50),
+          show(m.leadTimeP50.comparison, LEAD_TIME_P50),
+          `${(m.leadTimeP50.change ?? 0) > 0 ? '+' : '−'}${hours(Math.abs(m.leadTimeP50.change ?? 0))}`,
+        ]),
+      ),
+      '',
+    );
+  }
+  out.push('## How far to trust these numbers', '', ...qualityLines(report).map((l) => `- ${l}`), '');
+  return out.join('\n');
+}
+
+// ---- HTML ---------------------------------------------------------------------------------------
+
+const esc = (text: string) =>
+  text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
+
+function htmlTable(caption: string, header: string[], rows: string[][]): string {
+  return `<table><caption>${esc(caption)}</caption><thead><tr>${header.map((h) => `<th scope="col">${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows
+    .map(
+      (r) =>
+        `<tr>${r.map((c, i) => (i === 0 ? `<th scope="row">${esc(c)}</th>` : `<td>${esc(c)}</td>`)).join('')}</tr>`,
+    )
+    .join('')}</tbody></table>`;
+}
+
+/** A weekly line chart as inline SVG, with the milestones drawn as dated markers. */
+function chart(
+  title: string,
+  points: WeekPoint[],
+  value: (p: WeekPoint) => number | null,
+  format: (n: number) => string,
+  annotations: Annotation[],
+  period: { from: string; to: string },
+): string {
+  const width = 640;
+  const height = 220;
+  const pad = { left: 56, right: 16, top: 24, bottom: 36 };
+  const values = points.map(value);
+  const present = values.filter((v): v is number => v !== null);
+  const max = present.length > 0 ? Math.max(...present) * 1.1 || 1 : 1;
+  const start = Date.parse(period.from);
+  const span = Math.max(1, Date.parse(period.to) - start);
+  const x = (day: string) => pad.left + ((Date.parse(day) - start) / span) * (width - pad.left - pad.right);
+  const y = (v: number) => height - pad.bottom - (v / max) * (height - pad.top - pad.bottom);
+  const path = points
+    .map((p, i) => [p, values[i]] as const)
+    .filter(([, v]) => v !== null)
+    .map(([p, v], i) => `${i === 0 ? 'M' : 'L'}${x(p.weekEnding).toFixed(1)},${y(v as number).toFixed(1)}`)
+    .join(' ');
+  const dots = points
+    .map((p, i) => {
+      const v = values[i];
+      if (v === null || v === undefined) return '';
+      return `<circle cx="${x(p.weekEnding).toFixed(1)}" cy="${y(v).toFixed(1)}" r="3"><title>${esc(`${p.weekEnding}: ${format(v)}`)}</title></circle>`;
+    })
+    .join('');
+  const markers = annotations
+    .map((a) => {
+      const ax = x(a.date).toFixed(1);
+      return `<g class="marker"><line x1="${ax}" x2="${ax}" y1="${pad.top}" y2="${height - pad.bottom}"/><text x="${ax}" y="${pad.top - 6}" text-anchor="middle">${esc(a.label)}</text></g>`;
+    })
+    .join('');
+  const ticks = [0, 0.5, 1]
+    .map(
+      (f) =>
+        `<text class="tick" x="${pad.left - 6}" y="${y(max * f).toFixed(1)}" text-anchor="end" dominant-baseline="middle">${esc(format(max * f))}</text>`,
+    )
+    .join('');
+  const empty =
+    present.length === 0
+      ? `<text x="${width / 2}" y="${height / 2}" text-anchor="middle" class="empty">no data in this period</text>`
+      : '';
+  return `<figure class="chart"><svg role="img" aria-label="${esc(title)}" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" xmlns="http://www.w3.org/2000/svg">
+<title>${esc(title)}</title>
+<line class="axis" x1="${pad.left}" x2="${width - pad.right}" y1="${height - pad.bottom}" y2="${height - pad.bottom}"/>
+<line class="axis" x1="${pad.left}" x2="${pad.left}" y1="${pad.top}" y2="${height - pad.bottom}"/>
+${ticks}<text class="tick" x="${pad.left}" y="${height - 12}">${esc(period.from)}</text><text class="tick" x="${width - pad.right}" y="${height - 12}" text-anchor="end">${esc(period.to)}</text>
+${markers}<path class="line" d="${path}"/>${dots}${empty}</svg><figcaption>${esc(title)}</figcaption></figure>`;
+}
+
+const STYLE = `
+@page { size: A4; margin: 14mm; }
+body { font: 11pt/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1d1d1f; max-width: 190mm; margin: 0 auto; padding: 8mm; }
+h1 { font-size: 20pt; margin: 0 0 2mm; } h2 { font-size: 14pt; margin: 8mm 0 2mm; break-after: avoid; }
+.meta { color: #555; margin: 0 0 6mm; }
+section.team { break-inside: avoid-page; }
+table { border-collapse: collapse; width: 100%; margin: 2mm 0 4mm; font-size: 10pt; }
+caption { text-align: left; font-weight: 600; padding: 1mm 0; }
+th, td { border-bottom: 1px solid #ddd; padding: 1.2mm 2mm; text-align: right; } th[scope=row], thead th:first-child { text-align: left; }
+.charts { display: flex; flex-wrap: wrap; gap: 4mm; } figure.chart { margin: 0; flex: 1 1 88mm; break-inside: avoid; }
+figure.chart svg { width: 100%; height: auto; } figcaption { font-size: 9pt; color: #555; }
+.line { fill: none; stroke: #632ca6; stroke-width: 2; } circle { fill: #632ca6; } .axis { stroke: #999; }
+.tick { font-size: 10px; fill: #555; } .marker line { stroke: #d33; stroke-dasharray: 4 3; } .marker text { font-size: 10px; fill: #d33; }
+.empty { fill: #999; font-size: 12px; }
+details { margin: 0 0 4mm; } summary { cursor: pointer; color: #555; }
+@media print { details { display: block; } details > summary { display: none; } }
+`;
+
+export function renderHtml(report: Report): string {
+  const teams = report.teams
+    .map((team) => {
+      const name = team.team === 'all' ? 'Organisation (all teams)' : `Team ${team.team}`;
+      const weekRows = team.weekly.map((w) => [
+        w.weekEnding,
+        w.deploysPerDeveloperPerDay === null ? '–' : w.deploysPerDeveloperPerDay.toFixed(3),
+        w.leadTimeP50 === null ? '–' : hours(w.leadTimeP50),
+      ]);
+      return `<section class="team"><h2>${esc(name)}</h2>
+${htmlTable(`${name}: ${report.period.label} against ${report.comparison.label}`, ['Figure', report.period.label, report.comparison.label, 'Change'], headlineRows(team))}
+<div class="charts">
+${chart(`${name}: deploys per developer per day (7 days), weekly`, team.weekly, (p) => p.deploysPerDeveloperPerDay, fixed(2), report.annotations, report.period)}
+${chart(`${name}: lead time p50, weekly`, team.weekly, (p) => p.leadTimeP50, hours, report.annotations, report.period)}
+</div>
+<details open><summary>The charts' figures</summary>${htmlTable(`${name}: weekly figures`, ['Week ending', 'Deploys per developer per day (7 days)', 'Lead time p50'], weekRows)}</details>
+</section>`;
+    })
+    .join('\n');
+  const movers =
+    report.movers.byDeploys.length === 0
+      ? '<p>No service changed its deploy count.</p>'
+      : htmlTable(
+          'Services whose deploy count moved most',
+          ['Service', report.period.label, report.comparison.label, 'Change'],
+          report.movers.byDeploys.map((m) => [
+            m.service,
+            String(m.deploys.current),
+            String(m.deploys.comparison),
+            `${m.deploys.change > 0 ? '+' : ''}${m.deploys.change}`,
+          ]),
+        );
+  const leadMovers =
+    report.movers.byLeadTime.length === 0
+      ? ''
+      : htmlTable(
+          'Services whose lead time moved most',
+          ['Service', report.period.label, report.comparison.label, 'Change'],
+          report.movers.byLeadTime.map((m) => [
+            m.service,
+            show(m.leadTimeP50.current, LEAD_TIME_P50),
+            show(m.leadTimeP50.comparison, LEAD_TIME_P50),
+            `${(m.leadTimeP50.change ?? 0) > 0 ? '+' : '−'}${hours(Math.abs(m.leadTimeP50.change ?? 0))}`,
+          ]),
+        );
+  const milestones =
+    report.annotations.length === 0
+      ? ''
+      : `<h2>Milestones</h2><ul>${report.annotations.map((a) => `<li>${esc(a.date)}: ${esc(a.label)}</li>`).join('')}</ul>`;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Delivery report: ${esc(report.period.label)}</title><style>${STYLE}</style></head>
+<body><h1>Delivery report: ${esc(report.period.label)}</h1>
+<p class="meta">Compared with ${esc(report.comparison.label)}. Days in ${esc(report.timezone)}. Generated ${esc(report.generatedAt)} by DevStats.</p>
+${teams}
+${milestones}
+<h2>What moved most</h2>${movers}${leadMovers}
+<h2>How far to trust these numbers</h2><ul>${qualityLines(report)
+    .map((l) => `<li>${esc(l)}</li>`)
+    .join('')}</ul>
+</body></html>
+`;
+}

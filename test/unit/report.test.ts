@@ -1,0 +1,287 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Commit, Deploy, ShippedChange } from '../../shared/events.ts';
+import { Exporter } from '../../shared/export.ts';
+import { memoryLogger } from '../../shared/log.ts';
+import { buildReport, previousPeriod, quarter, type Report } from '../../shared/report/figures.ts';
+import { renderHtml, renderMarkdown } from '../../shared/report/render.ts';
+import { rollup } from '../../shared/rollup.ts';
+import { parseSettings } from '../../shared/settings.ts';
+import { BatchingSink, type DatadogSink, type SeriesPoint } from '../../shared/sinks/datadog.ts';
+import { SqliteStore } from '../../shared/store/sqlite.ts';
+
+/*
+ * A known history over 2026-Q3 and its predecessor, worked out by hand (UTC days):
+ * Q3 billing (payments): successes Jul 10 (a1), Sep 1 12:00 (a2), Sep 20 (a3), Sep 21 (a2 again: a3 was
+ * rolled back), a failure Sep 1 10:00 (restored 2 h later); search: a success Aug 5 and a staging deploy.
+ * Developers in the 28 days to Sep 30: alice and bob (billing), carol (search); two bots excluded.
+ * Q2: one billing success May 5; alice the only developer in June.
+ */
+const settings = parseSettings({
+  bots: ['release-robot'],
+  teams: {
+    payments: { services: ['billing'], repositories: ['acme/billing'] },
+    search: { services: ['search'], repositories: ['acme/search'] },
+  },
+});
+
+let n = 0;
+const deploy = (service: string, finishedAt: string, overrides: Partial<Deploy> = {}): Deploy => ({
+  kind: 'deploy',
+  id: `ci:${++n}`,
+  source: 'ci',
+  service,
+  environment: 'production',
+  status: 'success',
+  startedAt: new Date(Date.parse(finishedAt) - 600_000).toISOString(),
+  finishedAt,
+  repository: `acme/${service}`,
+  externalId: String(n),
+  actor: null,
+  ...overrides,
+});
+const commit = (login: string, repository: string, timestamp: string): Commit => ({
+  kind: 'commit',
+  id: `${repository}@${++n}`,
+  repository,
+  branch: 'main',
+  sha: String(n),
+  authorLogin: login,
+  authorName: login,
+  timestamp,
+  isBot: login.endsWith('[bot]'),
+});
+const shipped = (d: Deploy, sha: string, leadTimeSeconds: number): ShippedChange => ({
+  id: `${d.id}|${sha}`,
+  deployId: d.id,
+  service: d.service,
+  environment: d.environment,
+  repository: d.repository ?? '',
+  sha,
+  via: 'push',
+  committedAt: new Date(Date.parse(d.finishedAt) - leadTimeSeconds * 1000).toISOString(),
+  deployedAt: d.finishedAt,
+  leadTimeSeconds,
+});
+
+const q3 = {
+  jul10: deploy('billing', '2026-07-10T12:00:00.000Z', { commitSha: 'a1' }),
+  sep1failed: deploy('billing', '2026-09-01T10:00:00.000Z', { commitSha: 'a2', status: 'failure' }),
+  sep1: deploy('billing', '2026-09-01T12:00:00.000Z', { commitSha: 'a2' }),
+  sep20: deploy('billing', '2026-09-20T12:00:00.000Z', { commitSha: 'a3' }),
+  sep21: deploy('billing', '2026-09-21T12:00:00.000Z', { commitSha: 'a2' }),
+  aug5: deploy('search', '2026-08-05T12:00:00.000Z'),
+  staging: deploy('search', '2026-08-06T12:00:00.000Z', { environment: 'staging' }),
+};
+const may5 = deploy('billing', '2026-05-05T12:00:00.000Z', { commitSha: 'a0' });
+const commits = [
+  commit('alice', 'acme/billing', '2026-09-10T09:00:00.000Z'),
+  commit('bob', 'acme/billing', '2026-09-15T09:00:00.000Z'),
+  commit('carol', 'acme/search', '2026-09-12T09:00:00.000Z'),
+  commit('dependabot[bot]', 'acme/billing', '2026-09-16T09:00:00.000Z'),
+  commit('release-robot', 'acme/search', '2026-09-16T09:00:00.000Z'),
+  commit('alice', 'acme/billing', '2026-06-20T09:00:00.000Z'),
+];
+
+async function fill(store: SqliteStore): Promise<void> {
+  for (const d of [...Object.values(q3), may5]) await store.putDeploy(d, { awaitingLeadTime: false });
+  for (const c of commits) await store.putChange(c);
+  await store.recordShipped(q3.jul10.id, [shipped(q3.jul10, 's1', 7200)]);
+  await store.recordShipped(q3.sep20.id, [shipped(q3.sep20, 's2', 3600), shipped(q3.sep20, 's3', 10800)]);
+  await store.recordShipped(q3.aug5.id, [shipped(q3.aug5, 's4', 1800)]);
+  await store.recordShipped(may5.id, [shipped(may5, 's0', 14400)]);
+}
+
+describe('devstats report: golden figures', () => {
+  const store = new SqliteStore(':memory:');
+  let report: Report;
+  before(async () => {
+    await fill(store);
+    const period = quarter('2026-Q3');
+    report = await buildReport(store, settings, {
+      period,
+      comparison: previousPeriod(period),
+      now: new Date('2026-10-01T00:00:00Z'),
+    });
+  });
+  after(() => store.close());
+  const team = (name: string) => report.teams.find((t) => t.team === name)!;
+
+  test('periods: 2026-Q3 against 2026-Q2', () => {
+    assert.deepEqual(
+      [report.period, report.comparison],
+      [
+        { label: '2026-Q3', from: '2026-07-01', to: '2026-09-30' },
+        { label: '2026-Q2', from: '2026-04-01', to: '2026-06-30' },
+      ],
+    );
+  });
+
+  test('payments, this quarter: a failure, a rollback, a restore', () => {
+    assert.deepEqual(team('payments').current, {
+      activeDevelopers: 2,
+      successfulDeploys: 4,
+      deployments: 5,
+      deploymentFrequency: 4 / 92,
+      deploysPerDeveloperPerDay: 4 / 92 / 2,
+      leadTimeP50: 7200,
+      leadTimeP90: 10800,
+      changeFailureRate: (1 + 1) / 5,
+      timeToRestoreP50: 7200,
+    });
+  });
+
+  test('payments, last quarter', () => {
+    assert.deepEqual(team('payments').comparison, {
+      activeDevelopers: 1,
+      successfulDeploys: 1,
+      deployments: 1,
+      deploymentFrequency: 1 / 91,
+      deploysPerDeveloperPerDay: 1 / 91,
+      leadTimeP50: 14400,
+      leadTimeP90: 14400,
+      changeFailureRate: 0,
+      timeToRestoreP50: null,
+    });
+  });
+
+  test('search: the staging deploy counts nowhere; last quarter it had no developers and no deploys', () => {
+    assert.deepEqual(team('search').current, {
+      activeDevelopers: 1,
+      successfulDeploys: 1,
+      deployments: 1,
+      deploymentFrequency: 1 / 92,
+      deploysPerDeveloperPerDay: 1 / 92,
+      leadTimeP50: 1800,
+      leadTimeP90: 1800,
+      changeFailureRate: 0,
+      timeToRestoreP50: null,
+    });
+    assert.equal(team('search').comparison.deploysPerDeveloperPerDay, null);
+    assert.equal(team('search').comparison.changeFailureRate, null);
+  });
+
+  test('the organisation: bots excluded from the 3 developers', () => {
+    const all = team('all').current;
+    assert.deepEqual(
+      [
+        all.activeDevelopers,
+        all.successfulDeploys,
+        all.deployments,
+        all.deploysPerDeveloperPerDay,
+        all.leadTimeP50,
+        all.leadTimeP90,
+        all.changeFailureRate,
+      ],
+      [3, 5, 6, 5 / 92 / 3, 3600, 10800, 2 / 6],
+    );
+  });
+
+  test('what moved and how far to trust it', () => {
+    assert.deepEqual(
+      report.movers.byDeploys.map((m) => [m.service, m.deploys.change]),
+      [
+        ['billing', 3],
+        ['search', 1],
+      ],
+    );
+    assert.deepEqual(
+      report.movers.byLeadTime.map((m) => [m.service, m.leadTimeP50.change]),
+      [['billing', 7200 - 14400]],
+    );
+    assert.deepEqual(report.dataQuality, {
+      deploysBySource: { ci: 7 },
+      commits: 5,
+      mergedPullRequests: 0,
+      deploysWithoutCommitSha: 2,
+      servicesWithoutTeam: [],
+      botAuthorsExcluded: ['dependabot[bot]', 'release-robot'],
+      // Days with a deploy (Jul 10, Aug 5, Aug 6, Sep 1, 20, 21) or a commit (Sep 10, 12, 15, 16): 10 of 92.
+      daysWithoutData: 92 - 10,
+    });
+  });
+
+  test('each weekly point equals the 7-day gauge rollup publishes on that day', async () => {
+    const sent: SeriesPoint[] = [];
+    const recording: DatadogSink = {
+      requests: 0,
+      series: (points) => {
+        sent.push(...points);
+        return Promise.resolve();
+      },
+      distributions: () => Promise.resolve(),
+      event: () => Promise.resolve(),
+      doraDeployment: () => Promise.resolve(),
+    };
+    const sink = new BatchingSink(recording);
+    for (const d of [...Object.values(q3), may5]) await store.markDeployExported(d.id);
+    await store.markShippedExported((await store.unexportedShipped(100)).map((s) => s.id));
+    for (const week of team('payments').weekly) {
+      sent.length = 0;
+      const now = () => new Date(`${week.weekEnding}T23:00:00.000Z`);
+      await rollup({
+        store,
+        sink,
+        settings,
+        logger: memoryLogger(),
+        exporter: new Exporter({ store, sink, settings, logger: memoryLogger(), now }),
+        now,
+      });
+      const gauge = sent.find(
+        (p) =>
+          p.metric === 'devstats.deploys_per_developer_per_day' &&
+          p.tags.includes('team:payments') &&
+          p.tags.includes('window:7d'),
+      );
+      assert.equal(gauge?.value ?? null, week.deploysPerDeveloperPerDay, week.weekEnding);
+    }
+    assert.equal(
+      team('payments').weekly.find((w) => w.weekEnding === '2026-09-22')?.deploysPerDeveloperPerDay,
+      2 / 7 / 2,
+    );
+  });
+
+  test('Markdown and HTML carry the same figures, with no NaN or Infinity', () => {
+    const md = renderMarkdown(report);
+    const html = renderHtml(report);
+    for (const text of [md, html]) {
+      assert.doesNotMatch(text, /NaN|Infinity|undefined/);
+      assert.match(text, /Change failure rate/);
+      assert.match(text, /40\.0 %/); // payments' change failure rate
+    }
+    assert.doesNotMatch(html, /<script|https?:\/\/(?!www\.w3\.org)/, 'self-contained: no script, no external asset');
+  });
+});
+
+describe('devstats report: edge cases are clear, never a crash or a NaN', () => {
+  test('an empty quarter, a single deploy, a team with no developers', async () => {
+    const store = new SqliteStore(':memory:');
+    try {
+      const empty = await buildReport(store, settings, { period: quarter('2025-Q1'), comparison: quarter('2024-Q4') });
+      for (const text of [renderMarkdown(empty), renderHtml(empty), JSON.stringify(empty)])
+        assert.doesNotMatch(text, /NaN|Infinity/);
+      assert.match(renderHtml(empty), /no data in this period/);
+      await store.putDeploy(deploy('billing', '2025-02-02T12:00:00.000Z'), { awaitingLeadTime: false });
+      const single = await buildReport(store, settings, { period: quarter('2025-Q1'), comparison: quarter('2024-Q4') });
+      const payments = single.teams.find((t) => t.team === 'payments')!;
+      assert.deepEqual(
+        [payments.current.successfulDeploys, payments.current.deploysPerDeveloperPerDay, payments.current.leadTimeP50],
+        [1, null, null],
+      );
+      assert.doesNotMatch(renderMarkdown(single), /NaN|Infinity/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('an unknown team is named in the error', async () => {
+    const store = new SqliteStore(':memory:');
+    await assert.rejects(
+      buildReport(store, settings, { period: quarter('2026-Q3'), comparison: quarter('2026-Q2'), teams: ['ghosts'] }),
+      /no such team: ghosts/,
+    );
+    await store.close();
+  });
+});
+
+export { fill, settings };
