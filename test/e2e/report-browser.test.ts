@@ -63,7 +63,12 @@ test('the HTML report in headless Chromium: no console errors, every chart drawn
       if (!request.url().startsWith('file:')) problems.push(`network request: ${request.url()}`);
     });
     await page.goto(pathToFileURL(htmlFile).href);
-    const charts = await page.$$eval('figure.chart svg', (svgs) =>
+    // Runs in the page; typed by hand, as the project compiles without the DOM library.
+    type SvgElement = {
+      getBoundingClientRect(): { width: number; height: number };
+      querySelectorAll(selector: string): { length: number };
+    };
+    const charts = await page.$$eval('figure.chart svg', (svgs: SvgElement[]) =>
       svgs.map((svg) => {
         const box = svg.getBoundingClientRect();
         return {
