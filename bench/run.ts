@@ -2,3 +2,4 @@
 await import('./ingest.ts');
 await import('./process.ts');
 await import('./datadog.ts');
+await import('./report.ts');

@@ -13,13 +13,19 @@ export const ALL = 'all';
 // ---- days in the reporting time zone --------------------------------------------------------
 
 /** The calendar day (YYYY-MM-DD) an instant falls on in `timezone`. */
+const dayFormats = new Map<string, Intl.DateTimeFormat>();
 export function dayOf(instant: Date, timezone: string): string {
-  return new Intl.DateTimeFormat('en-CA', {
-    timeZone: timezone,
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-  }).format(instant);
+  let format = dayFormats.get(timezone);
+  if (format === undefined) {
+    format = new Intl.DateTimeFormat('en-CA', {
+      timeZone: timezone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+    });
+    dayFormats.set(timezone, format);
+  }
+  return format.format(instant);
 }
 
 /** Minutes `timezone` is ahead of UTC at an instant. */
@@ -193,7 +199,9 @@ export function changeFailureRate(
   const byTarget = new Map<string, Deploy[]>();
   for (const d of production.filter((d) => d.status === 'success')) {
     const key = `${d.service}\n${d.environment}`;
-    byTarget.set(key, [...(byTarget.get(key) ?? []), d]);
+    const list = byTarget.get(key);
+    if (list === undefined) byTarget.set(key, [d]);
+    else list.push(d);
   }
   for (const successes of byTarget.values()) {
     successes.sort((a, b) => (a.finishedAt < b.finishedAt ? -1 : a.finishedAt > b.finishedAt ? 1 : 0));
@@ -229,7 +237,9 @@ export function restoreTimes(
   for (const d of history) {
     if (!isProductionDeployment(settings, d) || !deployOfTeam(settings, scope, d)) continue;
     const key = `${d.service}\n${d.environment}`;
-    byTarget.set(key, [...(byTarget.get(key) ?? []), d]);
+    const list = byTarget.get(key);
+    if (list === undefined) byTarget.set(key, [d]);
+    else list.push(d);
   }
   const times: number[] = [];
   for (const deploys of byTarget.values()) {

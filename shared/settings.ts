@@ -136,11 +136,18 @@ export function isBot(settings: Settings, login: string | undefined): boolean {
   return login.endsWith('[bot]') || settings.bots.some((b) => b.toLowerCase() === login.toLowerCase());
 }
 
-/** The team that owns a service (by the teams' `services`), or of a repository. */
+const ownership = new WeakMap<Settings, { services: Map<string, string>; repositories: Map<string, string> }>();
+
+/** The team that owns a service (by the teams' `services`), or of a repository; the first team listed wins. */
 export function teamOf(settings: Settings, service: string, repository?: string): string | undefined {
-  for (const [team, t] of Object.entries(settings.teams)) if (t.services.includes(service)) return team;
-  if (repository !== undefined) {
-    for (const [team, t] of Object.entries(settings.teams)) if (t.repositories.includes(repository)) return team;
+  let owners = ownership.get(settings);
+  if (owners === undefined) {
+    owners = { services: new Map(), repositories: new Map() };
+    for (const [team, t] of Object.entries(settings.teams)) {
+      for (const s of t.services) if (!owners.services.has(s)) owners.services.set(s, team);
+      for (const r of t.repositories) if (!owners.repositories.has(r)) owners.repositories.set(r, team);
+    }
+    ownership.set(settings, owners);
   }
-  return undefined;
+  return owners.services.get(service) ?? (repository === undefined ? undefined : owners.repositories.get(repository));
 }

@@ -189,8 +189,12 @@ function movers(settings: Settings, current: Period, comparison: Period, data: D
         deploys.set(d.service, (deploys.get(d.service) ?? 0) + 1);
       }
     }
-    for (const s of data.shipped)
-      if (within(s.deployedAt, window)) leads.set(s.service, [...(leads.get(s.service) ?? []), s.leadTimeSeconds]);
+    for (const s of data.shipped) {
+      if (!within(s.deployedAt, window)) continue;
+      const list = leads.get(s.service);
+      if (list === undefined) leads.set(s.service, [s.leadTimeSeconds]);
+      else list.push(s.leadTimeSeconds);
+    }
     return { deploys, leads };
   };
   const now = tally(current);
@@ -235,8 +239,8 @@ function dataQuality(settings: Settings, period: Period, data: Data): DataQualit
   for (const c of commits) if (c.isBot || isBot(settings, c.authorLogin)) bots.add(c.authorLogin ?? c.authorName);
   for (const p of pullRequests) if (p.isBot || isBot(settings, p.authorLogin)) bots.add(p.authorLogin);
   const busyDays = new Set<string>();
-  const dayOfInstant = (iso: string) =>
-    new Intl.DateTimeFormat('en-CA', { timeZone: settings.timezone }).format(new Date(iso));
+  const days = new Intl.DateTimeFormat('en-CA', { timeZone: settings.timezone });
+  const dayOfInstant = (iso: string) => days.format(new Date(iso));
   for (const d of deploys) busyDays.add(dayOfInstant(d.finishedAt));
   for (const c of commits) busyDays.add(dayOfInstant(c.timestamp));
   return {
