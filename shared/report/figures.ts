@@ -125,6 +125,22 @@ interface Data {
   shipped: ShippedChange[];
 }
 
+/** Lead times (seconds) of a team's changes shipped in a window. */
+function leadTimesIn(
+  settings: Settings,
+  scope: TeamScope,
+  shipped: readonly ShippedChange[],
+  window: { from: string; to: string },
+): number[] {
+  return shipped
+    .filter(
+      (s) =>
+        within(s.deployedAt, window) &&
+        (scope.name === ALL || teamOf(settings, s.service, s.repository) === scope.name),
+    )
+    .map((s) => s.leadTimeSeconds);
+}
+
 function headline(settings: Settings, scope: TeamScope, period: Period, data: Data): Headline {
   const days = daysIn(period);
   const window = windowEndingOn(period.to, days, settings.timezone);
@@ -133,13 +149,7 @@ function headline(settings: Settings, scope: TeamScope, period: Period, data: Da
   const deployments = data.history.filter(
     (d) => isProductionDeployment(settings, d) && within(d.finishedAt, window) && deployOfTeam(settings, scope, d),
   ).length;
-  const leadTimes = data.shipped
-    .filter(
-      (s) =>
-        within(s.deployedAt, window) &&
-        (scope.name === ALL || teamOf(settings, s.service, s.repository) === scope.name),
-    )
-    .map((s) => s.leadTimeSeconds);
+  const leadTimes = leadTimesIn(settings, scope, data.shipped, window);
   return {
     activeDevelopers: developers,
     successfulDeploys: successful,
@@ -159,13 +169,7 @@ function weekly(settings: Settings, scope: TeamScope, period: Period, data: Data
     const developers = activeDevelopers(settings, scope, end, data.commits, data.pullRequests);
     const deploys = successfulProductionDeploys(settings, scope, end, 7, data.history);
     const window = windowEndingOn(end, 7, settings.timezone);
-    const leadTimes = data.shipped
-      .filter(
-        (s) =>
-          within(s.deployedAt, window) &&
-          (scope.name === ALL || teamOf(settings, s.service, s.repository) === scope.name),
-      )
-      .map((s) => s.leadTimeSeconds);
+    const leadTimes = leadTimesIn(settings, scope, data.shipped, window);
     points.push({
       weekEnding: end,
       deploysPerDeveloperPerDay: deploysPerDeveloperPerDay(deploys, 7, developers) ?? null,
