@@ -3,17 +3,17 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ConfigError, loadConfig } from './config.ts';
+import { type Config, ConfigError, loadConfig } from './config.ts';
 import { type EventKind, utc } from './events.ts';
 import { Exporter } from './export.ts';
 import { createLogger } from './log.ts';
 import { buildReport, dayRange, previousPeriod, quarter } from './report/figures.ts';
 import { renderHtml, renderMarkdown } from './report/render.ts';
 import { rollup } from './rollup.ts';
-import { loadSettings } from './settings.ts';
+import { loadSettings, type Settings } from './settings.ts';
 import { createDatadogSink, pushDashboard } from './sinks/datadog.ts';
 import { openStore } from './store/open.ts';
-import type { EventFilter } from './store/store.ts';
+import type { EventFilter, Store } from './store/store.ts';
 
 const USAGE = `usage: devstats <command>
 
@@ -56,8 +56,7 @@ export async function main(
   }
   if (values.since !== undefined) filter.since = utc(values.since);
 
-  const store = await openStore(loadConfig(env));
-  try {
+  return withStore(env, async ({ store }) => {
     const events = await store.events(filter);
     for (const event of events) {
       if (values.json) {
@@ -75,6 +74,19 @@ export async function main(
       }
     }
     if (!values.json) out(`${events.length} event${events.length === 1 ? '' : 's'}`);
+  });
+}
+
+/** Opens the configured store for one command, and closes it however the command ends. */
+async function withStore(
+  env: Record<string, string | undefined>,
+  work: (context: { store: Store; config: Config; settings: Settings }) => Promise<void>,
+): Promise<number> {
+  const config = loadConfig(env);
+  const settings = loadSettings(config.settingsPath);
+  const store = await openStore(config);
+  try {
+    await work({ store, config, settings });
   } finally {
     await store.close();
   }
@@ -123,10 +135,7 @@ async function runReport(
       );
     annotations = parsed.data;
   }
-  const config = loadConfig(env);
-  const settings = loadSettings(config.settingsPath);
-  const store = await openStore(config);
-  try {
+  return withStore(env, async ({ store, settings }) => {
     const report = await buildReport(store, settings, { period, comparison, teams: values.team ?? [], annotations });
     const text =
       format === 'json'
@@ -142,10 +151,7 @@ async function runReport(
     } else {
       out(text);
     }
-  } finally {
-    await store.close();
-  }
-  return 0;
+  });
 }
 
 async function runDashboardPush(
@@ -177,11 +183,8 @@ async function runRollup(
   out: (line: string) => void,
 ): Promise<number> {
   const { values } = parseArgs({ args, options: { json: { type: 'boolean', default: false } }, strict: true });
-  const config = loadConfig(env);
-  const settings = loadSettings(config.settingsPath);
   const logger = createLogger(values.json ? () => undefined : out);
-  const store = await openStore(config);
-  try {
+  return withStore(env, async ({ store, settings, config }) => {
     const sink = createDatadogSink(config.datadog, logger);
     const exporter = new Exporter({ store, sink, settings, logger, now: () => new Date() });
     const result = await rollup({ store, sink, exporter, settings, logger, now: () => new Date() });
@@ -196,10 +199,7 @@ async function runRollup(
         );
       }
     }
-  } finally {
-    await store.close();
-  }
-  return 0;
+  });
 }
 
 if (import.meta.main ?? process.argv[1] === new URL(import.meta.url).pathname) {
