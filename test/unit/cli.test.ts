@@ -27,7 +27,9 @@ describe('devstats report from the command line', () => {
     await fill(store);
     await store.close();
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   test('--out report.html with YAML annotations writes a self-contained page', async () => {
     const annotations = join(dir, 'milestones.yaml');
