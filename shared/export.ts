@@ -192,43 +192,55 @@ export async function exportShipped(deps: ExportDeps, shipped: ShippedChange[]):
   await deps.store.markShippedExported(shipped.map((s) => s.id));
 }
 
+/** How long an exporter holds its claim: far longer than an export takes, short enough for a retry soon. */
+const CLAIM_MS = 2 * 60 * 1000;
+
 /**
- * Exports with a guard against doing the same item twice at once in this process (embedded mode
- * runs `process` and `rollup` side by side), and the sweep `rollup` runs to retry what did not finish.
+ * Exports each item once: it first claims the item in the store, so another exporter (another
+ * instance of `process`, or `rollup`'s retry sweep) never sends the same points at the same time.
  */
 export class Exporter {
   private readonly deps: ExportDeps;
-  private readonly inFlight = new Set<string>();
 
   constructor(deps: ExportDeps) {
     this.deps = deps;
   }
 
-  private async guarded(ids: string[], work: (free: Set<string>) => Promise<void>): Promise<void> {
-    const free = new Set(ids.filter((id) => !this.inFlight.has(id)));
-    for (const id of free) this.inFlight.add(id);
+  private claimWindow(): [string, string] {
+    const now = this.deps.now().getTime();
+    return [new Date(now).toISOString(), new Date(now + CLAIM_MS).toISOString()];
+  }
+
+  async deploy(deploy: Deploy, delivery: { receivedAt?: string; replaced?: Deploy } = {}): Promise<void> {
+    const [now, until] = this.claimWindow();
+    if (!(await this.deps.store.claimDeployExport(deploy.id, now, until))) return;
     try {
-      await work(free);
-    } finally {
-      for (const id of free) this.inFlight.delete(id);
+      await exportDeploy(this.deps, deploy, delivery);
+    } catch (error) {
+      await this.deps.store.releaseExportClaims([deploy.id], []).catch(() => undefined);
+      throw error;
     }
   }
 
-  deploy(deploy: Deploy, delivery: { receivedAt?: string; replaced?: Deploy } = {}): Promise<void> {
-    return this.guarded([deploy.id], async (free) => {
-      if (free.size > 0) await exportDeploy(this.deps, deploy, delivery);
-    });
-  }
-
-  shipped(changes: ShippedChange[]): Promise<void> {
-    return this.guarded(
-      changes.map((c) => c.id),
-      (free) =>
-        exportShipped(
-          this.deps,
-          changes.filter((c) => free.has(c.id)),
-        ),
+  async shipped(changes: ShippedChange[]): Promise<void> {
+    if (changes.length === 0) return;
+    const [now, until] = this.claimWindow();
+    const claimed = new Set(
+      await this.deps.store.claimShippedExport(
+        changes.map((c) => c.id),
+        now,
+        until,
+      ),
     );
+    try {
+      await exportShipped(
+        this.deps,
+        changes.filter((c) => claimed.has(c.id)),
+      );
+    } catch (error) {
+      await this.deps.store.releaseExportClaims([], [...claimed]).catch(() => undefined);
+      throw error;
+    }
   }
 
   /** Retries exports that did not finish (a Datadog outage past the retries, a crash). */

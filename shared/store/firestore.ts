@@ -1,4 +1,4 @@
-import type { CollectionReference, Firestore, Query } from '@google-cloud/firestore';
+import type { CollectionReference, DocumentReference, Firestore, Query } from '@google-cloud/firestore';
 import {
   CanonicalEvent,
   type Change,
@@ -26,6 +26,7 @@ const TIME_FIELD: Record<EventKind, string> = {
 };
 const AWAITING = '_awaitingLeadTime';
 const EXPORTED = '_exported';
+const CLAIM = '_exportClaimUntil';
 const ALREADY_EXISTS = 6;
 
 /** Firestore document ids may not contain `/`; canonical ids do (`owner/name@sha`). */
@@ -33,7 +34,7 @@ const docId = (id: string) => encodeURIComponent(id);
 
 // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names what its query reads
 function withoutInternal<T>(data: Record<string, unknown>): T {
-  const { [AWAITING]: _awaiting, [EXPORTED]: _exported, ...event } = data;
+  const { [AWAITING]: _awaiting, [EXPORTED]: _exported, [CLAIM]: _claim, ...event } = data;
   return event as T;
 }
 
@@ -213,6 +214,42 @@ export class FirestoreStore implements Store {
     return this.guard('deployExported', async () => {
       const data = (await this.collection('deploy').doc(docId(deployId)).get()).data();
       return data === undefined ? undefined : data[EXPORTED] === true;
+    });
+  }
+
+  private claim(ref: DocumentReference, now: string, until: string): Promise<boolean> {
+    return this.db.runTransaction(async (tx) => {
+      const data = (await tx.get(ref)).data();
+      if (data === undefined || data[EXPORTED] !== false) return false;
+      const held = data[CLAIM];
+      if (typeof held === 'string' && held >= now) return false;
+      tx.update(ref, { [CLAIM]: until });
+      return true;
+    });
+  }
+
+  claimDeployExport(deployId: string, now: string, until: string): Promise<boolean> {
+    return this.guard('claimDeployExport', () =>
+      this.claim(this.collection('deploy').doc(docId(deployId)), now, until),
+    );
+  }
+
+  claimShippedExport(ids: string[], now: string, until: string): Promise<string[]> {
+    return this.guard('claimShippedExport', async () => {
+      const claimed: string[] = [];
+      for (const id of ids)
+        if (await this.claim(this.db.collection('shipped').doc(docId(id)), now, until)) claimed.push(id);
+      return claimed;
+    });
+  }
+
+  releaseExportClaims(deployIds: string[], shippedIds: string[]): Promise<void> {
+    return this.guard('releaseExportClaims', async () => {
+      if (deployIds.length + shippedIds.length === 0) return;
+      const batch = this.db.batch();
+      for (const id of deployIds) batch.update(this.collection('deploy').doc(docId(id)), { [CLAIM]: null });
+      for (const id of shippedIds) batch.update(this.db.collection('shipped').doc(docId(id)), { [CLAIM]: null });
+      await batch.commit();
     });
   }
 

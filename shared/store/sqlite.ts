@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS events (
   status TEXT,
   awaiting INTEGER NOT NULL DEFAULT 0,
   exported INTEGER NOT NULL DEFAULT 0,
+  claim_until TEXT,
   body TEXT NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS events_unexported ON events (kind, time) WHERE exported = 0;
@@ -36,6 +37,7 @@ CREATE TABLE IF NOT EXISTS shipped (
   deploy_id TEXT NOT NULL,
   deployed_at TEXT NOT NULL,
   exported INTEGER NOT NULL DEFAULT 0,
+  claim_until TEXT,
   body TEXT NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS shipped_by_time ON shipped (deployed_at);
@@ -66,7 +68,7 @@ function prepareStatements(db: DatabaseSync) {
     get: prepare('SELECT body, awaiting, exported FROM events WHERE id = ?'),
     update: prepare(
       `UPDATE events SET time = ?, repository = ?, sha = ?, service = ?, environment = ?, status = ?,
-       awaiting = max(awaiting, ?), exported = 0, body = ? WHERE id = ?`,
+       awaiting = max(awaiting, ?), exported = 0, claim_until = NULL, body = ? WHERE id = ?`,
     ),
     previous: prepare(
       `SELECT body FROM events WHERE kind = 'deploy' AND service = ? AND environment = ? AND status = 'success'
@@ -87,6 +89,14 @@ function prepareStatements(db: DatabaseSync) {
     kindBetween: prepare('SELECT body FROM events WHERE kind = ? AND time >= ? AND time < ? ORDER BY time, id'),
     markExported: prepare('UPDATE events SET exported = 1 WHERE id = ?'),
     markShippedExported: prepare('UPDATE shipped SET exported = 1 WHERE id = ?'),
+    claimDeploy: prepare(
+      "UPDATE events SET claim_until = ? WHERE id = ? AND kind = 'deploy' AND exported = 0 AND (claim_until IS NULL OR claim_until < ?)",
+    ),
+    claimShipped: prepare(
+      'UPDATE shipped SET claim_until = ? WHERE id = ? AND exported = 0 AND (claim_until IS NULL OR claim_until < ?)',
+    ),
+    releaseDeploy: prepare('UPDATE events SET claim_until = NULL WHERE id = ?'),
+    releaseShipped: prepare('UPDATE shipped SET claim_until = NULL WHERE id = ?'),
     shippedBetween: prepare(
       'SELECT body FROM shipped WHERE deployed_at >= ? AND deployed_at < ? ORDER BY deployed_at, id',
     ),
@@ -279,6 +289,20 @@ export class SqliteStore implements Store {
   deployExported(deployId: string): Promise<boolean | undefined> {
     const row = this.statements.get.get(deployId) as { exported: number } | undefined;
     return Promise.resolve(row === undefined ? undefined : row.exported === 1);
+  }
+
+  claimDeployExport(deployId: string, now: string, until: string): Promise<boolean> {
+    return Promise.resolve(this.statements.claimDeploy.run(until, deployId, now).changes === 1);
+  }
+
+  claimShippedExport(ids: string[], now: string, until: string): Promise<string[]> {
+    return Promise.resolve(ids.filter((id) => this.statements.claimShipped.run(until, id, now).changes === 1));
+  }
+
+  releaseExportClaims(deployIds: string[], shippedIds: string[]): Promise<void> {
+    for (const id of deployIds) this.statements.releaseDeploy.run(id);
+    for (const id of shippedIds) this.statements.releaseShipped.run(id);
+    return Promise.resolve();
   }
 
   markDeployExported(deployId: string): Promise<void> {

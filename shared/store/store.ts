@@ -47,6 +47,16 @@ export interface Store {
 
   /** Whether a stored deploy's export has finished; undefined when no such deploy is stored. */
   deployExported(deployId: string): Promise<boolean | undefined>;
+  /**
+   * Claims the export of an unexported deploy until `until`, unless another exporter (another
+   * instance, or `rollup`'s retry sweep) holds an unexpired claim: true when this caller may export.
+   * A claim lapses by itself, so an exporter that died leaves the deploy to the next sweep.
+   */
+  claimDeployExport(deployId: string, now: string, until: string): Promise<boolean>;
+  /** The same for shipped changes: returns the ids this caller may export. */
+  claimShippedExport(ids: string[], now: string, until: string): Promise<string[]>;
+  /** Gives claims back after a failed export, so a redelivery may export at once. */
+  releaseExportClaims(deployIds: string[], shippedIds: string[]): Promise<void>;
   /** Marks a deploy's own export (count, duration, restore time, event, DORA record) done. */
   markDeployExported(deployId: string): Promise<void>;
   /** Marks shipped changes' distributions (lead time, PR times) sent. */

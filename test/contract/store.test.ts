@@ -212,6 +212,30 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
         assert.deepEqual(await store.shippedBetween('2026-11-20T10:05:00.001Z', '2026-11-21T00:00:00.000Z'), []);
       }));
 
+    test('export claims: one exporter at a time, lapsing by themselves, given back after a failure', () =>
+      withStore(async (store) => {
+        const t = (minute: number) => new Date(Date.UTC(2026, 10, 20, 10, minute)).toISOString();
+        await store.putDeploy(deploy(), { awaitingLeadTime: false });
+        assert.equal(await store.claimDeployExport('github:1', t(0), t(2)), true);
+        assert.equal(await store.claimDeployExport('github:1', t(1), t(3)), false, 'held by the first');
+        assert.equal(await store.claimDeployExport('github:1', t(3), t(5)), true, 'the first claim lapsed');
+        await store.releaseExportClaims(['github:1'], []);
+        assert.equal(await store.claimDeployExport('github:1', t(3), t(5)), true, 'given back');
+        await store.markDeployExported('github:1');
+        assert.equal(await store.claimDeployExport('github:1', t(9), t(11)), false, 'exported already');
+        assert.equal(await store.claimDeployExport('nope', t(9), t(11)), false);
+
+        await store.recordShipped('github:1', [shipped('c1'), shipped('c2')]);
+        assert.deepEqual(await store.claimShippedExport(['github:1|c1'], t(0), t(2)), ['github:1|c1']);
+        assert.deepEqual(await store.claimShippedExport(['github:1|c1', 'github:1|c2'], t(1), t(3)), ['github:1|c2']);
+        await store.releaseExportClaims([], ['github:1|c1']);
+        await store.markShippedExported(['github:1|c2']);
+        assert.deepEqual(await store.claimShippedExport(['github:1|c1', 'github:1|c2'], t(1), t(3)), ['github:1|c1']);
+        // The claim is bookkeeping: the stored facts are unchanged.
+        assert.deepEqual(await store.events({ kind: 'deploy' }), [deploy()]);
+        assert.deepEqual(await store.shippedBy('github:1'), [shipped('c1'), shipped('c2')]);
+      }));
+
     test('events: all kinds oldest first, filtered by kind and time', () =>
       withStore(async (store) => {
         const c1 = commit('c1', '2026-11-20T08:00:00.000Z');

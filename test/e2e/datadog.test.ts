@@ -404,6 +404,24 @@ describe('Datadog faults: nothing lost, nothing counted twice', () => {
     }
   });
 
+  test('two instances exporting the same deploy at once (process and rollup elsewhere): sent once', async () => {
+    const h = await harness();
+    try {
+      // Stored but not exported yet, as when a process instance is mid-export.
+      const store = h.store;
+      await createProcessor({ store, settings, logger: memoryLogger(), now: () => NOW })(deploy);
+      const other = new Exporter({ store, sink: h.sink, settings, logger: memoryLogger(), now: () => NOW });
+      await Promise.all([h.exporter.retryPending(), other.retryPending(), h.exporter.retryPending()]);
+      assert.deepEqual(doraIds(h.dd), ['ci:ci-f']);
+      const durations = (h.dd.bodies('/api/v1/distribution_points') as DistributionBody[]).flatMap((b) =>
+        b.series.filter((x) => x.metric === 'devstats.deploy.duration'),
+      );
+      assert.equal(durations.length, 1);
+    } finally {
+      await h.dd.stop();
+    }
+  });
+
   test('400 is not retried (it would fail again)', async () => {
     const h = await harness();
     try {
