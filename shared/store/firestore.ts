@@ -221,7 +221,7 @@ export class FirestoreStore implements Store {
     return this.db.runTransaction(async (tx) => {
       const data = (await tx.get(ref)).data();
       if (data === undefined || data[EXPORTED] !== false) return false;
-      const held = data[CLAIM];
+      const held: unknown = data[CLAIM];
       if (typeof held === 'string' && held >= now) return false;
       tx.update(ref, { [CLAIM]: until });
       return true;
