@@ -59,6 +59,34 @@ function qualityLines(report: Report): string[] {
   ];
 }
 
+const WEEK_HEADER = ['Week ending', 'Deploys per developer per day (7 days)', 'Lead time p50'];
+
+function weekRows(team: TeamReport): string[][] {
+  return team.weekly.map((w) => [
+    w.weekEnding,
+    w.deploysPerDeveloperPerDay === null ? '–' : w.deploysPerDeveloperPerDay.toFixed(3),
+    w.leadTimeP50 === null ? '–' : hours(w.leadTimeP50),
+  ]);
+}
+
+function deployMoverRows(report: Report): string[][] {
+  return report.movers.byDeploys.map((m) => [
+    m.service,
+    String(m.deploys.current),
+    String(m.deploys.comparison),
+    `${m.deploys.change > 0 ? '+' : ''}${m.deploys.change}`,
+  ]);
+}
+
+function leadTimeMoverRows(report: Report): string[][] {
+  return report.movers.byLeadTime.map((m) => [
+    m.service,
+    show(m.leadTimeP50.current, LEAD_TIME_P50),
+    show(m.leadTimeP50.comparison, LEAD_TIME_P50),
+    `${(m.leadTimeP50.change ?? 0) > 0 ? '+' : '−'}${hours(Math.abs(m.leadTimeP50.change ?? 0))}`,
+  ]);
+}
+
 // ---- Markdown -----------------------------------------------------------------------------------
 
 function mdTable(header: string[], rows: string[][]): string {
@@ -80,17 +108,7 @@ export function renderMarkdown(report: Report): string {
   for (const team of report.teams) {
     out.push(`## ${team.team === 'all' ? 'Organisation (all teams)' : `Team ${team.team}`}`, '');
     out.push(mdTable(['Figure', report.period.label, report.comparison.label, 'Change'], headlineRows(team)), '');
-    out.push(
-      mdTable(
-        ['Week ending', 'Deploys per developer per day (7 days)', 'Lead time p50'],
-        team.weekly.map((w) => [
-          w.weekEnding,
-          w.deploysPerDeveloperPerDay === null ? '–' : w.deploysPerDeveloperPerDay.toFixed(3),
-          w.leadTimeP50 === null ? '–' : hours(w.leadTimeP50),
-        ]),
-      ),
-      '',
-    );
+    out.push(mdTable(WEEK_HEADER, weekRows(team)), '');
   }
   if (report.annotations.length > 0) {
     out.push('## Milestones', '', ...report.annotations.map((a) => `- ${a.date}: ${a.label}`), '');
@@ -99,30 +117,11 @@ export function renderMarkdown(report: Report): string {
   out.push(
     report.movers.byDeploys.length === 0
       ? 'No service changed its deploy count.'
-      : mdTable(
-          ['Service', 'Deploys', 'Before', 'Change'],
-          report.movers.byDeploys.map((m) => [
-            m.service,
-            String(m.deploys.current),
-            String(m.deploys.comparison),
-            `${m.deploys.change > 0 ? '+' : ''}${m.deploys.change}`,
-          ]),
-        ),
+      : mdTable(['Service', 'Deploys', 'Before', 'Change'], deployMoverRows(report)),
     '',
   );
   if (report.movers.byLeadTime.length > 0) {
-    out.push(
-      mdTable(
-        ['Service', 'Lead time p50', 'Before', 'Change'],
-        report.movers.byLeadTime.map((m) => [
-          m.service,
-          show(m.leadTimeP50.current, LEAD_TIME_P50),
-          show(m.leadTimeP50.comparison, LEAD_TIME_P50),
-          `${(m.leadTimeP50.change ?? 0) > 0 ? '+' : '−'}${hours(Math.abs(m.leadTimeP50.change ?? 0))}`,
-        ]),
-      ),
-      '',
-    );
+    out.push(mdTable(['Service', 'Lead time p50', 'Before', 'Change'], leadTimeMoverRows(report)), '');
   }
   out.push('## How far to trust these numbers', '', ...qualityLines(report).map((l) => `- ${l}`), '');
   return out.join('\n');
@@ -219,18 +218,13 @@ export function renderHtml(report: Report): string {
   const teams = report.teams
     .map((team) => {
       const name = team.team === 'all' ? 'Organisation (all teams)' : `Team ${team.team}`;
-      const weekRows = team.weekly.map((w) => [
-        w.weekEnding,
-        w.deploysPerDeveloperPerDay === null ? '–' : w.deploysPerDeveloperPerDay.toFixed(3),
-        w.leadTimeP50 === null ? '–' : hours(w.leadTimeP50),
-      ]);
       return `<section class="team"><h2>${esc(name)}</h2>
 ${htmlTable(`${name}: ${report.period.label} against ${report.comparison.label}`, ['Figure', report.period.label, report.comparison.label, 'Change'], headlineRows(team))}
 <div class="charts">
 ${chart(`${name}: deploys per developer per day (7 days), weekly`, team.weekly, (p) => p.deploysPerDeveloperPerDay, fixed(2), report.annotations, report.period)}
 ${chart(`${name}: lead time p50, weekly`, team.weekly, (p) => p.leadTimeP50, hours, report.annotations, report.period)}
 </div>
-<details open><summary>The charts' figures</summary>${htmlTable(`${name}: weekly figures`, ['Week ending', 'Deploys per developer per day (7 days)', 'Lead time p50'], weekRows)}</details>
+<details open><summary>The charts' figures</summary>${htmlTable(`${name}: weekly figures`, WEEK_HEADER, weekRows(team))}</details>
 </section>`;
     })
     .join('\n');
@@ -240,12 +234,7 @@ ${chart(`${name}: lead time p50, weekly`, team.weekly, (p) => p.leadTimeP50, hou
       : htmlTable(
           'Services whose deploy count moved most',
           ['Service', report.period.label, report.comparison.label, 'Change'],
-          report.movers.byDeploys.map((m) => [
-            m.service,
-            String(m.deploys.current),
-            String(m.deploys.comparison),
-            `${m.deploys.change > 0 ? '+' : ''}${m.deploys.change}`,
-          ]),
+          deployMoverRows(report),
         );
   const leadMovers =
     report.movers.byLeadTime.length === 0
@@ -253,12 +242,7 @@ ${chart(`${name}: lead time p50, weekly`, team.weekly, (p) => p.leadTimeP50, hou
       : htmlTable(
           'Services whose lead time moved most',
           ['Service', report.period.label, report.comparison.label, 'Change'],
-          report.movers.byLeadTime.map((m) => [
-            m.service,
-            show(m.leadTimeP50.current, LEAD_TIME_P50),
-            show(m.leadTimeP50.comparison, LEAD_TIME_P50),
-            `${(m.leadTimeP50.change ?? 0) > 0 ? '+' : '−'}${hours(Math.abs(m.leadTimeP50.change ?? 0))}`,
-          ]),
+          leadTimeMoverRows(report),
         );
   const milestones =
     report.annotations.length === 0
