@@ -43,7 +43,8 @@ export function createRuntime(env: Record<string, string | undefined>, logger: L
   const common = { config, settings, logger, store: lazyStore, backend: lazyBackend };
   if (config.bus === 'pubsub') {
     const bus = new PubSubBus({ projectId: config.projectId, publishTimeoutMs: config.publishTimeoutMs });
-    bus.warm();
+    // Only ingest publishes: process and rollup instances do not load the Pub/Sub client at start.
+    if (config.functionTarget === undefined || config.functionTarget === 'ingest') bus.warm();
     return { ...common, bus };
   }
   return { ...common, bus: new MemoryBus({ logger }) };

@@ -27,6 +27,8 @@ export interface Config {
   tickTopic: string;
   /** On Cloud Functions (`K_SERVICE` is set). */
   onGoogleCloud: boolean;
+  /** The target this instance serves on Cloud Functions (`FUNCTION_TARGET`); undefined when it serves all. */
+  functionTarget: string | undefined;
   /** `PUBSUB_EMULATOR_HOST`, when a Pub/Sub emulator stands in for Pub/Sub. */
   pubsubEmulatorHost: string | undefined;
   maxBodyBytes: number;
@@ -53,6 +55,7 @@ const Env = z.object({
   FIRESTORE_EMULATOR_HOST: z.string().optional(),
   DEVSTATS_CONFIG: z.string().optional(),
   K_SERVICE: z.string().optional(),
+  FUNCTION_TARGET: z.string().optional(),
   PUBSUB_EMULATOR_HOST: z.string().optional(),
   GOOGLE_CLOUD_PROJECT: z.string().optional(),
   DEVSTATS_RAW_TOPIC: z.string().min(1).default('devstats-raw'),
@@ -105,6 +108,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     rawTopic: e.DEVSTATS_RAW_TOPIC,
     tickTopic: e.DEVSTATS_TICK_TOPIC,
     onGoogleCloud,
+    functionTarget: e.FUNCTION_TARGET,
     pubsubEmulatorHost: e.PUBSUB_EMULATOR_HOST,
     maxBodyBytes: e.DEVSTATS_MAX_BODY_BYTES,
     publishTimeoutMs: e.DEVSTATS_PUBLISH_TIMEOUT_MS,
