@@ -129,8 +129,7 @@ export class SqliteStore implements Store {
     const [repository, sha, service, environment] = this.row(deploy);
     const awaiting = options.awaitingLeadTime ? 1 : 0;
     const body = JSON.stringify(deploy);
-    this.db.exec('BEGIN IMMEDIATE');
-    try {
+    return this.transaction(() => {
       const inserted = this.statements.insert.run(
         deploy.id,
         'deploy',
@@ -164,12 +163,8 @@ export class SqliteStore implements Store {
           result = 'unchanged';
         }
       }
-      this.db.exec('COMMIT');
-      return Promise.resolve(result);
-    } catch (error) {
-      this.db.exec('ROLLBACK');
-      throw error;
-    }
+      return result;
+    });
   }
 
   deploy(id: string): Promise<Deploy | undefined> {
@@ -224,9 +219,8 @@ export class SqliteStore implements Store {
   }
 
   recordShipped(deployId: string, shipped: ShippedChange[]): Promise<ShippedChange[]> {
-    const created: ShippedChange[] = [];
-    this.db.exec('BEGIN IMMEDIATE');
-    try {
+    return this.transaction(() => {
+      const created: ShippedChange[] = [];
       for (const change of shipped) {
         const inserted = this.statements.insertShipped.run(
           change.id,
@@ -237,12 +231,21 @@ export class SqliteStore implements Store {
         if (inserted.changes === 1) created.push(change);
       }
       this.statements.clearAwaiting.run(deployId);
+      return created;
+    });
+  }
+
+  /** Runs `work` in one write transaction: all of it is stored, or none. */
+  private transaction<T>(work: () => T): Promise<T> {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = work();
       this.db.exec('COMMIT');
+      return Promise.resolve(result);
     } catch (error) {
       this.db.exec('ROLLBACK');
-      throw error;
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
-    return Promise.resolve(created);
   }
 
   shippedBy(deployId: string): Promise<ShippedChange[]> {
