@@ -72,7 +72,7 @@ for (let i = 0; i < DEPLOYS; i++) {
     actor: null,
     externalId: String(i),
   };
-  await store.putDeploy(deploy, { awaitingLeadTime: false });
+  await store.putDeploy(deploy, { shipsChanges: false });
   if (deploy.status === 'success' && deploy.environment === 'production') {
     const shipped: ShippedChange[] = Array.from({ length: 5 }, (_, c) => {
       const lead = 600 + random() * 3 * 86_400;
@@ -89,7 +89,7 @@ for (let i = 0; i < DEPLOYS; i++) {
         leadTimeSeconds: lead,
       };
     });
-    await store.recordShipped(deploy.id, shipped);
+    await store.recordShipped(deploy, { shipped: shipped, baseline: [], watching: [] });
   }
 }
 const filled = (performance.now() - filling) / 1000;

@@ -43,8 +43,12 @@ export const Commit = z.object({
   sha: z.string().min(1),
   authorLogin: z.string().optional(),
   authorName: z.string(),
+  /** Kept in the store only (never tagged): it joins a name-only commit to its author's login. */
+  authorEmail: z.string().optional(),
   timestamp: UtcTime,
   isBot: z.boolean(),
+  /** Parent shas, where a source gives them (backfill from the commits API; push webhooks do not). */
+  parents: z.array(z.string()).optional(),
 });
 export type Commit = z.infer<typeof Commit>;
 
@@ -73,6 +77,8 @@ export const Push = z.object({
   after: z.string(),
   commitShas: z.array(z.string()),
   pushedAt: UtcTime,
+  /** A force push: `before` is not an ancestor of `after`, so the walk never follows it. */
+  forced: z.boolean(),
 });
 export type Push = z.infer<typeof Push>;
 
@@ -82,9 +88,12 @@ export type EventKind = CanonicalEvent['kind'];
 export const CanonicalEvent = z.discriminatedUnion('kind', [Deploy, Commit, PullRequest, Push]);
 
 /**
- * One commit shipped by one successful production deploy, with its lead time; when the commit
- * is a merged pull request's merge commit, the pull request's review and time-to-deploy too.
- * `via: "pull_request"` marks a pull request standing in for commits no push recorded.
+ * One commit shipped to production by a service, with its lead time to the first successful
+ * production deploy of the service whose history holds it: one per (service, commit), so its id
+ * is `<service>|<repository>@<sha>`. When the commit is a merged pull request's merge commit, the
+ * pull request's review and time-to-deploy too. `via: "pull_request"` marks a pull request
+ * standing in for commits no push recorded. Times are clamped at 0: a commit dated after its
+ * deploy (clock skew) keeps its `committedAt`, so the report can count it.
  */
 export const ShippedChange = z.object({
   id: z.string().min(1),
@@ -113,8 +122,10 @@ export const deployId = {
   github: (deploymentId: number) => `github:${deploymentId}`,
   spinnaker: (executionId: string) => `spinnaker:${executionId}`,
   terraform: (runId: string) => `terraform:${runId}`,
-  ci: (key: string) => `ci:${key}`,
+  /** Scoped by service: two CIs' run numbers may collide, a service's may not. */
+  ci: (service: string, key: string) => `ci:${service}:${key}`,
 };
+export const shippedId = (service: string, repository: string, sha: string) => `${service}|${repository}@${sha}`;
 export const commitId = (repository: string, sha: string) => `${repository}@${sha}`;
 export const pullRequestId = (repository: string, number: number) => `${repository}#${number}`;
 export const pushId = (repository: string, branch: string, before: string, after: string) =>

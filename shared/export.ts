@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Deploy, DeployStatus, ShippedChange } from './events.ts';
 import type { Logger } from './log.ts';
 import { METRIC } from './metric-names.ts';
@@ -68,6 +69,17 @@ async function timeToRestore(store: Store, deploy: Deploy): Promise<number | und
   });
   const firstFailure = between.find((d) => d.status === 'failure' && d.id !== previous?.id);
   return firstFailure === undefined ? undefined : seconds(firstFailure.finishedAt, deploy.finishedAt);
+}
+
+/**
+ * Datadog's DORA API takes ids of 16 to 128 characters of `[A-Za-z0-9_.:-]`: a deterministic id
+ * that fits is sent as it is; one too short takes a `devstats:` prefix; any other, a digest.
+ */
+export function doraId(id: string): string {
+  if (/^[A-Za-z0-9_.:-]{16,128}$/.test(id)) return id;
+  const prefixed = `devstats:${id}`;
+  if (/^[A-Za-z0-9_.:-]{16,128}$/.test(prefixed)) return prefixed;
+  return `devstats:${createHash('sha256').update(id).digest('hex').slice(0, 40)}`;
 }
 
 function repositoryUrl(repository: string | undefined): string | undefined {
@@ -154,7 +166,7 @@ export async function exportDeploy(
     });
     const url = repositoryUrl(deploy.repository);
     await sink.doraDeployment({
-      id: deploy.id,
+      id: doraId(deploy.id),
       service: deploy.service,
       env: deploy.environment,
       startedAt: deploy.startedAt,

@@ -1,11 +1,31 @@
-import type { Deploy, PullRequest, Push, ShippedChange } from './events.ts';
+import { type Commit, type Deploy, type PullRequest, type ShippedChange, shippedId } from './events.ts';
 import type { Settings } from './settings.ts';
-import type { Store } from './store/store.ts';
+import { shipOrder, type Store } from './store/store.ts';
 
-/** Pushes walked back from one deploy at the most: a bound on work, far above any real gap. */
-const MAX_PUSHES = 500;
+/**
+ * Lead time for changes (DESIGN.md, "Metric definitions"): a commit's lead time runs to the first
+ * successful production deploy of the service whose deployed history holds the commit. Each
+ * commit gets at most one per service, whatever order the deliveries arrive in.
+ *
+ * A deploy's history is walked back from its sha through the stored pushes (`after` → `before`,
+ * every push to a sha, so a branch merged after being pushed on its own is followed too) or a
+ * commit's recorded parents. The walk stops at a zero sha (a new branch), after a force push's own
+ * commits (its `before` was discarded), and at a sha an earlier deploy of the service deployed
+ * (what lies behind it is that deploy's). The commits it finds are the deploy's unless an earlier
+ * deploy of the service holds them. A service's first deploy holds its whole history, but only the
+ * commits of its own sha's pushes get lead times: the rest was live before.
+ * A sha whose push has not arrived is a gap: the deploy waits for it, and is walked again when it
+ * arrives (as it is when another push arrives to a sha its walk went through). A pull request whose merge commit is the deployed sha stands in until its push arrives.
+ */
+
+/** Shas visited in one walk at the most: a bound on work, far above any real gap between deploys. */
+export const MAX_WALK = 2000;
+
+const ZERO_SHA = /^0+$/;
 
 const seconds = (from: string, to: string) => (Date.parse(to) - Date.parse(from)) / 1000;
+/** Clock skew can date a commit after its deploy: never a negative duration. */
+const elapsed = (from: string, to: string) => Math.max(0, seconds(from, to));
 
 /** Whether a deploy has lead times at all: successful, to production, with a commit to follow. */
 export function shipsChanges(settings: Settings, deploy: Deploy): boolean {
@@ -17,49 +37,101 @@ export function shipsChanges(settings: Settings, deploy: Deploy): boolean {
   );
 }
 
-/**
- * The commits a successful production deploy shipped: the pushes between the previous successful
- * production deploy's sha and this deploy's sha, walked back from `after` to `before`; for a
- * service's first deploy, only the push that introduced the sha. Returns undefined while the
- * chain cannot be followed yet (its pushes have not arrived), so the deploy waits for them.
- * DESIGN.md, "Lead time for changes".
- */
-export async function resolveShipped(store: Store, deploy: Deploy): Promise<ShippedChange[] | undefined> {
+export interface Resolution {
+  /** The commits the deploy ships first: each gets its lead time. */
+  shipped: ShippedChange[];
+  /**
+   * A service's first deploy holds its whole history, but only the commits of its own pushes get
+   * lead times (the rest was live before DevStats saw a deploy): these hold the rest, counted nowhere.
+   */
+  baseline: ShippedChange[];
+  /** Shas the walk went through: a push to one of them later may change what the deploy ships. */
+  watching: string[];
+  /** Of those, the shas whose pushes the walk needed and did not find (gaps). */
+  waitingFor: string[];
+  /** No earlier shipping deploy of the service. */
+  first: boolean;
+}
+
+/** What one deploy ships, as far as the stored history tells now. */
+export async function resolveShipped(store: Store, settings: Settings, deploy: Deploy): Promise<Resolution> {
   const repository = deploy.repository;
   const sha = deploy.commitSha;
-  if (repository === undefined || sha === undefined) return [];
-  const previous = await store.previousSuccessfulDeploy(deploy.service, deploy.environment, deploy.finishedAt);
-  const stopAt = previous?.repository === repository ? previous.commitSha : undefined;
-  if (stopAt === sha) return []; // a redeploy of what was already live ships nothing
+  const resolution: Resolution = { shipped: [], baseline: [], watching: [], waitingFor: [], first: false };
+  if (!shipsChanges(settings, deploy) || repository === undefined || sha === undefined) return resolution;
+  const order = shipOrder(deploy);
+  resolution.first = (await store.previousShippingDeploy(deploy.service, order)) === undefined;
+  const deployedEarlier = async (at: string) =>
+    (await store.shippingDeploysAt(repository, at)).some((d) => d.service === deploy.service && shipOrder(d) < order);
 
-  const shas: string[] = [];
-  let cursor = sha;
-  for (let walked = 0; walked < MAX_PUSHES; walked++) {
-    const push: Push | undefined = (await store.pushesTo(repository, cursor))[0];
-    if (push === undefined) break;
-    const cut = stopAt === undefined ? -1 : push.commitShas.indexOf(stopAt);
-    // Newest first; when the previous deploy's sha sits inside this push, only what came after it.
-    shas.unshift(...(cut >= 0 ? push.commitShas.slice(cut + 1) : push.commitShas));
-    if (cut >= 0 || stopAt === undefined || push.before === stopAt) break;
-    cursor = push.before;
-    if (/^0+$/.test(cursor)) break; // the branch's first push
+  const found = new Set<string>();
+  /** The commits of the pushes (or the commit) of the deployed sha itself. */
+  const own = new Set<string>();
+  const visited = new Set<string>();
+  const queue = [sha];
+  while (queue.length > 0 && visited.size < MAX_WALK) {
+    const at = queue.shift() ?? '';
+    if (visited.has(at) || ZERO_SHA.test(at)) continue;
+    visited.add(at);
+    const [earlier, pushes, [commit]] = await Promise.all([
+      deployedEarlier(at),
+      store.pushesTo(repository, at),
+      store.commits(repository, [at]),
+    ]);
+    if (earlier) continue; // a redeploy, a rollback, or the previous deploy's history
+    resolution.watching.push(at);
+    if (pushes.length === 0 && commit?.parents === undefined) {
+      resolution.waitingFor.push(at);
+      continue;
+    }
+    for (const push of pushes) {
+      for (const c of push.commitShas) {
+        found.add(c);
+        if (at === sha) own.add(c);
+      }
+      if (!push.forced) queue.push(push.before);
+      else {
+        // What a force push kept lies under its oldest commit; only recorded parents say where.
+        const oldest = push.commitShas[0];
+        const parents = oldest === undefined ? [] : (await store.commits(repository, [oldest]))[0]?.parents;
+        if (parents !== undefined) queue.push(...parents);
+      }
+    }
+    if (commit?.parents !== undefined) {
+      found.add(at);
+      if (at === sha) own.add(at);
+      queue.push(...commit.parents);
+    }
   }
 
-  if (shas.length === 0) {
-    // No push recorded the sha: a merged pull request's merge commit stands for its commits.
+  if (resolution.waitingFor.includes(sha)) {
+    // No push recorded the deployed sha: a merged pull request's merge commit stands for its commits.
     const pr = await store.pullRequestByMergeSha(repository, sha);
-    if (pr === undefined) return undefined;
-    return [shippedChange(deploy, repository, sha, 'pull_request', pr.createdAt, pr)];
+    if (pr !== undefined)
+      resolution.shipped = [shippedChange(deploy, repository, sha, 'pull_request', pr.createdAt, pr)];
+    return resolution;
   }
 
-  const shipped: ShippedChange[] = [];
-  for (const commitSha of shas) {
-    const commit = await store.commit(repository, commitSha);
-    if (commit === undefined) continue;
-    const pr = await store.pullRequestByMergeSha(repository, commitSha);
-    shipped.push(shippedChange(deploy, repository, commitSha, 'push', commit.timestamp, pr));
+  const counted = resolution.first ? [...found].filter((c) => own.has(c)) : [...found];
+  if (resolution.first) {
+    resolution.baseline = [...found]
+      .filter((c) => !own.has(c))
+      .map((c) => shippedChange(deploy, repository, c, 'push', deploy.finishedAt, undefined));
   }
-  return shipped;
+  const [commits, pullRequests] = await Promise.all([
+    store.commits(repository, counted),
+    store.pullRequestsByMergeShas(repository, counted),
+  ]);
+  const commitBySha = new Map<string, Commit>(commits.map((c) => [c.sha, c]));
+  const prBySha = new Map<string, PullRequest>(pullRequests.map((p) => [p.mergeCommitSha, p]));
+  for (const commitSha of counted) {
+    const commit = commitBySha.get(commitSha);
+    if (commit === undefined) continue; // a push lists it, but no commit record came with it
+    resolution.shipped.push(
+      shippedChange(deploy, repository, commitSha, 'push', commit.timestamp, prBySha.get(commitSha)),
+    );
+  }
+  return resolution;
 }
 
 function shippedChange(
@@ -71,7 +143,7 @@ function shippedChange(
   pr: PullRequest | undefined,
 ): ShippedChange {
   return {
-    id: `${deploy.id}|${sha}`,
+    id: shippedId(deploy.service, repository, sha),
     deployId: deploy.id,
     service: deploy.service,
     environment: deploy.environment,
@@ -80,7 +152,7 @@ function shippedChange(
     via,
     committedAt,
     deployedAt: deploy.finishedAt,
-    leadTimeSeconds: seconds(committedAt, deploy.finishedAt),
+    leadTimeSeconds: elapsed(committedAt, deploy.finishedAt),
     ...(pr === undefined
       ? {}
       : {
@@ -88,18 +160,69 @@ function shippedChange(
             number: pr.number,
             createdAt: pr.createdAt,
             mergedAt: pr.mergedAt,
-            reviewSeconds: seconds(pr.createdAt, pr.mergedAt),
-            timeToDeploySeconds: seconds(pr.mergedAt, deploy.finishedAt),
+            reviewSeconds: elapsed(pr.createdAt, pr.mergedAt),
+            timeToDeploySeconds: elapsed(pr.mergedAt, deploy.finishedAt),
           },
         }),
   };
 }
 
+/** Later deploys walked again after one deploy released commits: a bound, as MAX_WALK is. */
+const MAX_FOLLOWERS = 50;
+
 /**
- * Resolves what a deploy shipped and records it, or leaves it waiting for its pushes. Returns the
- * shipped changes recorded for the first time (none again on a redelivery).
+ * Resolves what a deploy ships and records it, then walks again the other deploys of the service
+ * its arrival may change: the next one when this deploy is the service's first (that one is first
+ * no more, and ships its whole history since); every one it passed when a later report moved it
+ * (`previous`, the report it replaced); and later ones while commits it gave up have no holder.
+ * Returns the shipped changes whose points are still to send.
  */
-export async function settleLeadTime(store: Store, deploy: Deploy): Promise<ShippedChange[]> {
-  const shipped = await resolveShipped(store, deploy);
-  return shipped === undefined ? [] : store.recordShipped(deploy.id, shipped);
+export async function settleLeadTime(
+  store: Store,
+  settings: Settings,
+  deploy: Deploy,
+  previous?: Deploy,
+): Promise<ShippedChange[]> {
+  const toExport: ShippedChange[] = [];
+  let resolution = await resolveShipped(store, settings, deploy);
+  let recorded = await store.recordShipped(deploy, resolution);
+  // A push stored while this walk ran may have missed the wait written just now: look again.
+  for (let again = 0; again < 3 && (await anyArrived(store, deploy, resolution)); again++) {
+    toExport.push(...recorded.toExport);
+    resolution = await resolveShipped(store, settings, deploy);
+    recorded = await store.recordShipped(deploy, resolution);
+  }
+  toExport.push(...recorded.toExport);
+
+  const order = shipOrder(deploy);
+  const was = previous !== undefined && shipsChanges(settings, previous) ? shipOrder(previous) : order;
+  // Every deploy between where it was and where it is now lost or gained it as an earlier deploy.
+  const passed = was > order ? was : order;
+  const released = new Set(recorded.released);
+  let cursor = was < order ? was : order;
+  let next: Deploy | undefined;
+  for (let followers = 0; followers < MAX_FOLLOWERS; followers++) {
+    const needed = released.size > 0 || cursor < passed || (followers === 0 && resolution.first);
+    if (!needed) break;
+    [next] = await store.nextShippingDeploys(deploy.service, cursor, 1);
+    if (next === undefined) break;
+    cursor = shipOrder(next);
+    if (next.id === deploy.id) continue;
+    const again = await resolveShipped(store, settings, next);
+    const result = await store.recordShipped(next, again);
+    toExport.push(...result.toExport);
+    for (const change of [...again.shipped, ...again.baseline]) released.delete(change.id);
+    for (const id of result.released) released.add(id);
+  }
+  return toExport;
+}
+
+async function anyArrived(store: Store, deploy: Deploy, resolution: Resolution): Promise<boolean> {
+  const repository = deploy.repository;
+  const sha = deploy.commitSha;
+  if (repository === undefined || sha === undefined) return false;
+  for (const at of resolution.waitingFor) if ((await store.pushesTo(repository, at)).length > 0) return true;
+  // Waiting on its own sha with nothing shipped: a pull request may stand in now.
+  if (resolution.shipped.length > 0 || !resolution.waitingFor.includes(sha)) return false;
+  return (await store.pullRequestByMergeSha(repository, sha)) !== undefined;
 }

@@ -117,6 +117,31 @@ export function isProductionDeployment(settings: Settings, deploy: Deploy): bool
   return settings.productionEnvironments.includes(deploy.environment) && deploy.status !== 'cancelled';
 }
 
+/** Logins by email, from the commits that carry both: a name-only commit is its author's by email. */
+const loginsByEmail = new WeakMap<readonly Commit[], Map<string, string>>();
+function loginByEmail(commits: readonly Commit[]): Map<string, string> {
+  let map = loginsByEmail.get(commits);
+  if (map === undefined) {
+    map = new Map();
+    for (const c of commits)
+      if (c.authorEmail !== undefined && c.authorLogin !== undefined && !map.has(c.authorEmail.toLowerCase()))
+        map.set(c.authorEmail.toLowerCase(), c.authorLogin.toLowerCase());
+    loginsByEmail.set(commits, map);
+  }
+  return map;
+}
+
+/** Who a commit's author is: the login, else the login the same email goes with, else the email or name. */
+export function developerOf(commit: Commit, logins: ReadonlyMap<string, string>): string {
+  if (commit.authorLogin !== undefined) return commit.authorLogin.toLowerCase();
+  const email = commit.authorEmail?.toLowerCase();
+  return (email === undefined ? undefined : (logins.get(email) ?? email)) ?? commit.authorName.toLowerCase();
+}
+
+export function commitIsBot(settings: Settings, c: Commit): boolean {
+  return c.isBot || isBot(settings, { login: c.authorLogin, name: c.authorName, email: c.authorEmail });
+}
+
 /**
  * Active developers of a team on `day`: distinct non-bot authors of commits on a default branch
  * or of merged pull requests in the team's repositories during the trailing `developerWindowDays`
@@ -131,10 +156,9 @@ export function activeDevelopers(
 ): number {
   if (scope.headcount !== undefined) return scope.headcount;
   const window = windowEndingOn(day, settings.developerWindowDays, settings.timezone);
+  const logins = loginByEmail(commits);
   const authors = new Set<string>();
-  const count = (login: string | undefined, name: string, bot: boolean) => {
-    const who = (login ?? name).toLowerCase();
-    if (bot || isBot(settings, login)) return;
+  const count = (who: string) => {
     if (scope.members !== undefined && !scope.members.has(who)) return;
     authors.add(who);
   };
@@ -142,14 +166,19 @@ export function activeDevelopers(
     if (
       within(c.timestamp, window) &&
       settings.defaultBranches.includes(c.branch) &&
-      inTeamRepositories(scope, c.repository)
+      inTeamRepositories(scope, c.repository) &&
+      !commitIsBot(settings, c)
     ) {
-      count(c.authorLogin, c.authorName, c.isBot);
+      count(developerOf(c, logins));
     }
   }
   for (const pr of pullRequests) {
-    if (within(pr.mergedAt, window) && inTeamRepositories(scope, pr.repository))
-      count(pr.authorLogin, pr.authorLogin, pr.isBot);
+    if (
+      within(pr.mergedAt, window) &&
+      inTeamRepositories(scope, pr.repository) &&
+      !(pr.isBot || isBot(settings, { login: pr.authorLogin }))
+    )
+      count(pr.authorLogin.toLowerCase());
   }
   return authors.size;
 }

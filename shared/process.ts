@@ -1,4 +1,5 @@
 import type { BusMessage } from './bus/bus.ts';
+import { z } from 'zod';
 import { CanonicalEvent, type Deploy, type ShippedChange } from './events.ts';
 import { type Exporter, FUTURE_TOLERANCE_MS } from './export.ts';
 import { settleLeadTime, shipsChanges } from './leadtime.ts';
@@ -35,6 +36,11 @@ export interface ProcessDeps {
   now?: () => Date;
 }
 
+function fieldOf(error: z.ZodError): string {
+  const issue = error.issues[0];
+  return `${issue?.path.map(String).join('.') || '(event)'}: ${issue?.message ?? 'invalid'}`;
+}
+
 /**
  * `process`: one raw delivery to canonical events, stored once each, and the lead times they
  * complete. Permanently bad input is answered with a `rejected` outcome (the message is acked);
@@ -44,10 +50,13 @@ export function createProcessor(deps: ProcessDeps): (message: BusMessage) => Pro
   const { store, settings, logger } = deps;
   const now = deps.now ?? (() => new Date());
 
-  async function resolveWaitingDeploys(repository: string): Promise<ShippedChange[]> {
+  /** Deploys whose history waited for a sha that a push, a pull request or a commit just supplied. */
+  async function settleWaiting(waits: Map<string, Set<string>>): Promise<ShippedChange[]> {
     const shipped: ShippedChange[] = [];
-    for (const deploy of await store.deploysAwaitingLeadTime(repository))
-      shipped.push(...(await settleLeadTime(store, deploy)));
+    for (const [repository, shas] of waits)
+      for (const sha of shas)
+        for (const deploy of await store.deploysWatching(repository, sha))
+          shipped.push(...(await settleLeadTime(store, settings, deploy)));
     return shipped;
   }
 
@@ -70,39 +79,56 @@ export function createProcessor(deps: ProcessDeps): (message: BusMessage) => Pro
       if (error instanceof UnusablePayload || error instanceof SyntaxError || error instanceof RangeError) {
         return reject(error.message);
       }
+      // A canonical event the schema refuses is as permanent as a bad payload: never retried.
+      if (error instanceof z.ZodError) return reject(`not a valid canonical event: ${fieldOf(error)}`);
       throw error;
     }
 
     const results: Array<{ id: string; kind: string; result: PutResult }> = [];
-    const touchedRepositories = new Set<string>();
-    const deploysToSettle: Deploy[] = [];
+    const waits = new Map<string, Set<string>>();
+    const supplied = (repository: string, sha: string) => {
+      const shas = waits.get(repository);
+      if (shas === undefined) waits.set(repository, new Set([sha]));
+      else shas.add(sha);
+    };
+    const deploysToSettle: Array<{ deploy: Deploy; previous?: Deploy }> = [];
     const toExport: Array<{ deploy: Deploy; replaced?: Deploy }> = [];
     for (const event of events) {
       if (event.kind === 'deploy') {
         if (Date.parse(event.finishedAt) - Date.parse(receivedAt) > FUTURE_TOLERANCE_MS) {
           logger.warn('deploy dated in the future of its receipt: stored, never exported', { ...fields, id: event.id });
         }
-        const awaitingLeadTime = shipsChanges(settings, event);
-        const replaced = deps.exporter === undefined ? undefined : await store.deploy(event.id);
-        const result = await store.putDeploy(event, { awaitingLeadTime });
+        const replaced = await store.deploy(event.id);
+        const result = await store.putDeploy(event, { shipsChanges: shipsChanges(settings, event) });
         results.push({ id: event.id, kind: event.kind, result });
+        // The stored report wins over an older one arriving late.
+        const current = result === 'unchanged' ? (replaced ?? event) : event;
         if (result === 'created') toExport.push({ deploy: event });
         else if (result === 'updated') toExport.push({ deploy: event, ...(replaced ? { replaced } : {}) });
-        // A redelivery after an export failed: try the export again (the stored report wins).
+        // A redelivery after an export failed: try the export again.
         else if (replaced !== undefined && (await store.deployExported(event.id)) === false)
           toExport.push({ deploy: replaced });
-        // Settled even when unchanged: a redelivery after a crash between the two writes completes it.
-        if (awaitingLeadTime) deploysToSettle.push(event);
+        // Settled even when unchanged: a redelivery after a crash between the two writes completes
+        // it. An updated deploy that ships no more gives its commits up.
+        if (shipsChanges(settings, current) || result === 'updated')
+          deploysToSettle.push({
+            deploy: current,
+            ...(result === 'updated' && replaced ? { previous: replaced } : {}),
+          });
       } else {
-        const result = await store.putChange(event);
+        const onDefaultBranch = event.kind === 'commit' && settings.defaultBranches.includes(event.branch);
+        const result = await store.putChange(event, { onDefaultBranch });
         results.push({ id: event.id, kind: event.kind, result });
-        if (event.kind !== 'commit') touchedRepositories.add(event.repository);
+        if (event.kind === 'push') supplied(event.repository, event.after);
+        else if (event.kind === 'pull_request') supplied(event.repository, event.mergeCommitSha);
+        else if (event.parents !== undefined) supplied(event.repository, event.sha);
       }
     }
     const shipped: ShippedChange[] = [];
-    for (const deploy of deploysToSettle) shipped.push(...(await settleLeadTime(store, deploy)));
+    for (const { deploy, previous } of deploysToSettle)
+      shipped.push(...(await settleLeadTime(store, settings, deploy, previous)));
     // A push or merged pull request may be what a waiting deploy needed (deploy before push).
-    for (const repository of touchedRepositories) shipped.push(...(await resolveWaitingDeploys(repository)));
+    shipped.push(...(await settleWaiting(waits)));
 
     if (deps.exporter !== undefined) {
       // Each deploy's own export, then its commits' lead times: a Datadog failure throws, and the
@@ -110,7 +136,8 @@ export function createProcessor(deps: ProcessDeps): (message: BusMessage) => Pro
       for (const { deploy, replaced } of toExport) {
         await deps.exporter.deploy(deploy, { receivedAt, ...(replaced ? { replaced } : {}) });
       }
-      await deps.exporter.shipped(shipped);
+      // One point per change: a change settled twice in this delivery is sent as last recorded.
+      await deps.exporter.shipped([...new Map(shipped.map((change) => [change.id, change])).values()]);
     }
 
     const created = results.filter((r) => r.result !== 'unchanged').length;

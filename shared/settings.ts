@@ -131,9 +131,25 @@ export function canonicalEnvironment(settings: Settings, name: string): string {
   return aliasedEnvironment(settings, name) ?? name.toLowerCase();
 }
 
-export function isBot(settings: Settings, login: string | undefined): boolean {
-  if (login === undefined) return false;
-  return login.endsWith('[bot]') || settings.bots.some((b) => b.toLowerCase() === login.toLowerCase());
+/** Who wrote a commit or opened a pull request, as far as the source says. */
+export interface Author {
+  login?: string | undefined;
+  name?: string | undefined;
+  email?: string | undefined;
+}
+
+/**
+ * Bots never count as developers: a login or name ending in `[bot]` (GitHub Apps, and the
+ * `<id>+<app>[bot]@users.noreply.github.com` email), a name ending in the word "bot" (`Renovate
+ * Bot`), or the configured list, matched against the login, the name and the email.
+ */
+export function isBot(settings: Settings, author: Author): boolean {
+  const values = [author.login, author.name, author.email].filter((v): v is string => v !== undefined && v !== '');
+  const lower = values.map((v) => v.toLowerCase());
+  if (author.login?.endsWith('[bot]') === true || author.name?.endsWith('[bot]') === true) return true;
+  if (author.email !== undefined && /\[bot\]@/i.test(author.email)) return true;
+  if (author.name !== undefined && /(^|[\s._-])bot$/i.test(author.name.trim())) return true;
+  return settings.bots.some((b) => lower.includes(b.toLowerCase()));
 }
 
 const ownership = new WeakMap<Settings, { services: Map<string, string>; repositories: Map<string, string> }>();

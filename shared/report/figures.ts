@@ -4,6 +4,7 @@ import {
   activeDevelopers,
   addDays,
   changeFailureRate,
+  commitIsBot,
   deployOfTeam,
   deploysPerDeveloperPerDay,
   isProductionDeployment,
@@ -240,8 +241,8 @@ function dataQuality(settings: Settings, period: Period, data: Data): DataQualit
   const deploysBySource: Record<string, number> = {};
   for (const d of deploys) deploysBySource[d.source] = (deploysBySource[d.source] ?? 0) + 1;
   const bots = new Set<string>();
-  for (const c of commits) if (c.isBot || isBot(settings, c.authorLogin)) bots.add(c.authorLogin ?? c.authorName);
-  for (const p of pullRequests) if (p.isBot || isBot(settings, p.authorLogin)) bots.add(p.authorLogin);
+  for (const c of commits) if (commitIsBot(settings, c)) bots.add(c.authorLogin ?? c.authorName);
+  for (const p of pullRequests) if (p.isBot || isBot(settings, { login: p.authorLogin })) bots.add(p.authorLogin);
   const busyDays = new Set<string>();
   const days = new Intl.DateTimeFormat('en-CA', { timeZone: settings.timezone });
   const dayOfInstant = (iso: string) => days.format(new Date(iso));

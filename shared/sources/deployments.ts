@@ -47,7 +47,11 @@ export function ciDeployKey(body: DeploymentBody): string {
 export const admitDeployment: Admit = (_headers, body): Admission => {
   const deployment = DeploymentBody.safeParse(body);
   if (!deployment.success) return invalid(deployment.error);
-  return { kind: 'publish', eventType: 'deployment', deliveryId: `ci:${ciDeployKey(deployment.data)}` };
+  return {
+    kind: 'publish',
+    eventType: 'deployment',
+    deliveryId: deployId.ci(deployment.data.service, ciDeployKey(deployment.data)),
+  };
 };
 
 // ---- normalisation (process) ------------------------------------------------------------
@@ -58,7 +62,7 @@ export const normalizeDeployment: Normalizer = (body, _eventType, { settings }) 
   const key = ciDeployKey(d);
   const deploy: Deploy = {
     kind: 'deploy',
-    id: deployId.ci(key),
+    id: deployId.ci(d.service, key),
     source: 'ci',
     service: d.service,
     environment: canonicalEnvironment(settings, d.environment),

@@ -97,12 +97,13 @@ const PushEvent = z.object({
   before: z.string(),
   after: z.string(),
   deleted: z.boolean().optional(),
+  forced: z.boolean().nullish(),
   repository: z.object({ full_name: z.string(), pushed_at: z.union([z.number(), z.string()]).nullish() }),
   commits: z.array(
     z.object({
       id: z.string(),
       timestamp: z.string(),
-      author: z.object({ name: z.string(), username: z.string().nullish() }),
+      author: z.object({ name: z.string(), email: z.string().nullish(), username: z.string().nullish() }),
     }),
   ),
 });
@@ -176,8 +177,13 @@ export const normalizeGithub: Normalizer = (body, eventType, { settings, receive
         sha: c.id,
         ...(c.author.username ? { authorLogin: c.author.username } : {}),
         authorName: c.author.name,
+        ...(c.author.email ? { authorEmail: c.author.email } : {}),
         timestamp: utc(c.timestamp),
-        isBot: isBot(settings, c.author.username ?? undefined),
+        isBot: isBot(settings, {
+          login: c.author.username ?? undefined,
+          name: c.author.name,
+          email: c.author.email ?? undefined,
+        }),
       }));
       const record: Push = {
         kind: 'push',
@@ -189,6 +195,7 @@ export const normalizeGithub: Normalizer = (body, eventType, { settings, receive
         commitShas: push.commits.map((c) => c.id),
         // For push events `pushed_at` is epoch seconds.
         pushedAt: typeof pushedAt === 'number' ? utc(pushedAt * 1000) : pushedAt ? utc(pushedAt) : receivedAt,
+        forced: push.forced === true,
       };
       return [...commits, record];
     }
@@ -205,7 +212,7 @@ export const normalizeGithub: Normalizer = (body, eventType, { settings, receive
           repository,
           number: event.number,
           authorLogin: pr.user.login,
-          isBot: isBot(settings, pr.user.login),
+          isBot: isBot(settings, { login: pr.user.login }),
           createdAt: utc(pr.created_at),
           mergedAt: utc(pr.merged_at),
           mergeCommitSha: pr.merge_commit_sha,

@@ -8,8 +8,22 @@ import {
   type PullRequest,
   type Push,
   ShippedChange,
+  commitId,
 } from '../events.ts';
-import { byText, type EventFilter, type PutResult, type Store, StoreUnavailable, supersedes, timeOf } from './store.ts';
+import {
+  byPushedAt,
+  byText,
+  type EventFilter,
+  mergeCommit,
+  mergePush,
+  type PutResult,
+  shipOrder,
+  type ShippedRecord,
+  type Store,
+  StoreUnavailable,
+  supersedes,
+  timeOf,
+} from './store.ts';
 
 const COLLECTIONS: Record<EventKind, string> = {
   deploy: 'deploys',
@@ -24,9 +38,18 @@ const TIME_FIELD: Record<EventKind, string> = {
   pull_request: 'mergedAt',
   push: 'pushedAt',
 };
-const AWAITING = '_awaitingLeadTime';
+/** Bookkeeping fields beside each stored fact (never part of it). */
+const SHIPS = '_ships';
+const SHIP_ORDER = '_shipOrder';
+const WATCHING = '_watching';
 const EXPORTED = '_exported';
 const CLAIM = '_exportClaimUntil';
+/** A shipped change no deploy holds now (released, until a later deploy takes it). */
+const HELD = '_held';
+/** False for a first deploy's earlier history: held, never counted nor exported. */
+const COUNTED = '_counted';
+/** Firestore's limit on the values of one `in` filter. */
+const IN_LIMIT = 30;
 const ALREADY_EXISTS = 6;
 
 /** Firestore document ids may not contain `/`; canonical ids do (`owner/name@sha`). */
@@ -34,7 +57,16 @@ const docId = (id: string) => encodeURIComponent(id);
 
 // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names what its query reads
 function withoutInternal<T>(data: Record<string, unknown>): T {
-  const { [AWAITING]: _awaiting, [EXPORTED]: _exported, [CLAIM]: _claim, ...event } = data;
+  const {
+    [SHIPS]: _ships,
+    [SHIP_ORDER]: _order,
+    [WATCHING]: _watching,
+    [EXPORTED]: _exported,
+    [CLAIM]: _claim,
+    [HELD]: _held,
+    [COUNTED]: _counted,
+    ...event
+  } = data;
   return event as T;
 }
 
@@ -70,20 +102,24 @@ export class FirestoreStore implements Store {
     }
   }
 
-  putDeploy(deploy: Deploy, options: { awaitingLeadTime: boolean }): Promise<PutResult> {
+  putDeploy(deploy: Deploy, options: { shipsChanges: boolean }): Promise<PutResult> {
     const ref = this.collection('deploy').doc(docId(deploy.id));
+    const bookkeeping = {
+      [SHIPS]: options.shipsChanges,
+      [SHIP_ORDER]: options.shipsChanges ? shipOrder(deploy) : null,
+      [EXPORTED]: false,
+    };
     return this.guard('putDeploy', () =>
       this.db.runTransaction(async (tx) => {
         const snapshot = await tx.get(ref);
         if (!snapshot.exists) {
-          tx.create(ref, { ...deploy, [AWAITING]: options.awaitingLeadTime, [EXPORTED]: false });
+          tx.create(ref, { ...deploy, ...bookkeeping, [WATCHING]: [] });
           return 'created' as const;
         }
         const data = snapshot.data() ?? {};
-        const stored = withoutInternal<Deploy>(data);
-        if (!supersedes(deploy, stored)) return 'unchanged' as const;
+        if (!supersedes(deploy, withoutInternal<Deploy>(data))) return 'unchanged' as const;
         // The fact changed: it is exported again.
-        tx.set(ref, { ...deploy, [AWAITING]: options.awaitingLeadTime || data[AWAITING] === true, [EXPORTED]: false });
+        tx.set(ref, { ...deploy, ...bookkeeping, [WATCHING]: (data[WATCHING] as string[] | undefined) ?? [] });
         return 'updated' as const;
       }),
     );
@@ -97,10 +133,29 @@ export class FirestoreStore implements Store {
     });
   }
 
-  putChange(change: Change): Promise<PutResult> {
+  putChange(change: Change, options: { onDefaultBranch?: boolean } = {}): Promise<PutResult> {
+    const ref = this.collection(change.kind).doc(docId(change.id));
+    if (change.kind === 'commit' || change.kind === 'push') {
+      return this.guard('putChange', () =>
+        this.db.runTransaction(async (tx) => {
+          const snapshot = await tx.get(ref);
+          if (!snapshot.exists) {
+            tx.create(ref, change);
+            return 'created' as const;
+          }
+          const merged =
+            change.kind === 'commit'
+              ? mergeCommit(snapshot.data() as Commit, change, options)
+              : mergePush(snapshot.data() as Push, change);
+          if (merged === undefined) return 'unchanged' as const;
+          tx.set(ref, merged);
+          return 'updated' as const;
+        }),
+      );
+    }
     return this.guard('putChange', async () => {
       try {
-        await this.collection(change.kind).doc(docId(change.id)).create(change);
+        await ref.create(change);
         return 'created';
       } catch (error) {
         if ((error as { code?: number }).code === ALREADY_EXISTS) return 'unchanged';
@@ -127,19 +182,65 @@ export class FirestoreStore implements Store {
     });
   }
 
+  previousShippingDeploy(service: string, order: string): Promise<Deploy | undefined> {
+    return this.guard('previousShippingDeploy', async () => {
+      const query = this.collection('deploy')
+        .where('service', '==', service)
+        .where(SHIPS, '==', true)
+        .where(SHIP_ORDER, '<', order)
+        .orderBy(SHIP_ORDER, 'desc')
+        .limit(1);
+      return (await this.all<Deploy>(query))[0];
+    });
+  }
+
+  nextShippingDeploys(service: string, order: string, limit: number): Promise<Deploy[]> {
+    return this.guard('nextShippingDeploys', () =>
+      this.all<Deploy>(
+        this.collection('deploy')
+          .where('service', '==', service)
+          .where(SHIPS, '==', true)
+          .where(SHIP_ORDER, '>', order)
+          .orderBy(SHIP_ORDER)
+          .limit(limit),
+      ),
+    );
+  }
+
+  shippingDeploysAt(repository: string, sha: string): Promise<Deploy[]> {
+    return this.guard('shippingDeploysAt', async () => {
+      const deploys = await this.all<Deploy>(
+        this.collection('deploy')
+          .where('repository', '==', repository)
+          .where('commitSha', '==', sha)
+          .where(SHIPS, '==', true),
+      );
+      return deploys.sort((a, b) => byText(shipOrder(a), shipOrder(b)));
+    });
+  }
+
   pushesTo(repository: string, sha: string): Promise<Push[]> {
-    return this.guard('pushesTo', () =>
-      this.all<Push>(this.collection('push').where('repository', '==', repository).where('after', '==', sha)),
+    return this.guard('pushesTo', async () =>
+      (
+        await this.all<Push>(this.collection('push').where('repository', '==', repository).where('after', '==', sha))
+      ).sort(byPushedAt),
     );
   }
 
   commit(repository: string, sha: string): Promise<Commit | undefined> {
-    return this.guard('commit', async () => {
-      const snapshot = await this.collection('commit')
-        .doc(docId(`${repository}@${sha}`))
-        .get();
-      return snapshot.exists ? (snapshot.data() as Commit) : undefined;
-    });
+    return this.guard('commit', async () => (await this.commitsById(repository, [sha]))[0]);
+  }
+
+  commits(repository: string, shas: readonly string[]): Promise<Commit[]> {
+    return this.guard('commits', () => this.commitsById(repository, shas));
+  }
+
+  /** One batched read (`getAll`) for every commit asked for. */
+  private async commitsById(repository: string, shas: readonly string[]): Promise<Commit[]> {
+    if (shas.length === 0) return [];
+    const refs = shas.map((sha) => this.collection('commit').doc(docId(commitId(repository, sha))));
+    const snapshots = await this.db.getAll(...refs);
+    return snapshots.filter((s) => s.exists).map((s) => s.data() as Commit);
   }
 
   pullRequestByMergeSha(repository: string, sha: string): Promise<PullRequest | undefined> {
@@ -152,34 +253,84 @@ export class FirestoreStore implements Store {
     });
   }
 
-  deploysAwaitingLeadTime(repository: string): Promise<Deploy[]> {
-    return this.guard('deploysAwaitingLeadTime', async () => {
-      const deploys = await this.all<Deploy>(
-        this.collection('deploy').where('repository', '==', repository).where(AWAITING, '==', true),
+  pullRequestsByMergeShas(repository: string, shas: readonly string[]): Promise<PullRequest[]> {
+    return this.guard('pullRequestsByMergeShas', async () => {
+      const chunks: string[][] = [];
+      for (let i = 0; i < shas.length; i += IN_LIMIT) chunks.push(shas.slice(i, i + IN_LIMIT));
+      const lists = await Promise.all(
+        chunks.map((chunk) =>
+          this.all<PullRequest>(
+            this.collection('pull_request').where('repository', '==', repository).where('mergeCommitSha', 'in', chunk),
+          ),
+        ),
       );
-      return deploys.sort((a, b) => byText(a.finishedAt, b.finishedAt));
+      return lists.flat().sort((a, b) => a.number - b.number);
     });
   }
 
-  recordShipped(deployId: string, shipped: ShippedChange[]): Promise<ShippedChange[]> {
+  deploysWatching(repository: string, sha: string): Promise<Deploy[]> {
+    return this.guard('deploysWatching', async () => {
+      const deploys = await this.all<Deploy>(
+        this.collection('deploy').where('repository', '==', repository).where(WATCHING, 'array-contains', sha),
+      );
+      return deploys.sort((a, b) => byText(shipOrder(a), shipOrder(b)));
+    });
+  }
+
+  recordShipped(deploy: Deploy, record: ShippedRecord): Promise<{ toExport: ShippedChange[]; released: string[] }> {
+    const order = shipOrder(deploy);
+    const changes = [
+      ...record.shipped.map((change) => ({ change, counted: true })),
+      ...record.baseline.map((change) => ({ change, counted: false })),
+    ];
+    const refs = changes.map(({ change }) => this.db.collection('shipped').doc(docId(change.id)));
     return this.guard('recordShipped', () =>
       this.db.runTransaction(async (tx) => {
-        const refs = shipped.map((change) => this.db.collection('shipped').doc(docId(change.id)));
-        const snapshots = refs.length === 0 ? [] : await tx.getAll(...refs);
-        // Created once: a change recorded again keeps its export state, so it is never sent twice.
-        const created = shipped.filter((_, i) => snapshots[i]?.exists !== true);
-        for (const change of created) {
-          tx.create(this.db.collection('shipped').doc(docId(change.id)), { ...change, [EXPORTED]: false });
-        }
-        tx.update(this.collection('deploy').doc(docId(deployId)), { [AWAITING]: false });
-        return created;
+        const [snapshots, heldSnapshot] = await Promise.all([
+          refs.length === 0 ? Promise.resolve([]) : tx.getAll(...refs),
+          tx.get(this.db.collection('shipped').where('deployId', '==', deploy.id).where(HELD, '==', true)),
+        ]);
+        const held = new Set(heldSnapshot.docs.map((d) => d.id));
+        const toExport: ShippedChange[] = [];
+        changes.forEach(({ change, counted }, i) => {
+          const ref = refs[i] ?? this.db.collection('shipped').doc(docId(change.id));
+          const data = snapshots[i]?.data();
+          held.delete(ref.id);
+          if (data === undefined) {
+            tx.create(ref, { ...change, [HELD]: true, [SHIP_ORDER]: order, [COUNTED]: counted, [EXPORTED]: false });
+            if (counted) toExport.push(change);
+            return;
+          }
+          const mine = data.deployId === deploy.id && data[HELD] === true;
+          const holder = data[HELD] === true ? (data[SHIP_ORDER] as string) : undefined;
+          // An earlier deploy holds it: it is that deploy's. Else it is this one's, export state kept.
+          if (!mine && holder !== undefined && holder < order) return;
+          tx.set(ref, {
+            ...change,
+            [HELD]: true,
+            [SHIP_ORDER]: order,
+            [COUNTED]: counted,
+            [EXPORTED]: data[EXPORTED] === true,
+            [CLAIM]: (data[CLAIM] as string | null | undefined) ?? null,
+          });
+          if (counted && data[EXPORTED] !== true) toExport.push(change);
+        });
+        for (const id of held) tx.update(this.db.collection('shipped').doc(id), { [HELD]: false, [SHIP_ORDER]: null });
+        tx.update(this.collection('deploy').doc(docId(deploy.id)), { [WATCHING]: [...new Set(record.watching)] });
+        const released = heldSnapshot.docs.filter((d) => held.has(d.id)).map((d) => String(d.data().id));
+        return { toExport, released };
       }),
     );
   }
 
   shippedBy(deployId: string): Promise<ShippedChange[]> {
     return this.guard('shippedBy', async () => {
-      const snapshot = await this.db.collection('shipped').where('deployId', '==', deployId).get();
+      const snapshot = await this.db
+        .collection('shipped')
+        .where('deployId', '==', deployId)
+        .where(HELD, '==', true)
+        .where(COUNTED, '==', true)
+        .get();
       return snapshot.docs
         .map((d) => ShippedChange.parse(withoutInternal(d.data())))
         .sort((a, b) => byText(a.id, b.id));
@@ -266,6 +417,8 @@ export class FirestoreStore implements Store {
       this.all<ShippedChange>(
         this.db
           .collection('shipped')
+          .where(HELD, '==', true)
+          .where(COUNTED, '==', true)
           .where('deployedAt', '>=', from)
           .where('deployedAt', '<', to)
           .orderBy('deployedAt'),
@@ -290,7 +443,13 @@ export class FirestoreStore implements Store {
   unexportedShipped(limit: number): Promise<ShippedChange[]> {
     return this.guard('unexportedShipped', () =>
       this.all<ShippedChange>(
-        this.db.collection('shipped').where(EXPORTED, '==', false).orderBy('deployedAt').limit(limit),
+        this.db
+          .collection('shipped')
+          .where(HELD, '==', true)
+          .where(COUNTED, '==', true)
+          .where(EXPORTED, '==', false)
+          .orderBy('deployedAt')
+          .limit(limit),
       ),
     );
   }

@@ -10,7 +10,20 @@ import {
   type Push,
   ShippedChange,
 } from '../events.ts';
-import { type EventFilter, type PutResult, type Store, supersedes, timeOf } from './store.ts';
+import {
+  byPushedAt,
+  byText,
+  type EventFilter,
+  mergeCommit,
+  mergePush,
+  type PutResult,
+  shipOrder,
+  type ShippedRecord,
+  type Store,
+  StoreUnavailable,
+  supersedes,
+  timeOf,
+} from './store.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
@@ -22,7 +35,8 @@ CREATE TABLE IF NOT EXISTS events (
   service TEXT,
   environment TEXT,
   status TEXT,
-  awaiting INTEGER NOT NULL DEFAULT 0,
+  ships INTEGER NOT NULL DEFAULT 0,  -- a deploy that ships commits (lead time)
+  ship_order TEXT,                   -- finishedAt|id of a deploy that ships
   exported INTEGER NOT NULL DEFAULT 0,
   claim_until TEXT,
   body TEXT NOT NULL
@@ -31,17 +45,27 @@ CREATE INDEX IF NOT EXISTS events_unexported ON events (kind, time) WHERE export
 CREATE INDEX IF NOT EXISTS events_by_sha ON events (kind, repository, sha, time);
 CREATE INDEX IF NOT EXISTS events_by_deploy ON events (kind, service, environment, status, time);
 CREATE INDEX IF NOT EXISTS events_by_time ON events (kind, time);
-CREATE INDEX IF NOT EXISTS events_awaiting ON events (repository, awaiting) WHERE awaiting = 1;
-CREATE TABLE IF NOT EXISTS shipped (
-  id TEXT PRIMARY KEY,
+CREATE INDEX IF NOT EXISTS events_shipping ON events (service, ship_order) WHERE ships = 1;
+CREATE TABLE IF NOT EXISTS waits (
   deploy_id TEXT NOT NULL,
+  repository TEXT NOT NULL,
+  sha TEXT NOT NULL,
+  PRIMARY KEY (deploy_id, sha)
+) STRICT;
+CREATE INDEX IF NOT EXISTS waits_by_sha ON waits (repository, sha);
+CREATE TABLE IF NOT EXISTS shipped (
+  id TEXT PRIMARY KEY,               -- <service>|<repository>@<sha>: one per commit and service
+  deploy_id TEXT,                    -- the deploy that ships it; NULL once released, until another takes it
+  ship_order TEXT,
+  counted INTEGER NOT NULL DEFAULT 1, -- 0: a first deploy's earlier history, held but never counted
   deployed_at TEXT NOT NULL,
   exported INTEGER NOT NULL DEFAULT 0,
   claim_until TEXT,
   body TEXT NOT NULL
 ) STRICT;
-CREATE INDEX IF NOT EXISTS shipped_by_time ON shipped (deployed_at);
-CREATE INDEX IF NOT EXISTS shipped_unexported ON shipped (deployed_at) WHERE exported = 0;
+CREATE INDEX IF NOT EXISTS shipped_by_time ON shipped (deployed_at) WHERE deploy_id IS NOT NULL AND counted = 1;
+CREATE INDEX IF NOT EXISTS shipped_unexported ON shipped (deployed_at)
+  WHERE exported = 0 AND deploy_id IS NOT NULL AND counted = 1;
 CREATE INDEX IF NOT EXISTS shipped_by_deploy ON shipped (deploy_id);
 `;
 
@@ -62,24 +86,44 @@ function prepareStatements(db: DatabaseSync) {
   const prepare = (sql: string): StatementSync => db.prepare(sql);
   return {
     insert: prepare(
-      `INSERT INTO events (id, kind, time, repository, sha, service, environment, status, awaiting, body)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+      `INSERT INTO events (id, kind, time, repository, sha, service, environment, status, ships, ship_order, body)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
     ),
-    get: prepare('SELECT body, awaiting, exported FROM events WHERE id = ?'),
+    get: prepare('SELECT body, exported FROM events WHERE id = ?'),
     update: prepare(
       `UPDATE events SET time = ?, repository = ?, sha = ?, service = ?, environment = ?, status = ?,
-       awaiting = max(awaiting, ?), exported = 0, claim_until = NULL, body = ? WHERE id = ?`,
+       ships = ?, ship_order = ?, exported = 0, claim_until = NULL, body = ? WHERE id = ?`,
     ),
+    updateBody: prepare('UPDATE events SET body = ? WHERE id = ?'),
     previous: prepare(
       `SELECT body FROM events WHERE kind = 'deploy' AND service = ? AND environment = ? AND status = 'success'
        AND time < ? ORDER BY time DESC LIMIT 1`,
     ),
-    bySha: prepare('SELECT body FROM events WHERE kind = ? AND repository = ? AND sha = ? ORDER BY time'),
-    awaiting: prepare(`SELECT body FROM events WHERE repository = ? AND awaiting = 1 ORDER BY time`),
-    clearAwaiting: prepare('UPDATE events SET awaiting = 0 WHERE id = ?'),
-    insertShipped: prepare(
-      'INSERT INTO shipped (id, deploy_id, deployed_at, body) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING',
+    previousShipping: prepare(
+      'SELECT body FROM events WHERE ships = 1 AND service = ? AND ship_order < ? ORDER BY ship_order DESC LIMIT 1',
     ),
+    nextShipping: prepare(
+      'SELECT body FROM events WHERE ships = 1 AND service = ? AND ship_order > ? ORDER BY ship_order LIMIT ?',
+    ),
+    bySha: prepare('SELECT body FROM events WHERE kind = ? AND repository = ? AND sha = ? ORDER BY time'),
+    shippingAt: prepare(
+      "SELECT body FROM events WHERE kind = 'deploy' AND repository = ? AND sha = ? AND ships = 1 ORDER BY time",
+    ),
+    watching: prepare(
+      `SELECT e.body FROM waits w JOIN events e ON e.id = w.deploy_id WHERE w.repository = ? AND w.sha = ?
+       ORDER BY e.ship_order`,
+    ),
+    clearWaits: prepare('DELETE FROM waits WHERE deploy_id = ?'),
+    addWait: prepare('INSERT INTO waits (deploy_id, repository, sha) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
+    shippedRow: prepare('SELECT deploy_id, ship_order, counted, exported, body FROM shipped WHERE id = ?'),
+    heldBy: prepare('SELECT id FROM shipped WHERE deploy_id = ?'),
+    insertShipped: prepare(
+      'INSERT INTO shipped (id, deploy_id, ship_order, counted, deployed_at, body) VALUES (?, ?, ?, ?, ?, ?)',
+    ),
+    holdShipped: prepare(
+      'UPDATE shipped SET deploy_id = ?, ship_order = ?, counted = ?, deployed_at = ?, body = ? WHERE id = ?',
+    ),
+    releaseShipped: prepare('UPDATE shipped SET deploy_id = NULL, ship_order = NULL WHERE id = ?'),
     deploysBetween: prepare(
       "SELECT body FROM events WHERE kind = 'deploy' AND time >= ? AND time < ? ORDER BY time, id",
     ),
@@ -95,14 +139,16 @@ function prepareStatements(db: DatabaseSync) {
     claimShipped: prepare(
       'UPDATE shipped SET claim_until = ? WHERE id = ? AND exported = 0 AND (claim_until IS NULL OR claim_until < ?)',
     ),
-    releaseDeploy: prepare('UPDATE events SET claim_until = NULL WHERE id = ?'),
-    releaseShipped: prepare('UPDATE shipped SET claim_until = NULL WHERE id = ?'),
+    releaseDeployClaim: prepare('UPDATE events SET claim_until = NULL WHERE id = ?'),
+    releaseShippedClaim: prepare('UPDATE shipped SET claim_until = NULL WHERE id = ?'),
     shippedBetween: prepare(
-      'SELECT body FROM shipped WHERE deployed_at >= ? AND deployed_at < ? ORDER BY deployed_at, id',
+      'SELECT body FROM shipped WHERE deploy_id IS NOT NULL AND counted = 1 AND deployed_at >= ? AND deployed_at < ? ORDER BY deployed_at, id',
     ),
     unexported: prepare("SELECT body FROM events WHERE kind = 'deploy' AND exported = 0 ORDER BY time LIMIT ?"),
-    unexportedShipped: prepare('SELECT body FROM shipped WHERE exported = 0 ORDER BY deployed_at LIMIT ?'),
-    shippedBy: prepare('SELECT body FROM shipped WHERE deploy_id = ? ORDER BY id'),
+    unexportedShipped: prepare(
+      'SELECT body FROM shipped WHERE exported = 0 AND deploy_id IS NOT NULL AND counted = 1 ORDER BY deployed_at LIMIT ?',
+    ),
+    shippedBy: prepare('SELECT body FROM shipped WHERE deploy_id = ? AND counted = 1 ORDER BY id'),
   };
 }
 
@@ -115,6 +161,13 @@ export class SqliteStore implements Store {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new DatabaseSync(path);
     this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
+    const columns = this.db.prepare("SELECT name FROM pragma_table_info('events')").all() as Array<{ name: string }>;
+    if (columns.length > 0 && !columns.some((c) => c.name === 'ship_order')) {
+      this.db.close();
+      throw new StoreUnavailable(
+        `${path} was written by an earlier DevStats and is not migrated: move it away and send the history again (devstats replay, or backfill)`,
+      );
+    }
     this.db.exec(SCHEMA);
     this.statements = prepareStatements(this.db);
   }
@@ -125,9 +178,10 @@ export class SqliteStore implements Store {
       : [event.repository, shaOf(event), null, null];
   }
 
-  putDeploy(deploy: Deploy, options: { awaitingLeadTime: boolean }): Promise<PutResult> {
+  putDeploy(deploy: Deploy, options: { shipsChanges: boolean }): Promise<PutResult> {
     const [repository, sha, service, environment] = this.row(deploy);
-    const awaiting = options.awaitingLeadTime ? 1 : 0;
+    const ships = options.shipsChanges ? 1 : 0;
+    const order = options.shipsChanges ? shipOrder(deploy) : null;
     const body = JSON.stringify(deploy);
     return this.transaction(() => {
       const inserted = this.statements.insert.run(
@@ -139,31 +193,27 @@ export class SqliteStore implements Store {
         service,
         environment,
         deploy.status,
-        awaiting,
+        ships,
+        order,
         body,
       );
-      let result: PutResult = 'created';
-      if (inserted.changes === 0) {
-        const stored = this.statements.get.get(deploy.id) as { body: string } | undefined;
-        const previous = stored === undefined ? undefined : (JSON.parse(stored.body) as Deploy);
-        if (previous !== undefined && supersedes(deploy, previous)) {
-          this.statements.update.run(
-            deploy.finishedAt,
-            repository,
-            sha,
-            service,
-            environment,
-            deploy.status,
-            awaiting,
-            body,
-            deploy.id,
-          );
-          result = 'updated';
-        } else {
-          result = 'unchanged';
-        }
-      }
-      return result;
+      if (inserted.changes === 1) return 'created';
+      const stored = this.statements.get.get(deploy.id) as { body: string } | undefined;
+      const previous = stored === undefined ? undefined : (JSON.parse(stored.body) as Deploy);
+      if (previous === undefined || !supersedes(deploy, previous)) return 'unchanged';
+      this.statements.update.run(
+        deploy.finishedAt,
+        repository,
+        sha,
+        service,
+        environment,
+        deploy.status,
+        ships,
+        order,
+        body,
+        deploy.id,
+      );
+      return 'updated';
     });
   }
 
@@ -173,21 +223,34 @@ export class SqliteStore implements Store {
     return Promise.resolve(event?.kind === 'deploy' ? event : undefined);
   }
 
-  putChange(change: Change): Promise<PutResult> {
+  putChange(change: Change, options: { onDefaultBranch?: boolean } = {}): Promise<PutResult> {
     const [repository, sha] = this.row(change);
-    const inserted = this.statements.insert.run(
-      change.id,
-      change.kind,
-      timeOf(change),
-      repository,
-      sha,
-      null,
-      null,
-      null,
-      0,
-      JSON.stringify(change),
-    );
-    return Promise.resolve(inserted.changes === 1 ? 'created' : 'unchanged');
+    return this.transaction(() => {
+      const inserted = this.statements.insert.run(
+        change.id,
+        change.kind,
+        timeOf(change),
+        repository,
+        sha,
+        null,
+        null,
+        null,
+        0,
+        null,
+        JSON.stringify(change),
+      );
+      if (inserted.changes === 1) return 'created';
+      if (change.kind !== 'commit' && change.kind !== 'push') return 'unchanged';
+      const stored = this.statements.get.get(change.id) as { body: string } | undefined;
+      if (stored === undefined) return 'unchanged';
+      const merged =
+        change.kind === 'commit'
+          ? mergeCommit(JSON.parse(stored.body) as Commit, change, options)
+          : mergePush(JSON.parse(stored.body) as Push, change);
+      if (merged === undefined) return 'unchanged';
+      this.statements.updateBody.run(JSON.stringify(merged), change.id);
+      return 'updated';
+    });
   }
 
   previousSuccessfulDeploy(service: string, environment: string, before: string): Promise<Deploy | undefined> {
@@ -195,43 +258,80 @@ export class SqliteStore implements Store {
     return Promise.resolve(row === undefined ? undefined : (JSON.parse(row.body) as Deploy));
   }
 
-  private bySha<T>(kind: string, repository: string, sha: string): T[] {
-    return (this.statements.bySha.all(kind, repository, sha) as Array<{ body: string }>).map(
-      (r) => JSON.parse(r.body) as T,
+  previousShippingDeploy(service: string, order: string): Promise<Deploy | undefined> {
+    return Promise.resolve(this.bodies<Deploy>(this.statements.previousShipping.all(service, order))[0]);
+  }
+
+  nextShippingDeploys(service: string, order: string, limit: number): Promise<Deploy[]> {
+    return Promise.resolve(this.bodies<Deploy>(this.statements.nextShipping.all(service, order, limit)));
+  }
+
+  shippingDeploysAt(repository: string, sha: string): Promise<Deploy[]> {
+    return Promise.resolve(
+      this.bodies<Deploy>(this.statements.shippingAt.all(repository, sha)).sort((a, b) =>
+        byText(shipOrder(a), shipOrder(b)),
+      ),
     );
   }
 
+  private bySha<T>(kind: string, repository: string, sha: string): T[] {
+    return this.bodies<T>(this.statements.bySha.all(kind, repository, sha));
+  }
+
   pushesTo(repository: string, sha: string): Promise<Push[]> {
-    return Promise.resolve(this.bySha<Push>('push', repository, sha));
+    return Promise.resolve(this.bySha<Push>('push', repository, sha).sort(byPushedAt));
   }
 
   commit(repository: string, sha: string): Promise<Commit | undefined> {
     return Promise.resolve(this.bySha<Commit>('commit', repository, sha)[0]);
   }
 
+  commits(repository: string, shas: readonly string[]): Promise<Commit[]> {
+    return Promise.resolve(shas.flatMap((sha) => this.bySha<Commit>('commit', repository, sha).slice(0, 1)));
+  }
+
   pullRequestByMergeSha(repository: string, sha: string): Promise<PullRequest | undefined> {
     return Promise.resolve(this.bySha<PullRequest>('pull_request', repository, sha)[0]);
   }
 
-  deploysAwaitingLeadTime(repository: string): Promise<Deploy[]> {
-    const rows = this.statements.awaiting.all(repository) as Array<{ body: string }>;
-    return Promise.resolve(rows.map((r) => JSON.parse(r.body) as Deploy));
+  pullRequestsByMergeShas(repository: string, shas: readonly string[]): Promise<PullRequest[]> {
+    return Promise.resolve(shas.flatMap((sha) => this.bySha<PullRequest>('pull_request', repository, sha).slice(0, 1)));
   }
 
-  recordShipped(deployId: string, shipped: ShippedChange[]): Promise<ShippedChange[]> {
+  deploysWatching(repository: string, sha: string): Promise<Deploy[]> {
+    return Promise.resolve(this.bodies<Deploy>(this.statements.watching.all(repository, sha)));
+  }
+
+  recordShipped(deploy: Deploy, record: ShippedRecord): Promise<{ toExport: ShippedChange[]; released: string[] }> {
+    const order = shipOrder(deploy);
     return this.transaction(() => {
-      const created: ShippedChange[] = [];
-      for (const change of shipped) {
-        const inserted = this.statements.insertShipped.run(
-          change.id,
-          deployId,
-          change.deployedAt,
-          JSON.stringify(change),
-        );
-        if (inserted.changes === 1) created.push(change);
-      }
-      this.statements.clearAwaiting.run(deployId);
-      return created;
+      const held = new Set((this.statements.heldBy.all(deploy.id) as Array<{ id: string }>).map((r) => r.id));
+      const toExport: ShippedChange[] = [];
+      const hold = (change: ShippedChange, counted: 0 | 1) => {
+        const body = JSON.stringify(change);
+        const row = this.statements.shippedRow.get(change.id) as
+          | { deploy_id: string | null; ship_order: string | null; counted: number; exported: number; body: string }
+          | undefined;
+        if (row === undefined) {
+          this.statements.insertShipped.run(change.id, deploy.id, order, counted, change.deployedAt, body);
+          if (counted === 1) toExport.push(change);
+          return;
+        }
+        held.delete(change.id);
+        const mine = row.deploy_id === deploy.id;
+        // An earlier deploy holds it: it is that deploy's. Else it is this one's, export state kept.
+        if (!mine && row.ship_order !== null && row.ship_order < order) return;
+        if (!mine || row.body !== body || row.counted !== counted)
+          this.statements.holdShipped.run(deploy.id, order, counted, change.deployedAt, body, change.id);
+        if (counted === 1 && row.exported === 0) toExport.push(change);
+      };
+      for (const change of record.shipped) hold(change, 1);
+      for (const change of record.baseline) hold(change, 0);
+      for (const id of held) this.statements.releaseShipped.run(id);
+      this.statements.clearWaits.run(deploy.id);
+      if (deploy.repository !== undefined)
+        for (const sha of record.watching) this.statements.addWait.run(deploy.id, deploy.repository, sha);
+      return { toExport, released: [...held] };
     });
   }
 
@@ -303,8 +403,8 @@ export class SqliteStore implements Store {
   }
 
   releaseExportClaims(deployIds: string[], shippedIds: string[]): Promise<void> {
-    for (const id of deployIds) this.statements.releaseDeploy.run(id);
-    for (const id of shippedIds) this.statements.releaseShipped.run(id);
+    for (const id of deployIds) this.statements.releaseDeployClaim.run(id);
+    for (const id of shippedIds) this.statements.releaseShippedClaim.run(id);
     return Promise.resolve();
   }
 
@@ -332,7 +432,17 @@ export class SqliteStore implements Store {
 
   /** SQLite's plan for each lookup `process` runs per delivery: each must search an index, never scan. */
   explainLookups(): Record<string, string> {
-    const lookups = ['previous', 'bySha', 'awaiting', 'shippedBy', 'get'] as const;
+    const lookups = [
+      'previous',
+      'previousShipping',
+      'nextShipping',
+      'bySha',
+      'shippingAt',
+      'watching',
+      'shippedRow',
+      'shippedBy',
+      'get',
+    ] as const;
     return Object.fromEntries(
       lookups.map((name) => {
         const sql = this.statements[name].sourceSQL;

@@ -17,24 +17,50 @@ export interface Store {
   /**
    * Creates the deploy if absent. A deploy already stored is replaced only by a report that
    * finished later (a later terminal status of the same GitHub deployment); an older or equal
-   * one changes nothing. `awaitingLeadTime` marks a deploy whose shipped commits are still to be
-   * resolved (kept across updates until `recordShipped`).
+   * one changes nothing. `shipsChanges` marks a deploy that ships commits (successful, to
+   * production, with a sha): those are ordered per service by `shipOrder` for lead time.
    */
-  putDeploy(deploy: Deploy, options: { awaitingLeadTime: boolean }): Promise<PutResult>;
+  putDeploy(deploy: Deploy, options: { shipsChanges: boolean }): Promise<PutResult>;
   deploy(id: string): Promise<Deploy | undefined>;
-  /** Creates a commit, pull request or push if absent; never changes a stored one. */
-  putChange(change: Change): Promise<PutResult>;
+  /**
+   * Creates a commit, pull request or push if absent; never changes a stored one, but for two
+   * things: a commit stored from another branch takes `onDefaultBranch`'s branch when a push to a
+   * default branch lists it (so its author counts as an active developer), and a push with the
+   * same ends as a stored one adds its commits (`mergePush`).
+   */
+  putChange(change: Change, options?: { onDefaultBranch?: boolean }): Promise<PutResult>;
 
   /** The last successful deploy of a service to an environment that finished before `before`. */
   previousSuccessfulDeploy(service: string, environment: string, before: string): Promise<Deploy | undefined>;
-  /** The pushes to a repository whose `after` is `sha` (one per branch it was pushed to). */
+  /** The shipping deploy of a service just before `order` (a `shipOrder`), if any. */
+  previousShippingDeploy(service: string, order: string): Promise<Deploy | undefined>;
+  /** Shipping deploys of a service after `order`, earliest first, at most `limit`. */
+  nextShippingDeploys(service: string, order: string, limit: number): Promise<Deploy[]>;
+  /** Shipping deploys (of any service) of a repository at a sha. */
+  shippingDeploysAt(repository: string, sha: string): Promise<Deploy[]>;
+  /** The pushes to a repository whose `after` is `sha` (one per branch it was pushed to), by pushedAt then id. */
   pushesTo(repository: string, sha: string): Promise<Push[]>;
   commit(repository: string, sha: string): Promise<Commit | undefined>;
+  /** The stored commits among `shas`, in one round trip where the store can. */
+  commits(repository: string, shas: readonly string[]): Promise<Commit[]>;
   pullRequestByMergeSha(repository: string, sha: string): Promise<PullRequest | undefined>;
-  /** Deploys of a repository still awaiting their lead times (their pushes may arrive later). */
-  deploysAwaitingLeadTime(repository: string): Promise<Deploy[]>;
-  /** Stores the changes a deploy shipped (once each), clears its `awaitingLeadTime`, returns those new. */
-  recordShipped(deployId: string, shipped: ShippedChange[]): Promise<ShippedChange[]>;
+  /** The merged pull requests whose merge commit is among `shas`. */
+  pullRequestsByMergeShas(repository: string, shas: readonly string[]): Promise<PullRequest[]>;
+  /**
+   * Deploys whose shipped commits depend on the pushes to `sha` of a repository: its walk went
+   * through `sha`, or stopped there for want of a push (a gap) or waits on a pull request's merge.
+   */
+  deploysWatching(repository: string, sha: string): Promise<Deploy[]>;
+  /**
+   * Makes `shipped` (and `baseline`) what `deploy` holds, in one transaction: each commit is held by
+   * the earliest deploy (by `shipOrder`) that holds it, so a change held by a later deploy is taken
+   * over (its export state kept: a point already sent is not sent again) and one held by an earlier
+   * deploy is left alone; what the deploy held and holds no more is released. `baseline` changes are
+   * held, never counted nor exported (a first deploy's history before its own push). `watching` are
+   * the shas whose pushes the result depends on (`deploysWatching`). Returns the changes whose
+   * points are still to send, and the ids released (a later deploy may hold them now).
+   */
+  recordShipped(deploy: Deploy, record: ShippedRecord): Promise<{ toExport: ShippedChange[]; released: string[] }>;
   shippedBy(deployId: string): Promise<ShippedChange[]>;
   /** Shipped changes whose deploy finished in [from, to), oldest first. */
   shippedBetween(from: string, to: string): Promise<ShippedChange[]>;
@@ -71,6 +97,13 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/** What one deploy holds, as `recordShipped` stores it. */
+export interface ShippedRecord {
+  shipped: readonly ShippedChange[];
+  baseline: readonly ShippedChange[];
+  watching: readonly string[];
+}
+
 /** A store that could not be reached or refused a write: `process` throws, so Pub/Sub redelivers. */
 export class StoreUnavailable extends Error {
   override name = 'StoreUnavailable';
@@ -90,6 +123,11 @@ export function timeOf(event: CanonicalEvent): string {
   }
 }
 
+/** A total order of deploys: by finish, then id (two deploys may finish in the same millisecond). */
+export function shipOrder(deploy: Pick<Deploy, 'finishedAt' | 'id'>): string {
+  return `${deploy.finishedAt}|${deploy.id}`;
+}
+
 /** Whether `incoming` should replace `stored` (the same deploy reported again). */
 export function supersedes(incoming: Deploy, stored: Deploy): boolean {
   return incoming.finishedAt > stored.finishedAt;
@@ -98,4 +136,42 @@ export function supersedes(incoming: Deploy, stored: Deploy): boolean {
 /** Orders strings by code unit, as SQLite's BINARY collation does, so both stores list alike. */
 export function byText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Pushes to one sha, as both stores list them: by pushedAt, then id. */
+export function byPushedAt(a: Push, b: Push): number {
+  return byText(a.pushedAt, b.pushedAt) || byText(a.id, b.id);
+}
+
+/**
+ * A push with the same branch and ends as a stored one (the branch moved from `before` to `after`
+ * again, say back after a reset): one fact, with every commit either listed, and forced only when
+ * both were. Undefined when nothing changes.
+ */
+export function mergePush(stored: Push, incoming: Push): Push | undefined {
+  const commitShas = [...new Set([...stored.commitShas, ...incoming.commitShas])];
+  const merged: Push = {
+    ...stored,
+    commitShas,
+    forced: stored.forced && incoming.forced,
+    pushedAt: incoming.pushedAt < stored.pushedAt ? incoming.pushedAt : stored.pushedAt,
+  };
+  return JSON.stringify(merged) === JSON.stringify(stored) ? undefined : merged;
+}
+
+/**
+ * A stored commit seen again: it takes the default branch when a push to one lists it, and
+ * parents or an email the first record lacked. Undefined when nothing changes.
+ */
+export function mergeCommit(
+  stored: Commit,
+  incoming: Commit,
+  options: { onDefaultBranch?: boolean },
+): Commit | undefined {
+  const merged: Commit = { ...stored };
+  if (options.onDefaultBranch === true && stored.branch !== incoming.branch) merged.branch = incoming.branch;
+  if (stored.parents === undefined && incoming.parents !== undefined) merged.parents = incoming.parents;
+  if (stored.authorEmail === undefined && incoming.authorEmail !== undefined) merged.authorEmail = incoming.authorEmail;
+  if (stored.authorLogin === undefined && incoming.authorLogin !== undefined) merged.authorLogin = incoming.authorLogin;
+  return JSON.stringify(merged) === JSON.stringify(stored) ? undefined : merged;
 }

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Commit, Deploy, PullRequest, Push, ShippedChange } from '../../shared/events.ts';
 import { FirestoreStore } from '../../shared/store/firestore.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
-import type { Store } from '../../shared/store/store.ts';
+import { shipOrder, type Store } from '../../shared/store/store.ts';
 import { type Emulator, skipUnlessEmulator, startEmulator } from '../support/emulator.ts';
 
 const REPO = 'acme/billing';
@@ -46,6 +46,7 @@ const push = (before: string, after: string, shas: string[]): Push => ({
   after,
   commitShas: shas,
   pushedAt: '2026-11-20T09:00:00.000Z',
+  forced: false,
 });
 const pullRequest: PullRequest = {
   kind: 'pull_request',
@@ -61,18 +62,21 @@ const pullRequest: PullRequest = {
   headSha: 'h7',
   commits: 2,
 };
-const shipped = (sha: string): ShippedChange => ({
-  id: `github:1|${sha}`,
-  deployId: 'github:1',
+const shipped = (sha: string, by: Deploy = deploy()): ShippedChange => ({
+  id: `billing|${REPO}@${sha}`,
+  deployId: by.id,
   service: 'billing',
   environment: 'production',
   repository: REPO,
   sha,
   via: 'push',
   committedAt: '2026-11-20T08:00:00.000Z',
-  deployedAt: '2026-11-20T10:05:00.000Z',
-  leadTimeSeconds: 7500,
+  deployedAt: by.finishedAt,
+  leadTimeSeconds: (Date.parse(by.finishedAt) - Date.parse('2026-11-20T08:00:00.000Z')) / 1000,
 });
+
+const C1 = `billing|${REPO}@c1`;
+const C2 = `billing|${REPO}@c2`;
 
 /** One suite, every store: what `process` and the CLI rely on. */
 function storeContract(name: string, open: () => Promise<Store>, options: { skip?: string } = {}): void {
@@ -88,8 +92,8 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
 
     test('a deploy is stored once, however often it arrives', () =>
       withStore(async (store) => {
-        assert.equal(await store.putDeploy(deploy(), { awaitingLeadTime: false }), 'created');
-        assert.equal(await store.putDeploy(deploy(), { awaitingLeadTime: false }), 'unchanged');
+        assert.equal(await store.putDeploy(deploy(), { shipsChanges: false }), 'created');
+        assert.equal(await store.putDeploy(deploy(), { shipsChanges: false }), 'unchanged');
         assert.deepEqual(await store.events({ kind: 'deploy' }), [deploy()]);
       }));
 
@@ -97,11 +101,11 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
       withStore(async (store) => {
         const failed = deploy({ status: 'failure', finishedAt: '2026-11-20T10:05:00.000Z' });
         const succeeded = deploy({ status: 'success', finishedAt: '2026-11-20T10:09:00.000Z' });
-        await store.putDeploy(failed, { awaitingLeadTime: false });
-        assert.equal(await store.putDeploy(succeeded, { awaitingLeadTime: true }), 'updated');
-        assert.equal(await store.putDeploy(failed, { awaitingLeadTime: false }), 'unchanged');
+        await store.putDeploy(failed, { shipsChanges: false });
+        assert.equal(await store.putDeploy(succeeded, { shipsChanges: true }), 'updated');
+        assert.equal(await store.putDeploy(failed, { shipsChanges: false }), 'unchanged');
         assert.deepEqual(await store.events({ kind: 'deploy' }), [succeeded]);
-        assert.deepEqual(await store.deploysAwaitingLeadTime(REPO), [succeeded]);
+        assert.deepEqual(await store.previousShippingDeploy('billing', '9'), succeeded, 'ships since the update');
       }));
 
     test('commits, pull requests and pushes are created once and found by sha', () =>
@@ -115,6 +119,47 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
         assert.deepEqual(await store.pullRequestByMergeSha(REPO, 'm7'), pullRequest);
         assert.deepEqual(await store.pushesTo(REPO, 'c1'), [changes[2]]);
         assert.deepEqual(await store.pushesTo(REPO, 'c0'), []);
+        // Batched lookups find what is there, and only that.
+        const c2 = commit('c2', '2026-11-20T08:30:00.000Z');
+        await store.putChange(c2);
+        assert.deepEqual((await store.commits(REPO, ['c2', 'nope', 'c1'])).map((c) => c.sha).sort(), ['c1', 'c2']);
+        assert.deepEqual(await store.pullRequestsByMergeShas(REPO, ['c1', 'm7']), [pullRequest]);
+        assert.deepEqual(await store.pullRequestsByMergeShas('other/repo', ['m7']), []);
+      }));
+
+    test('pushes to one sha (two branches) are listed alike by every store: by pushedAt, then id', () =>
+      withStore(async (store) => {
+        const onMain = push('c0', 'c2', ['c1', 'c2']);
+        const onFeature = { ...push('0000', 'c2', ['c1', 'c2']), id: `${REPO}:feature:0000..c2`, branch: 'feature' };
+        const later = {
+          ...push('c1', 'c2', ['c2']),
+          id: `${REPO}:hotfix:c1..c2`,
+          pushedAt: '2026-11-20T09:30:00.000Z',
+        };
+        for (const p of [later, onMain, onFeature]) await store.putChange(p);
+        assert.deepEqual(
+          (await store.pushesTo(REPO, 'c2')).map((p) => p.id),
+          [onFeature.id, onMain.id, later.id],
+        );
+      }));
+
+    test('a push with the same ends as a stored one adds its commits: one fact, forced only if both were', () =>
+      withStore(async (store) => {
+        const reset = { ...push('c0', 'c2', []), forced: true };
+        assert.equal(await store.putChange(reset), 'created');
+        assert.equal(await store.putChange(push('c0', 'c2', ['c1', 'c2'])), 'updated');
+        assert.equal(await store.putChange(push('c0', 'c2', ['c1', 'c2'])), 'unchanged');
+        assert.deepEqual(await store.pushesTo(REPO, 'c2'), [push('c0', 'c2', ['c1', 'c2'])]);
+      }));
+
+    test('a commit first pushed on a feature branch takes the default branch when a push to it lists the commit', () =>
+      withStore(async (store) => {
+        const onFeature = { ...commit('f1', '2026-11-20T08:00:00.000Z'), branch: 'feature' };
+        assert.equal(await store.putChange(onFeature), 'created');
+        assert.equal(await store.putChange({ ...onFeature, branch: 'other' }), 'unchanged', 'not a default branch');
+        assert.equal(await store.putChange({ ...onFeature, branch: 'main' }, { onDefaultBranch: true }), 'updated');
+        assert.equal(await store.putChange({ ...onFeature, branch: 'main' }, { onDefaultBranch: true }), 'unchanged');
+        assert.equal((await store.commit(REPO, 'f1'))?.branch, 'main');
       }));
 
     test('the previous successful deploy: same service and environment, successful, finished before', () =>
@@ -127,7 +172,7 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
           deploy({ id: 'e', finishedAt: '2026-11-19T14:00:00.000Z', service: 'checkout' }),
           deploy({ id: 'f', finishedAt: '2026-11-21T10:00:00.000Z' }),
         ];
-        for (const d of history) await store.putDeploy(d, { awaitingLeadTime: false });
+        for (const d of history) await store.putDeploy(d, { shipsChanges: false });
         const previous = await store.previousSuccessfulDeploy('billing', 'production', '2026-11-20T10:05:00.000Z');
         assert.equal(previous?.id, 'b');
         assert.equal(
@@ -136,19 +181,103 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
         );
       }));
 
-    test('shipped changes are recorded once and clear the wait', () =>
+    test('shipping deploys: ordered per service by finish then id, found before, after and at a sha', () =>
       withStore(async (store) => {
-        await store.putDeploy(deploy(), { awaitingLeadTime: true });
+        const a = deploy({ id: 'a', finishedAt: '2026-11-18T10:00:00.000Z', commitSha: 's1' });
+        const b = deploy({ id: 'b', finishedAt: '2026-11-19T10:00:00.000Z', commitSha: 's2' });
+        const b2 = deploy({ id: 'b2', finishedAt: '2026-11-19T10:00:00.000Z', commitSha: 's2' });
+        const noSha = deploy({ id: 'c', finishedAt: '2026-11-19T11:00:00.000Z', commitSha: undefined });
+        const other = deploy({ id: 'd', finishedAt: '2026-11-19T12:00:00.000Z', service: 'checkout', commitSha: 's2' });
+        for (const d of [b2, other, a, b]) await store.putDeploy(d, { shipsChanges: true });
+        await store.putDeploy(noSha, { shipsChanges: false });
+        assert.equal((await store.previousShippingDeploy('billing', shipOrder(b)))?.id, 'a');
+        assert.equal((await store.previousShippingDeploy('billing', shipOrder(b2)))?.id, 'b', 'same finish: by id');
+        assert.equal(await store.previousShippingDeploy('billing', shipOrder(a)), undefined);
         assert.deepEqual(
-          (await store.deploysAwaitingLeadTime(REPO)).map((d) => d.id),
-          ['github:1'],
+          (await store.nextShippingDeploys('billing', shipOrder(a), 5)).map((d) => d.id),
+          ['b', 'b2'],
         );
-        await store.recordShipped('github:1', [shipped('c1'), shipped('c2')]);
-        await store.recordShipped('github:1', [shipped('c1'), shipped('c2')]);
-        assert.deepEqual(await store.shippedBy('github:1'), [shipped('c1'), shipped('c2')]);
-        assert.deepEqual(await store.deploysAwaitingLeadTime(REPO), []);
-        // The stored deploy is the same fact, without bookkeeping fields.
-        assert.deepEqual(await store.events({ kind: 'deploy' }), [deploy()]);
+        assert.deepEqual(
+          (await store.nextShippingDeploys('billing', shipOrder(a), 1)).map((d) => d.id),
+          ['b'],
+        );
+        assert.deepEqual(
+          (await store.shippingDeploysAt(REPO, 's2')).map((d) => d.id),
+          ['b', 'b2', 'd'],
+        );
+        assert.deepEqual(await store.shippingDeploysAt(REPO, 'nope'), []);
+      }));
+
+    test('shipped changes: each held by the earliest deploy that ships it, export state kept on a takeover', () =>
+      withStore(async (store) => {
+        const later = deploy({ id: 'later', finishedAt: '2026-11-20T12:00:00.000Z' });
+        const earlier = deploy({ id: 'earlier', finishedAt: '2026-11-20T11:00:00.000Z' });
+        for (const d of [later, earlier]) await store.putDeploy(d, { shipsChanges: true });
+        const first = await store.recordShipped(later, {
+          shipped: [shipped('c1', later), shipped('c2', later)],
+          baseline: [],
+          watching: ['c0'],
+        });
+        assert.deepEqual(
+          first.toExport.map((c) => c.sha),
+          ['c1', 'c2'],
+        );
+        assert.deepEqual(
+          (await store.deploysWatching(REPO, 'c0')).map((d) => d.id),
+          ['later'],
+        );
+        await store.markShippedExported([shipped('c1').id]);
+        // Recorded again (a redelivery): only what is still to send comes back.
+        const again = await store.recordShipped(later, {
+          shipped: [shipped('c1', later), shipped('c2', later)],
+          baseline: [],
+          watching: [],
+        });
+        assert.deepEqual(again, { toExport: [shipped('c2', later)], released: [] });
+        assert.deepEqual(await store.deploysWatching(REPO, 'c0'), [], 'the wait is over');
+
+        // An earlier deploy ships c1: it takes c1 over, already sent, so not to send again.
+        const takeover = await store.recordShipped(earlier, {
+          shipped: [shipped('c1', earlier)],
+          baseline: [],
+          watching: [],
+        });
+        assert.deepEqual(takeover, { toExport: [], released: [] });
+        assert.deepEqual(await store.shippedBy('earlier'), [shipped('c1', earlier)]);
+        assert.deepEqual(await store.shippedBy('later'), [shipped('c2', later)]);
+        // The later one cannot take it back.
+        await store.recordShipped(later, {
+          shipped: [shipped('c1', later), shipped('c2', later)],
+          baseline: [],
+          watching: [],
+        });
+        assert.deepEqual(await store.shippedBy('earlier'), [shipped('c1', earlier)]);
+        assert.deepEqual(
+          (await store.unexportedShipped(10)).map((c) => [c.sha, c.deployId]),
+          [['c2', 'later']],
+        );
+
+        // What a deploy no longer ships is released; the next holder keeps its export state.
+        const released = await store.recordShipped(earlier, { shipped: [], baseline: [], watching: [] });
+        assert.deepEqual(released, { toExport: [], released: [shipped('c1').id] });
+        assert.deepEqual(await store.shippedBy('earlier'), []);
+        assert.deepEqual(
+          (await store.shippedBetween('2026-11-20T00:00:00.000Z', '2026-11-21T00:00:00.000Z')).map((c) => c.sha),
+          ['c2'],
+        );
+        const retaken = await store.recordShipped(later, {
+          shipped: [shipped('c1', later), shipped('c2', later)],
+          baseline: [],
+          watching: [],
+        });
+        assert.deepEqual(
+          retaken.toExport.map((c) => c.sha),
+          ['c2'],
+          'c1 was sent once already',
+        );
+        assert.deepEqual(await store.shippedBy('later'), [shipped('c1', later), shipped('c2', later)]);
+        // The stored deploys are the same facts, without bookkeeping fields.
+        assert.deepEqual(await store.events({ kind: 'deploy' }), [earlier, later]);
       }));
 
     test('ranges: deploys (of a service), commits and merged pull requests in [from, to)', () =>
@@ -156,7 +285,7 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
         const d1 = deploy({ id: 'd1', finishedAt: '2026-11-20T00:00:00.000Z' });
         const d2 = deploy({ id: 'd2', finishedAt: '2026-11-20T12:00:00.000Z', service: 'checkout' });
         const d3 = deploy({ id: 'd3', finishedAt: '2026-11-21T00:00:00.000Z' });
-        for (const d of [d3, d1, d2]) await store.putDeploy(d, { awaitingLeadTime: false });
+        for (const d of [d3, d1, d2]) await store.putDeploy(d, { shipsChanges: false });
         assert.deepEqual(await store.deploysBetween('2026-11-20T00:00:00.000Z', '2026-11-21T00:00:00.000Z'), [d1, d2]);
         assert.deepEqual(
           await store.deploysBetween('2026-11-19T00:00:00.000Z', '2026-11-22T00:00:00.000Z', {
@@ -179,30 +308,30 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
 
     test('export state: unexported until marked; an updated deploy is exported again; shipped changes once', () =>
       withStore(async (store) => {
-        await store.putDeploy(deploy({ status: 'failure' }), { awaitingLeadTime: false });
+        await store.putDeploy(deploy({ status: 'failure' }), { shipsChanges: false });
         assert.deepEqual(
           (await store.unexportedDeploys(10)).map((d) => d.id),
           ['github:1'],
         );
         await store.markDeployExported('github:1');
         assert.deepEqual(await store.unexportedDeploys(10), []);
-        await store.putDeploy(deploy({ finishedAt: '2026-11-20T10:09:00.000Z' }), { awaitingLeadTime: true });
+        await store.putDeploy(deploy({ finishedAt: '2026-11-20T10:09:00.000Z' }), { shipsChanges: true });
         assert.deepEqual(
           (await store.unexportedDeploys(10)).map((d) => d.status),
           ['success'],
         );
 
-        await store.recordShipped('github:1', [shipped('c1'), shipped('c2')]);
+        await store.recordShipped(deploy(), { shipped: [shipped('c1'), shipped('c2')], baseline: [], watching: [] });
         assert.deepEqual(
           (await store.unexportedShipped(10)).map((s) => s.id),
-          ['github:1|c1', 'github:1|c2'],
+          [C1, C2],
         );
-        await store.markShippedExported(['github:1|c1']);
+        await store.markShippedExported([C1]);
         // Recorded again (a redelivery): c1 stays exported, so it is never sent twice.
-        await store.recordShipped('github:1', [shipped('c1'), shipped('c2')]);
+        await store.recordShipped(deploy(), { shipped: [shipped('c1'), shipped('c2')], baseline: [], watching: [] });
         assert.deepEqual(
           (await store.unexportedShipped(10)).map((s) => s.id),
-          ['github:1|c2'],
+          [C2],
         );
         assert.deepEqual(await store.shippedBy('github:1'), [shipped('c1'), shipped('c2')]);
         assert.deepEqual(await store.shippedBetween('2026-11-20T10:05:00.000Z', '2026-11-20T10:05:00.001Z'), [
@@ -215,7 +344,7 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
     test('export claims: one exporter at a time, lapsing by themselves, given back after a failure', () =>
       withStore(async (store) => {
         const t = (minute: number) => new Date(Date.UTC(2026, 10, 20, 10, minute)).toISOString();
-        await store.putDeploy(deploy(), { awaitingLeadTime: false });
+        await store.putDeploy(deploy(), { shipsChanges: false });
         assert.equal(await store.claimDeployExport('github:1', t(0), t(2)), true);
         assert.equal(await store.claimDeployExport('github:1', t(1), t(3)), false, 'held by the first');
         assert.equal(await store.claimDeployExport('github:1', t(3), t(5)), true, 'the first claim lapsed');
@@ -225,12 +354,12 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
         assert.equal(await store.claimDeployExport('github:1', t(9), t(11)), false, 'exported already');
         assert.equal(await store.claimDeployExport('nope', t(9), t(11)), false);
 
-        await store.recordShipped('github:1', [shipped('c1'), shipped('c2')]);
-        assert.deepEqual(await store.claimShippedExport(['github:1|c1'], t(0), t(2)), ['github:1|c1']);
-        assert.deepEqual(await store.claimShippedExport(['github:1|c1', 'github:1|c2'], t(1), t(3)), ['github:1|c2']);
-        await store.releaseExportClaims([], ['github:1|c1']);
-        await store.markShippedExported(['github:1|c2']);
-        assert.deepEqual(await store.claimShippedExport(['github:1|c1', 'github:1|c2'], t(1), t(3)), ['github:1|c1']);
+        await store.recordShipped(deploy(), { shipped: [shipped('c1'), shipped('c2')], baseline: [], watching: [] });
+        assert.deepEqual(await store.claimShippedExport([C1], t(0), t(2)), [C1]);
+        assert.deepEqual(await store.claimShippedExport([C1, C2], t(1), t(3)), [C2]);
+        await store.releaseExportClaims([], [C1]);
+        await store.markShippedExported([C2]);
+        assert.deepEqual(await store.claimShippedExport([C1, C2], t(1), t(3)), [C1]);
         // The claim is bookkeeping: the stored facts are unchanged.
         assert.deepEqual(await store.events({ kind: 'deploy' }), [deploy()]);
         assert.deepEqual(await store.shippedBy('github:1'), [shipped('c1'), shipped('c2')]);
@@ -245,7 +374,7 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
         await store.putChange(c1);
         await store.putChange(p);
         await store.putChange(pullRequest);
-        await store.putDeploy(deploy(), { awaitingLeadTime: false });
+        await store.putDeploy(deploy(), { shipsChanges: false });
         assert.deepEqual(
           (await store.events({})).map((e) => e.id),
           [pullRequest.id, c1.id, p.id, c2.id, 'github:1'],
@@ -265,7 +394,7 @@ test('SQLite: every per-delivery lookup searches the index made for it, none sca
       await store.putDeploy(
         deploy({ id: `d${i}`, finishedAt: new Date(Date.UTC(2026, 10, 1) + i * 60_000).toISOString() }),
         {
-          awaitingLeadTime: i % 2 === 0,
+          shipsChanges: i % 2 === 0,
         },
       );
     }
@@ -273,8 +402,13 @@ test('SQLite: every per-delivery lookup searches the index made for it, none sca
     const expected: Record<string, RegExp> = {
       previous:
         /^SEARCH events USING INDEX events_by_deploy \(kind=\? AND service=\? AND environment=\? AND status=\? AND time<\?\)/,
+      previousShipping: /^SEARCH events USING INDEX events_shipping \(service=\? AND ship_order<\?\)$/,
+      nextShipping: /^SEARCH events USING INDEX events_shipping \(service=\? AND ship_order>\?\)$/,
       bySha: /^SEARCH events USING INDEX events_by_sha \(kind=\? AND repository=\? AND sha=\?\)$/,
-      awaiting: /^SEARCH events USING INDEX events_awaiting/,
+      shippingAt: /^SEARCH events USING INDEX events_by_sha \(kind=\? AND repository=\? AND sha=\?\)$/,
+      watching:
+        /^SEARCH w USING INDEX waits_by_sha \(repository=\? AND sha=\?\); SEARCH e USING INDEX sqlite_autoindex_events_1 \(id=\?\)/,
+      shippedRow: /^SEARCH shipped USING INDEX sqlite_autoindex_shipped_1 \(id=\?\)$/,
       shippedBy: /^SEARCH shipped USING INDEX shipped_by_deploy/,
       get: /^SEARCH events USING INDEX sqlite_autoindex_events_1 \(id=\?\)$/,
     };

@@ -259,18 +259,19 @@ describe('export to Datadog (the real client against a local Datadog)', () => {
     const dora = (
       h.dd.bodies('/api/v2/dora/deployment') as Array<{ data: { attributes: Record<string, unknown> } }>
     ).map((b) => b.data.attributes);
+    // Datadog takes DORA ids of 16 characters or more: the short ones get a prefix.
     assert.deepEqual(dora.map((a) => a.id).sort(), [
-      'ci:ci-0',
-      'ci:ci-1',
-      'ci:ci-2',
-      'ci:ci-old',
-      'ci:ci-s1',
-      'ci:ci-s2',
+      'ci:checkout:ci-old',
+      'devstats:ci:billing:ci-0',
+      'devstats:ci:billing:ci-1',
+      'devstats:ci:billing:ci-2',
+      'devstats:ci:search:ci-s1',
+      'devstats:ci:search:ci-s2',
     ]);
     assert.deepEqual(
-      dora.find((a) => a.id === 'ci:ci-2'),
+      dora.find((a) => a.id === 'devstats:ci:billing:ci-2'),
       {
-        id: 'ci:ci-2',
+        id: 'devstats:ci:billing:ci-2',
         service: 'billing',
         env: 'production',
         started_at: Date.parse('2026-11-22T11:47:00Z') * 1e6,
@@ -286,14 +287,14 @@ describe('export to Datadog (the real client against a local Datadog)', () => {
       tags: string[];
     }>;
     assert.deepEqual(events.map((e) => e.aggregation_key).sort(), [
-      'ci:ci-0',
-      'ci:ci-1',
-      'ci:ci-2',
-      'ci:ci-old',
-      'ci:ci-s1',
-      'ci:ci-s2',
+      'ci:billing:ci-0',
+      'ci:billing:ci-1',
+      'ci:billing:ci-2',
+      'ci:checkout:ci-old',
+      'ci:search:ci-s1',
+      'ci:search:ci-s2',
     ]);
-    assert.equal(events.find((e) => e.aggregation_key === 'ci:ci-1')?.alert_type, 'error');
+    assert.equal(events.find((e) => e.aggregation_key === 'ci:billing:ci-1')?.alert_type, 'error');
     assert.ok(
       events.every((e) => !e.tags.some((t) => t.includes('bob') || t.includes('carol'))),
       'no person in tags',
@@ -340,7 +341,7 @@ describe('Datadog faults: nothing lost, nothing counted twice', () => {
     try {
       h.dd.fail(2, { kind: 'status', status: 500 });
       await h.processMessage(deploy);
-      assert.deepEqual(doraIds(h.dd), ['ci:ci-f']);
+      assert.deepEqual(doraIds(h.dd), ['devstats:ci:billing:ci-f']);
       assert.equal(h.dd.attempts, h.dd.accepted.length + 2);
     } finally {
       await h.dd.stop();
@@ -354,7 +355,7 @@ describe('Datadog faults: nothing lost, nothing counted twice', () => {
       const started = performance.now();
       await h.processMessage(deploy);
       assert.ok(performance.now() - started >= 1000, 'waited for the reset');
-      assert.deepEqual(doraIds(h.dd), ['ci:ci-f']);
+      assert.deepEqual(doraIds(h.dd), ['devstats:ci:billing:ci-f']);
     } finally {
       await h.dd.stop();
     }
@@ -365,11 +366,11 @@ describe('Datadog faults: nothing lost, nothing counted twice', () => {
     try {
       h.dd.fail(2, { kind: 'hang' });
       await assert.rejects(h.processMessage(deploy), DatadogUnavailable);
-      assert.equal(await h.store.deployExported('ci:ci-f'), false);
+      assert.equal(await h.store.deployExported('ci:billing:ci-f'), false);
       await h.processMessage(deploy); // the redelivery
       await h.processMessage(deploy); // and one more
-      assert.deepEqual(doraIds(h.dd), ['ci:ci-f']);
-      assert.equal(await h.store.deployExported('ci:ci-f'), true);
+      assert.deepEqual(doraIds(h.dd), ['devstats:ci:billing:ci-f']);
+      assert.equal(await h.store.deployExported('ci:billing:ci-f'), true);
     } finally {
       await h.dd.stop();
     }
@@ -412,7 +413,7 @@ describe('Datadog faults: nothing lost, nothing counted twice', () => {
       await createProcessor({ store, settings, logger: memoryLogger(), now: () => NOW })(deploy);
       const other = new Exporter({ store, sink: h.sink, settings, logger: memoryLogger(), now: () => NOW });
       await Promise.all([h.exporter.retryPending(), other.retryPending(), h.exporter.retryPending()]);
-      assert.deepEqual(doraIds(h.dd), ['ci:ci-f']);
+      assert.deepEqual(doraIds(h.dd), ['devstats:ci:billing:ci-f']);
       const durations = (h.dd.bodies('/api/v1/distribution_points') as DistributionBody[]).flatMap((b) =>
         b.series.filter((x) => x.metric === 'devstats.deploy.duration'),
       );
@@ -437,7 +438,7 @@ describe('Datadog faults: nothing lost, nothing counted twice', () => {
         logger: memoryLogger(),
         now: () => NOW,
       });
-      assert.deepEqual(doraIds(h.dd), ['ci:ci-f']);
+      assert.deepEqual(doraIds(h.dd), ['devstats:ci:billing:ci-f']);
     } finally {
       await h.dd.stop();
     }

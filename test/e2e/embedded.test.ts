@@ -165,9 +165,9 @@ describe('embedded mode end to end: signed webhooks → ingest → process → d
       first.filter((e) => e.kind === 'deploy').map((e) => [e.id, e.service, e.environment, e.status]),
       [
         ['spinnaker:01JD7Y3K3M5B9X2Q8W4T6R1N0P', 'checkout', 'production', 'cancelled'],
-        ['ci:ci-1', 'billing', 'production', 'success'],
+        ['ci:billing:ci-1', 'billing', 'production', 'success'],
         ['github:9001', 'billing', 'production', 'success'],
-        ['ci:ci-2', 'checkout', 'production', 'success'],
+        ['ci:checkout:ci-2', 'checkout', 'production', 'success'],
         ['circleci:fda08377-fe7e-46b1-8992-3a7aaecac9c3', 'payments-api', 'production', 'success'],
         ['terraform:run-FwnENkvDnrpyFC7M', 'checkout', 'production', 'failure'],
       ],
@@ -210,11 +210,11 @@ describe('embedded mode end to end: signed webhooks → ingest → process → d
       ],
     );
     // The first deploy shipped the push that introduced c0: none was recorded, so it still waits.
-    assert.deepEqual(await store.shippedBy('ci:ci-1'), []);
+    assert.deepEqual(await store.shippedBy('ci:billing:ci-1'), []);
   });
 
   test('a deploy that arrived before its push is resolved when the push arrives', async () => {
-    const shipped = await store.shippedBy('ci:ci-2');
+    const shipped = await store.shippedBy('ci:checkout:ci-2');
     assert.deepEqual(
       shipped.map((s) => [s.sha, s.leadTimeSeconds]),
       [[sha(100), 3900]],

@@ -520,7 +520,7 @@ describe('ingest over HTTP', () => {
         'a CI deployment',
         '/deployments',
         () => ci(ciDeployment()),
-        { source: 'ci', eventType: 'deployment', deliveryId: 'ci:jenkins-billing-deploy-1842' },
+        { source: 'ci', eventType: 'deployment', deliveryId: 'ci:billing:jenkins-billing-deploy-1842' },
       ],
       [
         'a CircleCI workflow-completed (its event id is the delivery id)',
@@ -547,7 +547,7 @@ describe('ingest over HTTP', () => {
       const first = await send(server, '/deployments', ci(body));
       const second = await send(server, '/deployments', ci({ ...body, finishedAt: '2026-11-22T11:01:30+01:00' }));
       assert.equal(first.status, 202);
-      assert.match(String(first.body.deliveryId), /^ci:[0-9a-f]{32}$/);
+      assert.match(String(first.body.deliveryId), /^ci:billing:[0-9a-f]{32}$/);
       assert.equal(second.body.deliveryId, first.body.deliveryId);
     });
 

@@ -67,7 +67,7 @@ describe('the process target over HTTP (functions-framework, as Eventarc calls i
     await cli(['events', '--kind', 'deploy', '--json'], { DEVSTATS_DATA_DIR: dataDir }, (l) => lines.push(l));
     assert.deepEqual(
       lines.map((l) => (JSON.parse(l) as { id: string }).id),
-      ['ci:jenkins-billing-deploy-1842'],
+      ['ci:billing:jenkins-billing-deploy-1842'],
     );
   });
 

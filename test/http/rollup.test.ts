@@ -67,7 +67,7 @@ describe('without DD_API_KEY: process and rollup write what Datadog would get to
       processTarget.url,
       pubsubEvent(
         deploy,
-        { source: 'ci', eventType: 'deployment', deliveryId: 'ci:run-7', receivedAt: new Date().toISOString() },
+        { source: 'ci', eventType: 'deployment', deliveryId: 'ci:billing:run-7', receivedAt: new Date().toISOString() },
         'devstats-raw',
       ),
     );
@@ -75,14 +75,14 @@ describe('without DD_API_KEY: process and rollup write what Datadog would get to
     // Exported by process itself, before any rollup.
     assert.deepEqual(
       lines('dora_deployment.jsonl').map((d) => d.id),
-      ['ci:run-7'],
+      ['ci:billing:run-7'],
     );
     const ticked = await fetch(rollupTarget.url, pubsubEvent({}, {}, 'devstats-tick'));
     assert.ok(ticked.ok, String(ticked.status));
 
     assert.deepEqual(
       lines('dora_deployment.jsonl').map((d) => [d.id, d.service, d.env, d.finishedAt]),
-      [['ci:run-7', 'billing', 'production', finishedAt]],
+      [['ci:billing:run-7', 'billing', 'production', finishedAt]],
     );
     const series = lines('series.jsonl').flatMap(
       (b) => b.series as Array<{ metric: string; type: string; value: number; tags: string[] }>,

@@ -85,7 +85,7 @@ describe('ingest publishes to the real Pub/Sub emulator', { skip }, () => {
     assert.equal(pushMessage.attributes.source, 'github');
     assert.equal(pushMessage.attributes.eventType, 'push');
     assert.match(pushMessage.attributes.receivedAt ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
-    const deployMessage = byDelivery.get('ci:jenkins-billing-deploy-1842');
+    const deployMessage = byDelivery.get('ci:billing:jenkins-billing-deploy-1842');
     assert.ok(deployMessage, 'deploy message received');
     assert.ok(deployMessage.data.equals(Buffer.from(deploy)));
     assert.deepEqual(

@@ -110,7 +110,7 @@ describe('Pub/Sub sources on the real emulator', { skip }, () => {
           .map((d) => [d.id, d.source, d.status])
           .sort(),
         [
-          ['ci:jenkins-billing-deploy-1842', 'ci', 'success'],
+          ['ci:billing:jenkins-billing-deploy-1842', 'ci', 'success'],
           ['cloudbuild:8c2f4b1e-7d3a-4e5f-9a6b-0c1d2e3f4a5b', 'cloudbuild', 'success'],
           ['spinnaker:01JD7Y3K3M5B9X2Q8W4T6R1N0P', 'spinnaker', 'success'],
         ],

@@ -42,6 +42,7 @@ describe('GitHub', () => {
         sha: '6113728f27ae82c7b1a177c8d03f9e96e0adf246',
         authorLogin: 'Codertocat',
         authorName: 'Codertocat',
+        authorEmail: '21031067+Codertocat@users.noreply.github.com',
         timestamp: '2019-05-15T15:19:25.000Z',
         isBot: false,
       },
@@ -54,6 +55,7 @@ describe('GitHub', () => {
         after: '6113728f27ae82c7b1a177c8d03f9e96e0adf246',
         commitShas: ['6113728f27ae82c7b1a177c8d03f9e96e0adf246'],
         pushedAt: '2019-05-15T15:20:57.000Z',
+        forced: false,
       },
     ]);
   });
@@ -258,7 +260,7 @@ describe('CI /deployments', () => {
       [
         {
           kind: 'deploy',
-          id: 'ci:jenkins-billing-deploy-1842',
+          id: 'ci:billing:jenkins-billing-deploy-1842',
           source: 'ci',
           service: 'billing',
           environment: 'production',

@@ -178,7 +178,7 @@ describe('devstats report: edge cases are clear, never a crash or a NaN', () => 
       for (const text of [renderMarkdown(empty), renderHtml(empty), JSON.stringify(empty)])
         assert.doesNotMatch(text, /NaN|Infinity/);
       assert.match(renderHtml(empty), /no data in this period/);
-      await store.putDeploy(deploy('billing', '2025-02-02T12:00:00.000Z'), { awaitingLeadTime: false });
+      await store.putDeploy(deploy('billing', '2025-02-02T12:00:00.000Z'), { shipsChanges: false });
       const single = await buildReport(store, settings, { period: quarter('2025-Q1'), comparison: quarter('2024-Q4') });
       const payments = single.teams.find((t) => t.team === 'payments')!;
       assert.deepEqual(

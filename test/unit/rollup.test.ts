@@ -114,7 +114,7 @@ describe('rollup of a known history: the gauges Datadog receives', () => {
   const store = new SqliteStore(':memory:');
   before(async () => {
     await dd.start();
-    for (const d of deploys) await store.putDeploy(d, { awaitingLeadTime: false });
+    for (const d of deploys) await store.putDeploy(d, { shipsChanges: false });
     for (const c of commits) await store.putChange(c);
     await store.putChange(erinsPullRequest);
     // Already exported: this test is about the gauges.
