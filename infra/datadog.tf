@@ -1,7 +1,24 @@
 # The dashboard is kept as JSON (infra/dashboard.json) so `devstats dashboard push` can send the same
-# definition to teams that do not manage Datadog with Terraform.
+# definition to teams that do not manage Datadog with Terraform. Both tailor it to the configuration
+# (shared/dashboard.ts): the `env` variable lists the production environments, and the daily
+# figures name the reporting time zone.
+locals {
+  devstats_settings       = var.devstats_config_file == "" ? {} : yamldecode(file(var.devstats_config_file))
+  production_environments = try(local.devstats_settings.productionEnvironments, ["production"])
+  reporting_timezone      = try(local.devstats_settings.timezone, "UTC")
+  dashboard_template      = jsondecode(replace(file("${path.module}/dashboard.json"), "days in UTC", "days in ${local.reporting_timezone}"))
+}
+
 resource "datadog_dashboard_json" "devstats" {
-  dashboard = file("${path.module}/dashboard.json")
+  dashboard = jsonencode(merge(local.dashboard_template, {
+    template_variables = [
+      for variable in local.dashboard_template.template_variables :
+      variable.name == "env" ? merge(variable, {
+        default          = local.production_environments[0]
+        available_values = local.production_environments
+      }) : variable
+    ]
+  }))
 }
 
 # Percentiles (p50, p90, p95…) on every DevStats distribution.

@@ -9,11 +9,16 @@ locals {
   firestore_indexes = {
     deploys_previous_success = { collection = "deploys", fields = [["service", "ASCENDING"], ["environment", "ASCENDING"], ["status", "ASCENDING"], ["finishedAt", "DESCENDING"]] }
     deploys_of_service       = { collection = "deploys", fields = [["service", "ASCENDING"], ["environment", "ASCENDING"], ["finishedAt", "ASCENDING"]] }
-    deploys_awaiting         = { collection = "deploys", fields = [["repository", "ASCENDING"], ["_awaitingLeadTime", "ASCENDING"]] }
+    deploys_shipping         = { collection = "deploys", fields = [["service", "ASCENDING"], ["_ships", "ASCENDING"], ["_shipOrder", "ASCENDING"]] }
+    deploys_shipping_desc    = { collection = "deploys", fields = [["service", "ASCENDING"], ["_ships", "ASCENDING"], ["_shipOrder", "DESCENDING"]] }
+    deploys_shipping_at      = { collection = "deploys", fields = [["repository", "ASCENDING"], ["commitSha", "ASCENDING"], ["_ships", "ASCENDING"]] }
+    deploys_watching         = { collection = "deploys", fields = [["repository", "ASCENDING"], ["_watching", "CONTAINS"]] }
     deploys_unexported       = { collection = "deploys", fields = [["_exported", "ASCENDING"], ["finishedAt", "ASCENDING"]] }
     pushes_to_sha            = { collection = "pushes", fields = [["repository", "ASCENDING"], ["after", "ASCENDING"]] }
     pull_requests_by_merge   = { collection = "pull_requests", fields = [["repository", "ASCENDING"], ["mergeCommitSha", "ASCENDING"]] }
-    shipped_unexported       = { collection = "shipped", fields = [["_exported", "ASCENDING"], ["deployedAt", "ASCENDING"]] }
+    shipped_by_deploy        = { collection = "shipped", fields = [["deployId", "ASCENDING"], ["_held", "ASCENDING"], ["_counted", "ASCENDING"]] }
+    shipped_by_time          = { collection = "shipped", fields = [["_held", "ASCENDING"], ["_counted", "ASCENDING"], ["deployedAt", "ASCENDING"]] }
+    shipped_unexported       = { collection = "shipped", fields = [["_held", "ASCENDING"], ["_counted", "ASCENDING"], ["_exported", "ASCENDING"], ["deployedAt", "ASCENDING"]] }
   }
 }
 
@@ -24,8 +29,9 @@ resource "google_firestore_index" "store" {
   dynamic "fields" {
     for_each = each.value.fields
     content {
-      field_path = fields.value[0]
-      order      = fields.value[1]
+      field_path   = fields.value[0]
+      order        = fields.value[1] == "CONTAINS" ? null : fields.value[1]
+      array_config = fields.value[1] == "CONTAINS" ? "CONTAINS" : null
     }
   }
 }

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { type Config, ConfigError, loadConfig } from './config.ts';
+import { dashboardFor } from './dashboard.ts';
 import { type EventKind, utc } from './events.ts';
 import { Exporter } from './export.ts';
 import { createLogger } from './log.ts';
@@ -165,7 +166,11 @@ async function runDashboardPush(
     strict: true,
   });
   const config = loadConfig(env);
-  const dashboard = JSON.parse(readFileSync(values.file, 'utf8')) as Record<string, unknown> & { title: string };
+  const settings = loadSettings(config.settingsPath);
+  const dashboard = dashboardFor(
+    JSON.parse(readFileSync(values.file, 'utf8')) as Record<string, unknown> & { title: string },
+    settings,
+  );
   const result = await pushDashboard(
     config.datadog,
     createLogger(() => undefined),

@@ -32,6 +32,8 @@ export const Deploy = z.object({
   team: z.string().optional(),
   url: z.string().optional(),
   externalId: z.string().min(1),
+  /** Finished more than 10 minutes after its receipt: kept, never exported, counted nowhere. */
+  futureDated: z.literal(true).optional(),
 });
 export type Deploy = z.infer<typeof Deploy>;
 

@@ -1,16 +1,22 @@
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
 import type { Deploy, DeployStatus, ShippedChange } from './events.ts';
 import type { Logger } from './log.ts';
 import { METRIC } from './metric-names.ts';
-import { type Settings, teamOf } from './settings.ts';
-import type { DatadogSink, DistributionPoint, SeriesPoint } from './sinks/datadog.ts';
-import type { Store } from './store/store.ts';
+import { isProductionDeployment } from './metrics.ts';
+import { knownEnvironments, type Settings, teamOf } from './settings.ts';
+import type { DatadogSink, DistributionPoint, DoraFailure, SeriesPoint } from './sinks/datadog.ts';
+import { type ExportItem, shipOrder, type Store } from './store/store.ts';
 
 /** Datadog drops points more than 1 hour old or 10 minutes in the future. */
 const OLDEST_ACCEPTED_S = 3600;
 const NEWEST_ACCEPTED_S = 600;
+/** The events API takes events up to 18 hours old: older ones stay in the store and the report. */
+const OLDEST_EVENT_S = 18 * 3600;
 /** An event dated this far past its receipt is stored, never exported. */
 export const FUTURE_TOLERANCE_MS = 10 * 60 * 1000;
+/** Rounds of recount-and-resend of one count bucket before giving the rest to the next export. */
+const COUNT_ROUNDS = 5;
 
 export interface ExportDeps {
   store: Store;
@@ -28,47 +34,14 @@ function accepted(timestamp: number, now: Date): boolean {
   return timestamp >= nowS - OLDEST_ACCEPTED_S && timestamp <= nowS + NEWEST_ACCEPTED_S;
 }
 
+/** The `env` tag: a known environment by name, any other (`pr-123`) as `other`, so it adds no metrics. */
+export function envTag(settings: Settings, environment: string): string {
+  return knownEnvironments(settings).has(environment) ? environment : 'other';
+}
+
 /** Tags of a deploy's metrics. Never a person's name (DESIGN.md, "Datadog mapping"). */
-function deployTags(deploy: Deploy): string[] {
-  return [`service:${deploy.service}`, `env:${deploy.environment}`, `team:${deploy.team ?? 'none'}`];
-}
-
-function isProduction(settings: Settings, deploy: Deploy): boolean {
-  return settings.productionEnvironments.includes(deploy.environment);
-}
-
-/**
- * The `devstats.deploys` count of one minute bucket for one deploy's tag set, recomputed from the
- * store: resending it is harmless, and two deploys in one second both count.
- */
-async function deployCountPoint(store: Store, like: Deploy, status: DeployStatus): Promise<SeriesPoint> {
-  const minute = Math.floor(Date.parse(like.finishedAt) / 60_000) * 60_000;
-  const from = new Date(minute).toISOString();
-  const to = new Date(minute + 60_000).toISOString();
-  const deploys = await store.deploysBetween(from, to, { service: like.service, environment: like.environment });
-  const count = deploys.filter(
-    (d) => d.source === like.source && (d.team ?? 'none') === (like.team ?? 'none') && d.status === status,
-  ).length;
-  return {
-    metric: METRIC.deploys,
-    type: 'count',
-    interval: 60,
-    timestamp: minute / 1000,
-    value: count,
-    tags: [...deployTags(like), `source:${like.source}`, `status:${status}`],
-  };
-}
-
-/** From the first failure after the previous success to this success, in production. */
-async function timeToRestore(store: Store, deploy: Deploy): Promise<number | undefined> {
-  const previous = await store.previousSuccessfulDeploy(deploy.service, deploy.environment, deploy.finishedAt);
-  const since = previous?.finishedAt ?? new Date(0).toISOString();
-  const between = await store.deploysBetween(since, deploy.finishedAt, {
-    service: deploy.service,
-    environment: deploy.environment,
-  });
-  const firstFailure = between.find((d) => d.status === 'failure' && d.id !== previous?.id);
-  return firstFailure === undefined ? undefined : seconds(firstFailure.finishedAt, deploy.finishedAt);
+function deployTags(settings: Settings, deploy: Deploy): string[] {
+  return [`service:${deploy.service}`, `env:${envTag(settings, deploy.environment)}`, `team:${deploy.team ?? 'none'}`];
 }
 
 /**
@@ -86,70 +59,202 @@ function repositoryUrl(repository: string | undefined): string | undefined {
   return repository === undefined ? undefined : `https://github.com/${repository}`;
 }
 
+// ---- count buckets ---------------------------------------------------------------------------
+
+/** One `devstats.deploys` bucket: a minute, and the tags of the deploys counted in it. */
+interface Bucket {
+  minute: number;
+  like: Deploy;
+  status: DeployStatus;
+}
+
+/**
+ * The bucket's count, recomputed from the store: every deploy of that minute with the same tags
+ * (environments outside the known ones share `env:other`). Cancelled and future-dated deploys are
+ * never counted.
+ */
+async function countPoint(deps: ExportDeps, bucket: Bucket): Promise<SeriesPoint> {
+  const { settings } = deps;
+  const from = new Date(bucket.minute).toISOString();
+  const to = new Date(bucket.minute + 60_000).toISOString();
+  const env = envTag(settings, bucket.like.environment);
+  const team = bucket.like.team ?? 'none';
+  const count = (await deps.store.deploysBetween(from, to)).filter(
+    (d) =>
+      d.service === bucket.like.service &&
+      envTag(settings, d.environment) === env &&
+      d.source === bucket.like.source &&
+      (d.team ?? 'none') === team &&
+      d.status === bucket.status &&
+      d.futureDated !== true,
+  ).length;
+  return {
+    metric: METRIC.deploys,
+    type: 'count',
+    interval: 60,
+    timestamp: bucket.minute / 1000,
+    value: count,
+    tags: [...deployTags(settings, bucket.like), `source:${bucket.like.source}`, `status:${bucket.status}`],
+  };
+}
+
+const keyOf = (p: SeriesPoint) => `${p.tags.join(',')}@${p.timestamp}`;
+
+/**
+ * Sends count buckets so the last value Datadog keeps is the store's: after each send the buckets
+ * are counted again and any that changed meanwhile (another exporter, a slower read) sent again.
+ * Whoever sends a stale count sees it on the recount, so a stale count never stays the last word.
+ */
+export async function sendCounts(deps: ExportDeps, buckets: Bucket[]): Promise<void> {
+  const now = deps.now();
+  const live = buckets.filter((b) => b.status !== 'cancelled' && accepted(b.minute / 1000, now));
+  const tagsOf = (b: Bucket) =>
+    [b.minute, b.like.service, envTag(deps.settings, b.like.environment), b.like.source, b.like.team, b.status].join(
+      '|',
+    );
+  let pending = [...new Map(live.map((b) => [tagsOf(b), b])).values()];
+  let sent = new Map<string, number>();
+  for (let round = 0; round < COUNT_ROUNDS && pending.length > 0; round++) {
+    const points = await Promise.all(pending.map((b) => countPoint(deps, b)));
+    const changed = points.filter((p) => sent.get(keyOf(p)) !== p.value);
+    if (changed.length === 0) return;
+    await deps.sink.series(changed);
+    sent = new Map([...sent, ...changed.map((p) => [keyOf(p), p.value] as const)]);
+    pending = pending.filter((_, i) => points[i] !== undefined && changed.includes(points[i]));
+  }
+}
+
+export function bucketOf(deploy: Deploy): Bucket {
+  return { minute: Math.floor(Date.parse(deploy.finishedAt) / 60_000) * 60_000, like: deploy, status: deploy.status };
+}
+
+// ---- restores: failed and rolled-back production deploys --------------------------------------
+
+const Restore = z.object({
+  kind: z.literal('restore'),
+  cause: z.enum(['failed', 'rolled_back']),
+  failed: z.custom<Deploy>(),
+  restoredBy: z.custom<Deploy>(),
+});
+type Restore = z.infer<typeof Restore>;
+
+const restoreId = (cause: Restore['cause'], deploy: Deploy) =>
+  `${cause === 'failed' ? 'failure' : 'rollback'}:${deploy.id}`;
+
+function doraFailureOf(settings: Settings, cause: Restore['cause'], failed: Deploy, restoredBy?: Deploy): DoraFailure {
+  const url = repositoryUrl(failed.repository);
+  return {
+    id: doraId(restoreId(cause, failed)),
+    name: `${failed.service} ${cause === 'failed' ? 'deploy failed' : 'rolled back'} in ${failed.environment}`,
+    services: [failed.service],
+    env: envTag(settings, failed.environment),
+    startedAt: failed.finishedAt,
+    ...(restoredBy ? { finishedAt: restoredBy.finishedAt } : {}),
+    ...(failed.commitSha && url ? { commitSha: failed.commitSha, repositoryUrl: url } : {}),
+    ...(failed.team ? { team: failed.team } : {}),
+    ...(failed.version ? { version: failed.version } : {}),
+  };
+}
+
+/** The earliest successful deploy of `sha` to a deploy's service and environment, as its order. */
+async function firstDeployed(store: Store, like: Deploy, sha: string | undefined): Promise<string | undefined> {
+  if (sha === undefined || like.repository === undefined) return undefined;
+  const orders = (await store.shippingDeploysAt(like.repository, sha))
+    .filter((d) => d.service === like.service && d.environment === like.environment)
+    .map(shipOrder)
+    .sort();
+  return orders[0];
+}
+
+/** Whether `next` went back to a sha first deployed before `deploy`'s: `deploy` was rolled back. */
+async function rolledBack(store: Store, deploy: Deploy, next: Deploy): Promise<boolean> {
+  if (deploy.commitSha === undefined || next.commitSha === undefined || deploy.commitSha === next.commitSha)
+    return false;
+  const [mine, theirs] = await Promise.all([
+    firstDeployed(store, deploy, deploy.commitSha),
+    firstDeployed(store, deploy, next.commitSha),
+  ]);
+  return mine !== undefined && theirs !== undefined && theirs < mine;
+}
+
+/**
+ * The restores one production deploy takes part in, as the failure or as what restored service:
+ * a failed deploy and the next success; a success and the failures since the previous success;
+ * a rollback and the deploy it rolled back (and this deploy, if a later one already rolled it back).
+ */
+async function restoresOf(store: Store, deploy: Deploy): Promise<Restore[]> {
+  const { service, environment } = deploy;
+  const restores: Restore[] = [];
+  const next = await store.nextSuccessfulDeploy(service, environment, deploy.finishedAt);
+  if (deploy.status === 'failure') {
+    if (next !== undefined) restores.push({ kind: 'restore', cause: 'failed', failed: deploy, restoredBy: next });
+    return restores;
+  }
+  const previous = await store.previousSuccessfulDeploy(service, environment, deploy.finishedAt);
+  const since = previous?.finishedAt ?? new Date(Date.parse(deploy.finishedAt) - 56 * 86_400_000).toISOString();
+  for (const failed of await store.deploysBetween(since, deploy.finishedAt, { service, environment })) {
+    if (failed.status === 'failure' && failed.futureDated !== true)
+      restores.push({ kind: 'restore', cause: 'failed', failed, restoredBy: deploy });
+  }
+  if (previous !== undefined && (await rolledBack(store, previous, deploy)))
+    restores.push({ kind: 'restore', cause: 'rolled_back', failed: previous, restoredBy: deploy });
+  if (next !== undefined && (await rolledBack(store, deploy, next)))
+    restores.push({ kind: 'restore', cause: 'rolled_back', failed: deploy, restoredBy: next });
+  return restores;
+}
+
+/** A restore's time to restore and its closed DORA failure, once. */
+async function exportRestore(deps: ExportDeps, restore: Restore): Promise<void> {
+  const { settings, sink } = deps;
+  const finished = epochSeconds(restore.restoredBy.finishedAt);
+  if (accepted(finished, deps.now())) {
+    await sink.distributions([
+      {
+        metric: METRIC.timeToRestore,
+        timestamp: finished,
+        values: [Math.max(0, seconds(restore.failed.finishedAt, restore.restoredBy.finishedAt))],
+        tags: [...deployTags(settings, restore.failed), 'cause:deploy'],
+      },
+    ]);
+  }
+  await sink.doraFailure(doraFailureOf(settings, restore.cause, restore.failed, restore.restoredBy));
+}
+
+// ---- a deploy's own export -----------------------------------------------------------------
+
 /**
  * Sends one stored deploy to Datadog: its count bucket (and the bucket of the report it replaced),
- * its duration and, for a production success after failures, the time to restore; the pipeline's
- * lag; and for production deploys an event and a DORA deployment. Marks it exported last, so a
- * failure part-way leaves it for `rollup` to retry.
+ * for production deploys an event and a DORA deployment (and a DORA failure when it failed), then
+ * its duration and the pipeline's lag. Distributions go last, so a failure before them sends no
+ * value twice on the redelivery; the restores it takes part in are recorded to send once each.
+ * Marked exported last, so a failure part-way leaves it for `rollup` to retry.
  */
 export async function exportDeploy(
   deps: ExportDeps,
   deploy: Deploy,
   delivery: { receivedAt?: string | undefined; replaced?: Deploy | undefined } = {},
-): Promise<void> {
+): Promise<ExportItem[]> {
   const { store, sink, settings, logger } = deps;
   const now = deps.now();
-  const receivedAt = delivery.receivedAt ?? now.toISOString();
-  if (Date.parse(deploy.finishedAt) - Date.parse(receivedAt) > FUTURE_TOLERANCE_MS) {
+  const receivedAt = delivery.receivedAt;
+  if (
+    deploy.futureDated === true ||
+    (receivedAt !== undefined && Date.parse(deploy.finishedAt) - Date.parse(receivedAt) > FUTURE_TOLERANCE_MS)
+  ) {
     logger.warn('deploy dated in the future of its receipt: kept in the store, not exported', { id: deploy.id });
     await store.markDeployExported(deploy.id);
-    return;
+    return [];
   }
 
-  const series: SeriesPoint[] = [];
-  const distributions: DistributionPoint[] = [];
   const finished = epochSeconds(deploy.finishedAt);
-  const fresh = accepted(finished, now);
+  const buckets = [bucketOf(deploy)];
+  if (delivery.replaced !== undefined) buckets.push(bucketOf(delivery.replaced));
+  await sendCounts(deps, buckets);
 
-  const buckets: Array<[Deploy, DeployStatus]> = [[deploy, deploy.status]];
-  if (delivery.replaced !== undefined) buckets.push([delivery.replaced, delivery.replaced.status]);
-  for (const [like, status] of buckets) {
-    const point = await deployCountPoint(store, like, status);
-    if (accepted(point.timestamp, now)) series.push(point);
-  }
-
-  if (fresh && deploy.status !== 'cancelled') {
-    distributions.push({
-      metric: METRIC.deployDuration,
-      timestamp: finished,
-      values: [seconds(deploy.startedAt, deploy.finishedAt)],
-      tags: [...deployTags(deploy), `status:${deploy.status}`],
-    });
-  }
-  const production = isProduction(settings, deploy);
-  if (fresh && production && deploy.status === 'success') {
-    const restore = await timeToRestore(store, deploy);
-    if (restore !== undefined) {
-      distributions.push({
-        metric: METRIC.timeToRestore,
-        timestamp: finished,
-        values: [restore],
-        tags: deployTags(deploy),
-      });
-    }
-  }
-  if (delivery.receivedAt !== undefined) {
-    distributions.push({
-      metric: METRIC.pipelineLag,
-      timestamp: Math.floor(now.getTime() / 1000),
-      values: [Math.max(0, seconds(delivery.receivedAt, now.toISOString()))],
-      tags: [`source:${deploy.source}`],
-    });
-  }
-
-  if (series.length > 0) await sink.series(series);
-  if (distributions.length > 0) await sink.distributions(distributions);
-  if (production && deploy.status !== 'cancelled') {
+  const production = isProductionDeployment(settings, deploy);
+  const tags = deployTags(settings, deploy);
+  // Too old for the events API: the DORA record below still goes.
+  if (production && finished >= now.getTime() / 1000 - OLDEST_EVENT_S) {
     await sink.event({
       title: `Deployed ${deploy.service} to ${deploy.environment}${deploy.status === 'failure' ? ' (failed)' : ''}`,
       text: [
@@ -160,23 +265,56 @@ export async function exportDeploy(
         .filter((line) => line !== '')
         .join('\n'),
       timestamp: finished,
-      tags: [...deployTags(deploy), `source:${deploy.source}`, `status:${deploy.status}`, 'devstats:deploy'],
+      tags: [...tags, `source:${deploy.source}`, `status:${deploy.status}`, 'devstats:deploy'],
       aggregationKey: deploy.id,
       alertType: deploy.status === 'success' ? 'success' : 'error',
     });
+  }
+  const restores = production ? await restoresOf(store, deploy) : [];
+  if (production) {
     const url = repositoryUrl(deploy.repository);
     await sink.doraDeployment({
       id: doraId(deploy.id),
       service: deploy.service,
-      env: deploy.environment,
+      env: envTag(settings, deploy.environment),
       startedAt: deploy.startedAt,
       finishedAt: deploy.finishedAt,
       ...(deploy.commitSha && url ? { commitSha: deploy.commitSha, repositoryUrl: url } : {}),
       ...(deploy.team ? { team: deploy.team } : {}),
       ...(deploy.version ? { version: deploy.version } : {}),
     });
+    // A failure not restored yet is open in Datadog until its restore closes it (same id).
+    if (deploy.status === 'failure' && !restores.some((r) => r.failed.id === deploy.id))
+      await sink.doraFailure(doraFailureOf(settings, 'failed', deploy));
   }
+
+  const distributions: DistributionPoint[] = [];
+  if (accepted(finished, now) && deploy.status !== 'cancelled') {
+    distributions.push({
+      metric: METRIC.deployDuration,
+      timestamp: finished,
+      values: [seconds(deploy.startedAt, deploy.finishedAt)],
+      tags: [...tags, `status:${deploy.status}`],
+    });
+  }
+  if (receivedAt !== undefined) {
+    distributions.push({
+      metric: METRIC.pipelineLag,
+      timestamp: Math.floor(now.getTime() / 1000),
+      values: [Math.max(0, seconds(receivedAt, now.toISOString()))],
+      tags: [`source:${deploy.source}`],
+    });
+  }
+  if (distributions.length > 0) await sink.distributions(distributions);
+  // Recorded before the deploy is marked exported, so a crash between the two loses no restore.
+  const items = restores.map(restoreItem);
+  if (items.length > 0) await store.putExportItems(items);
   await store.markDeployExported(deploy.id);
+  return items;
+}
+
+function restoreItem(restore: Restore): ExportItem {
+  return { id: restoreId(restore.cause, restore.failed), at: restore.restoredBy.finishedAt, body: restore };
 }
 
 /** Lead time and pull request times, once per shipped change, then marked sent. */
@@ -188,7 +326,7 @@ export async function exportShipped(deps: ExportDeps, shipped: ShippedChange[]):
     const timestamp = epochSeconds(change.deployedAt);
     if (!accepted(timestamp, now)) continue; // kept in the store, for reports
     const team = teamOf(deps.settings, change.service, change.repository) ?? 'none';
-    const tags = [`service:${change.service}`, `env:${change.environment}`, `team:${team}`];
+    const tags = [`service:${change.service}`, `env:${envTag(deps.settings, change.environment)}`, `team:${team}`];
     points.push({ metric: METRIC.leadTime, timestamp, values: [change.leadTimeSeconds], tags });
     if (change.pullRequest !== undefined) {
       points.push({ metric: METRIC.prReviewTime, timestamp, values: [change.pullRequest.reviewSeconds], tags });
@@ -226,12 +364,14 @@ export class Exporter {
   async deploy(deploy: Deploy, delivery: { receivedAt?: string; replaced?: Deploy } = {}): Promise<void> {
     const [now, until] = this.claimWindow();
     if (!(await this.deps.store.claimDeployExport(deploy.id, now, until))) return;
+    let items: ExportItem[];
     try {
-      await exportDeploy(this.deps, deploy, delivery);
+      items = await exportDeploy(this.deps, deploy, delivery);
     } catch (error) {
       await this.deps.store.releaseExportClaims([deploy.id], []).catch(() => undefined);
       throw error;
     }
+    await this.items(items);
   }
 
   async shipped(changes: ShippedChange[]): Promise<void> {
@@ -255,12 +395,34 @@ export class Exporter {
     }
   }
 
+  /** Restores and other facts recorded to send once. */
+  async items(items: ExportItem[]): Promise<void> {
+    if (items.length === 0) return;
+    const [now, until] = this.claimWindow();
+    const claimed = await this.deps.store.claimExportItems(
+      items.map((i) => i.id),
+      now,
+      until,
+    );
+    for (const item of items.filter((i) => claimed.includes(i.id))) {
+      try {
+        const restore = Restore.safeParse(item.body);
+        if (restore.success) await exportRestore(this.deps, restore.data);
+        await this.deps.store.markItemsExported([item.id]);
+      } catch (error) {
+        await this.deps.store.releaseExportClaims([], [], [item.id]).catch(() => undefined);
+        throw error;
+      }
+    }
+  }
+
   /** Retries exports that did not finish (a Datadog outage past the retries, a crash). */
   async retryPending(limit = 500): Promise<{ deploys: number; shipped: number }> {
     const deploys = await this.deps.store.unexportedDeploys(limit);
     for (const deploy of deploys) await this.deploy(deploy);
     const shipped = await this.deps.store.unexportedShipped(limit);
     await this.shipped(shipped);
+    await this.items(await this.deps.store.unexportedItems(limit));
     return { deploys: deploys.length, shipped: shipped.length };
   }
 }

@@ -27,10 +27,11 @@ const seconds = (from: string, to: string) => (Date.parse(to) - Date.parse(from)
 /** Clock skew can date a commit after its deploy: never a negative duration. */
 const elapsed = (from: string, to: string) => Math.max(0, seconds(from, to));
 
-/** Whether a deploy has lead times at all: successful, to production, with a commit to follow. */
+/** Whether a deploy has lead times at all: successful, to production, with a commit to follow, not future-dated. */
 export function shipsChanges(settings: Settings, deploy: Deploy): boolean {
   return (
     deploy.status === 'success' &&
+    deploy.futureDated !== true &&
     settings.productionEnvironments.includes(deploy.environment) &&
     deploy.commitSha !== undefined &&
     deploy.repository !== undefined

@@ -28,40 +28,31 @@ export function dayOf(instant: Date, timezone: string): string {
   return format.format(instant);
 }
 
-/** Minutes `timezone` is ahead of UTC at an instant. */
-function offsetMinutes(instant: number, timezone: string): number {
-  const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-US', {
-      timeZone: timezone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-    })
-      .formatToParts(new Date(instant))
-      .map((p) => [p.type, Number(p.value)]),
-  ) as Record<string, number>;
-  const local = Date.UTC(
-    parts.year ?? 0,
-    (parts.month ?? 1) - 1,
-    parts.day ?? 1,
-    parts.hour ?? 0,
-    parts.minute ?? 0,
-    parts.second ?? 0,
-  );
-  return Math.round((local - Math.floor(instant / 1000) * 1000) / 60_000);
-}
+const starts = new Map<string, Date>();
 
-/** The UTC instant a day starts at in `timezone` (its local midnight, daylight saving included). */
+/**
+ * The UTC instant a day starts at in `timezone`: the first instant whose local date is `day`.
+ * Usually local midnight; where a zone jumps at midnight (America/Santiago, America/Havana, and
+ * once Asia/Tehran) there is no midnight that day and the day starts at 01:00. Found by bisection
+ * on the local date, which never goes backwards, so daylight saving rules need no table here.
+ */
 export function startOfDay(day: string, timezone: string): Date {
+  const key = `${timezone} ${day}`;
+  const known = starts.get(key);
+  if (known !== undefined) return known;
   const [y = 0, m = 1, d = 1] = day.split('-').map(Number);
   const guess = Date.UTC(y, m - 1, d);
-  let utc = guess - offsetMinutes(guess, timezone) * 60_000;
-  utc = guess - offsetMinutes(utc, timezone) * 60_000;
-  return new Date(utc);
+  // Every offset in use is within ±14 hours; one more day each side is ample.
+  let low = guess - 38 * 3600_000; // local date before `day`
+  let high = guess + 38 * 3600_000; // local date on or after `day`
+  while (high - low > 1000) {
+    const mid = low + Math.floor((high - low) / 2000) * 1000;
+    if (dayOf(new Date(mid), timezone) < day) low = mid;
+    else high = mid;
+  }
+  const start = new Date(high);
+  starts.set(key, start);
+  return start;
 }
 
 export function addDays(day: string, days: number): string {
@@ -113,8 +104,13 @@ function inTeamRepositories(scope: TeamScope, repository: string): boolean {
 
 // ---- the definitions -------------------------------------------------------------------------
 
+/** A deploy that counts as a production deployment: to production, not cancelled, not dated in the future. */
 export function isProductionDeployment(settings: Settings, deploy: Deploy): boolean {
-  return settings.productionEnvironments.includes(deploy.environment) && deploy.status !== 'cancelled';
+  return (
+    settings.productionEnvironments.includes(deploy.environment) &&
+    deploy.status !== 'cancelled' &&
+    deploy.futureDated !== true
+  );
 }
 
 /** Logins by email, from the commits that carry both: a name-only commit is its author's by email. */
@@ -195,7 +191,7 @@ export function successfulProductionDeploys(
   return deploys.filter(
     (d) =>
       d.status === 'success' &&
-      settings.productionEnvironments.includes(d.environment) &&
+      isProductionDeployment(settings, d) &&
       within(d.finishedAt, window) &&
       deployOfTeam(settings, scope, d),
   ).length;
@@ -206,11 +202,66 @@ export function deploysPerDeveloperPerDay(deploys: number, days: number, develop
   return developers > 0 ? deploys / days / developers : undefined;
 }
 
+/** A production deploy that failed, or was rolled back, and the deploy that restored service. */
+export interface DeployFailure {
+  deploy: Deploy;
+  cause: 'failed' | 'rolled_back';
+  /** The next successful deploy of the service there (for a rollback, the rollback itself). */
+  restoredBy?: Deploy;
+}
+
+const byFinish = (a: Deploy, b: Deploy) =>
+  a.finishedAt < b.finishedAt ? -1 : a.finishedAt > b.finishedAt ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+
 /**
- * Change failure rate over the 28 days ending on `day`: production deploys that failed, plus
- * successful ones rolled back (the next successful deploy of the service went back to an earlier
- * sha), over production deployments. `history` must reach back before the window, so a rollback's
- * earlier sha is known. Undefined when there were no deployments.
+ * The failed changes among production deploys, per service and environment: each deploy that
+ * failed, and each successful one rolled back (the next successful deploy went to a sha first
+ * deployed before this deploy's sha was; the rollback itself is no failure). Each deploy once.
+ */
+export function deployFailures(settings: Settings, scope: TeamScope, history: readonly Deploy[]): DeployFailure[] {
+  const byTarget = new Map<string, Deploy[]>();
+  for (const d of history) {
+    if (!isProductionDeployment(settings, d) || !deployOfTeam(settings, scope, d)) continue;
+    const key = `${d.service}\n${d.environment}`;
+    const list = byTarget.get(key);
+    if (list === undefined) byTarget.set(key, [d]);
+    else list.push(d);
+  }
+  const failures: DeployFailure[] = [];
+  for (const deploys of byTarget.values()) {
+    deploys.sort(byFinish);
+    const successes = deploys.filter((d) => d.status === 'success');
+    const firstDeployed = new Map<string, number>();
+    successes.forEach((d, i) => {
+      if (d.commitSha !== undefined && !firstDeployed.has(d.commitSha)) firstDeployed.set(d.commitSha, i);
+    });
+    let s = 0; // the first success after the deploy in hand
+    for (const d of deploys) {
+      for (
+        let candidate = successes[s];
+        candidate !== undefined && byFinish(candidate, d) <= 0;
+        candidate = successes[s]
+      )
+        s++;
+      const next = successes[s];
+      if (d.status === 'failure') {
+        failures.push({ deploy: d, cause: 'failed', ...(next ? { restoredBy: next } : {}) });
+        continue;
+      }
+      const mine = d.commitSha === undefined ? undefined : firstDeployed.get(d.commitSha);
+      const theirs = next?.commitSha === undefined ? undefined : firstDeployed.get(next.commitSha);
+      if (next !== undefined && mine !== undefined && theirs !== undefined && theirs < mine) {
+        failures.push({ deploy: d, cause: 'rolled_back', restoredBy: next });
+      }
+    }
+  }
+  return failures.sort((a, b) => byFinish(a.deploy, b.deploy));
+}
+
+/**
+ * Change failure rate over the `days` ending on `day`: production deployments that failed or
+ * were rolled back, each once, over production deployments. `history` must reach back before the
+ * window, so a rollback's earlier sha is known. Undefined when there were no deployments.
  */
 export function changeFailureRate(
   settings: Settings,
@@ -220,29 +271,14 @@ export function changeFailureRate(
   days = 28,
 ): { rate: number; failed: number; rolledBack: number; deployments: number } | undefined {
   const window = windowEndingOn(day, days, settings.timezone);
-  const production = history.filter((d) => isProductionDeployment(settings, d) && deployOfTeam(settings, scope, d));
-  const inWindow = production.filter((d) => within(d.finishedAt, window));
-  if (inWindow.length === 0) return undefined;
-  const failed = inWindow.filter((d) => d.status === 'failure').length;
-  let rolledBack = 0;
-  const byTarget = new Map<string, Deploy[]>();
-  for (const d of production.filter((d) => d.status === 'success')) {
-    const key = `${d.service}\n${d.environment}`;
-    const list = byTarget.get(key);
-    if (list === undefined) byTarget.set(key, [d]);
-    else list.push(d);
-  }
-  for (const successes of byTarget.values()) {
-    successes.sort((a, b) => (a.finishedAt < b.finishedAt ? -1 : a.finishedAt > b.finishedAt ? 1 : 0));
-    successes.forEach((deploy, i) => {
-      const next = successes[i + 1];
-      if (!within(deploy.finishedAt, window) || next?.commitSha === undefined || next.commitSha === deploy.commitSha)
-        return;
-      const earlier = new Set(successes.slice(0, i).map((d) => d.commitSha));
-      if (earlier.has(next.commitSha)) rolledBack++;
-    });
-  }
-  return { rate: (failed + rolledBack) / inWindow.length, failed, rolledBack, deployments: inWindow.length };
+  const deployments = history.filter(
+    (d) => isProductionDeployment(settings, d) && deployOfTeam(settings, scope, d) && within(d.finishedAt, window),
+  ).length;
+  if (deployments === 0) return undefined;
+  const inWindow = deployFailures(settings, scope, history).filter((f) => within(f.deploy.finishedAt, window));
+  const failed = inWindow.filter((f) => f.cause === 'failed').length;
+  const rolledBack = inWindow.length - failed;
+  return { rate: inWindow.length / deployments, failed, rolledBack, deployments };
 }
 
 /** The q-th percentile (0–100) by the nearest-rank method; undefined for no values. */
@@ -253,8 +289,9 @@ export function percentile(values: readonly number[], q: number): number | undef
 }
 
 /**
- * Times to restore in a window: for each service in production, from the first failure after a
- * success to the next success, in seconds (the restore is counted when the success falls in the window).
+ * Times to restore in a window, in seconds: for each failed or rolled-back production deploy, from
+ * its finish to the finish of the deploy that restored service (counted when that falls in the
+ * window). The same records go to Datadog as DORA failures, so its time to restore agrees.
  */
 export function restoreTimes(
   settings: Settings,
@@ -262,29 +299,9 @@ export function restoreTimes(
   history: readonly Deploy[],
   window: { from: string; to: string },
 ): number[] {
-  const byTarget = new Map<string, Deploy[]>();
-  for (const d of history) {
-    if (!isProductionDeployment(settings, d) || !deployOfTeam(settings, scope, d)) continue;
-    const key = `${d.service}\n${d.environment}`;
-    const list = byTarget.get(key);
-    if (list === undefined) byTarget.set(key, [d]);
-    else list.push(d);
-  }
-  const times: number[] = [];
-  for (const deploys of byTarget.values()) {
-    deploys.sort((a, b) => (a.finishedAt < b.finishedAt ? -1 : a.finishedAt > b.finishedAt ? 1 : 0));
-    let firstFailure: Deploy | undefined;
-    for (const d of deploys) {
-      if (d.status === 'failure') firstFailure ??= d;
-      else if (d.status === 'success') {
-        if (firstFailure !== undefined && within(d.finishedAt, window)) {
-          times.push((Date.parse(d.finishedAt) - Date.parse(firstFailure.finishedAt)) / 1000);
-        }
-        firstFailure = undefined;
-      }
-    }
-  }
-  return times;
+  return deployFailures(settings, scope, history)
+    .filter((f) => f.restoredBy !== undefined && within(f.restoredBy.finishedAt, window))
+    .map((f) => (Date.parse(f.restoredBy?.finishedAt ?? '') - Date.parse(f.deploy.finishedAt)) / 1000);
 }
 
 export { deployOfTeam, within };

@@ -97,6 +97,7 @@ export function createProcessor(deps: ProcessDeps): (message: BusMessage) => Pro
       if (event.kind === 'deploy') {
         if (Date.parse(event.finishedAt) - Date.parse(receivedAt) > FUTURE_TOLERANCE_MS) {
           logger.warn('deploy dated in the future of its receipt: stored, never exported', { ...fields, id: event.id });
+          event.futureDated = true;
         }
         const replaced = await store.deploy(event.id);
         const result = await store.putDeploy(event, { shipsChanges: shipsChanges(settings, event) });

@@ -1,4 +1,5 @@
-import type { Exporter } from './export.ts';
+import type { Commit, Deploy, PullRequest } from './events.ts';
+import { bucketOf, type Exporter, sendCounts } from './export.ts';
 import type { Logger } from './log.ts';
 import { METRIC } from './metric-names.ts';
 import {
@@ -40,34 +41,14 @@ const WINDOWS = [
   ['28d', 28],
 ] as const;
 
-/**
- * One rollup: retry exports that did not finish, then compute today's figures (in the reporting
- * time zone) for every team and `all` from the store, and upsert them as gauges.
- */
-export async function rollup(
-  deps: RollupDeps,
-): Promise<{ figures: TeamFigures[]; retried: { deploys: number; shipped: number } }> {
-  const { store, settings, sink, logger } = deps;
-  const retried = await deps.exporter.retryPending();
-  const now = deps.now();
-  const day = dayOf(now, settings.timezone);
-  const to = windowEndingOn(day, 1, settings.timezone).to;
-  // Twice the change-failure window, so a rollback's earlier sha is in view.
-  const historyFrom = startOfDay(addDays(day, -55), settings.timezone).toISOString();
-  const developersFrom = windowEndingOn(day, settings.developerWindowDays, settings.timezone).from;
-  const [history, commits, pullRequests] = await Promise.all([
-    store.deploysBetween(historyFrom, to),
-    store.commitsBetween(developersFrom, to),
-    store.pullRequestsBetween(developersFrom, to),
-  ]);
-
-  const timestamp = Math.floor(now.getTime() / 1000);
-  const points: SeriesPoint[] = [];
-  const gauge = (metric: string, value: number, tags: string[]) =>
-    points.push({ metric, type: 'gauge', timestamp, value, tags });
-  const figures: TeamFigures[] = [];
-  for (const scope of teamScopes(settings)) {
-    const developers = activeDevelopers(settings, scope, day, commits, pullRequests);
+/** The figures of every team and `all` for one day, from the history loaded around it. */
+function figuresFor(
+  settings: Settings,
+  day: string,
+  data: { history: Deploy[]; commits: Commit[]; pullRequests: PullRequest[] },
+): TeamFigures[] {
+  return teamScopes(settings).map((scope) => {
+    const developers = activeDevelopers(settings, scope, day, data.commits, data.pullRequests);
     const team: TeamFigures = {
       team: scope.name,
       day,
@@ -75,29 +56,95 @@ export async function rollup(
       deploys: { '1d': 0, '7d': 0, '28d': 0 },
       deploysPerDeveloperPerDay: {},
     };
-    gauge(METRIC.developersActive, developers, [`team:${scope.name}`]);
     for (const [window, days] of WINDOWS) {
-      const deploys = successfulProductionDeploys(settings, scope, day, days, history);
+      const deploys = successfulProductionDeploys(settings, scope, day, days, data.history);
       team.deploys[window] = deploys;
       const perDeveloper = deploysPerDeveloperPerDay(deploys, days, developers);
-      if (perDeveloper === undefined) continue; // no developers: no figure, never a NaN or an infinity
-      team.deploysPerDeveloperPerDay[window] = perDeveloper;
-      gauge(METRIC.deploysPerDeveloperPerDay, perDeveloper, [`team:${scope.name}`, `window:${window}`]);
+      // No developers: no figure, never a NaN or an infinity.
+      if (perDeveloper !== undefined) team.deploysPerDeveloperPerDay[window] = perDeveloper;
     }
-    const cfr = changeFailureRate(settings, scope, day, history);
-    if (cfr !== undefined) {
-      team.changeFailureRate = cfr.rate;
-      gauge(METRIC.changeFailureRate, cfr.rate, [`team:${scope.name}`, 'window:28d']);
+    const cfr = changeFailureRate(settings, scope, day, data.history);
+    if (cfr !== undefined) team.changeFailureRate = cfr.rate;
+    return team;
+  });
+}
+
+function gaugesOf(figures: TeamFigures[], timestamp: number): SeriesPoint[] {
+  const points: SeriesPoint[] = [];
+  const gauge = (metric: string, value: number, tags: string[]) =>
+    points.push({ metric, type: 'gauge', timestamp, value, tags });
+  for (const team of figures) {
+    gauge(METRIC.developersActive, team.developers, [`team:${team.team}`]);
+    for (const [window] of WINDOWS) {
+      const perDeveloper = team.deploysPerDeveloperPerDay[window];
+      if (perDeveloper !== undefined)
+        gauge(METRIC.deploysPerDeveloperPerDay, perDeveloper, [`team:${team.team}`, `window:${window}`]);
     }
-    figures.push(team);
+    if (team.changeFailureRate !== undefined)
+      gauge(METRIC.changeFailureRate, team.changeFailureRate, [`team:${team.team}`, 'window:28d']);
   }
+  return points;
+}
+
+/** Within this long after a day ends, `rollup` also sends that day's closing figures. */
+const CLOSING_WINDOW_MS = 3600_000;
+
+/**
+ * One rollup: retry exports that did not finish (an item that fails never stops the rest), send
+ * the last hour's count buckets again (so a stale count an exporter died before correcting never
+ * stays), then compute today's figures (in the reporting time zone) for every team and `all`
+ * from the store and upsert them as gauges. In the hour after a day ends it also sends that
+ * day's closing figures, stamped the day's last second, so each day's gauges are final: a deploy
+ * at 23:58 counts in its own day even when the last rollup before midnight ran at 23:55.
+ */
+export async function rollup(deps: RollupDeps): Promise<{
+  figures: TeamFigures[];
+  closing?: TeamFigures[];
+  retried: { deploys: number; shipped: number };
+}> {
+  const { store, settings, sink, logger } = deps;
+  let retried = { deploys: 0, shipped: 0 };
+  try {
+    retried = await deps.exporter.retryPending();
+  } catch (error) {
+    // The gauges go whatever the retries meet: the next rollup retries again.
+    logger.error('retrying unfinished exports failed; the gauges go anyway', { error: String(error) });
+  }
+  const now = deps.now();
+  const day = dayOf(now, settings.timezone);
+  const start = startOfDay(day, settings.timezone);
+  const closingDay = now.getTime() - start.getTime() < CLOSING_WINDOW_MS ? addDays(day, -1) : undefined;
+  const earliest = closingDay ?? day;
+  const to = windowEndingOn(day, 1, settings.timezone).to;
+  // Twice the change-failure window, so a rollback's earlier sha is in view.
+  const historyFrom = startOfDay(addDays(earliest, -55), settings.timezone).toISOString();
+  const developersFrom = windowEndingOn(earliest, settings.developerWindowDays, settings.timezone).from;
+  const [history, commits, pullRequests] = await Promise.all([
+    store.deploysBetween(historyFrom, to),
+    store.commitsBetween(developersFrom, to),
+    store.pullRequestsBetween(developersFrom, to),
+  ]);
+  const data = { history, commits, pullRequests };
+
+  const hourAgo = new Date(now.getTime() - 3600_000).toISOString();
+  await sendCounts(
+    { store, sink, settings, logger, now: deps.now },
+    history.filter((d) => d.finishedAt >= hourAgo).map(bucketOf),
+  );
+
+  const figures = figuresFor(settings, day, data);
+  const points = gaugesOf(figures, Math.floor(now.getTime() / 1000));
+  const closing = closingDay === undefined ? undefined : figuresFor(settings, closingDay, data);
+  if (closing !== undefined) points.push(...gaugesOf(closing, Math.floor(start.getTime() / 1000) - 1));
   await sink.series(points);
   logger.info('rollup done', {
     day,
+    timezone: settings.timezone,
+    ...(closingDay ? { closingDay } : {}),
     teams: figures.length,
     gauges: points.length,
     retriedDeploys: retried.deploys,
     retriedShipped: retried.shipped,
   });
-  return { figures, retried };
+  return { figures, ...(closing ? { closing } : {}), retried };
 }

@@ -107,12 +107,57 @@ export function loadSettings(path: string | undefined): Settings {
   return parseSettings(value, path);
 }
 
-const BUILT_IN_ALIASES: Array<[RegExp, string]> = [
-  [/(^|[-_.\s])(prod|prd|production|live)($|[-_.\s\d])/i, 'production'],
-  [/(^|[-_.\s])(stag|stg|staging|preprod|pre-prod)($|[-_.\s\d])/i, 'staging'],
-  [/(^|[-_.\s])(dev|development)($|[-_.\s\d])/i, 'development'],
-  [/(^|[-_.\s])(test|testing|qa)($|[-_.\s\d])/i, 'test'],
-];
+/**
+ * Names of environments are read by whole tokens (`prod-eu-1` is prod, eu, 1), so `pre-prod`,
+ * `non-prod`, `prod-test` and `live-test` are never production: a qualifier token wins.
+ */
+const PRODUCTION_TOKENS = new Set(['prod', 'prd', 'production', 'live']);
+const STAGING_TOKENS = new Set(['stag', 'stg', 'staging']);
+const DEVELOPMENT_TOKENS = new Set(['dev', 'development']);
+const TEST_TOKENS = new Set(['test', 'testing', 'qa']);
+/** Qualifiers that keep a name as it is (`pre-prod`, `non-prod`): not production, nor an alias. */
+const NEGATING_TOKENS = new Set(['pre', 'non', 'not']);
+/** Tokens an environment name may also hold: `prod-eu-west-1`, `preprod`, `uat`. */
+const ENVIRONMENT_WORDS = new Set([
+  ...PRODUCTION_TOKENS,
+  ...STAGING_TOKENS,
+  ...DEVELOPMENT_TOKENS,
+  ...TEST_TOKENS,
+  ...NEGATING_TOKENS,
+  'preprod',
+  'nonprod',
+  'uat',
+  'sandbox',
+  'sbx',
+  'perf',
+  'demo',
+  'preview',
+  'canary',
+]);
+const REGION_WORDS = new Set([
+  ...['eu', 'us', 'uk', 'ap', 'apac', 'emea', 'amer', 'na', 'sa', 'au', 'ca', 'jp', 'in', 'de', 'fr', 'global'],
+  ...['west', 'east', 'north', 'south', 'central', 'northeast', 'northwest', 'southeast', 'southwest'],
+]);
+
+/** `Prod-EU_1` → prod, eu (digits after a word and lone numbers are not tokens of their own). */
+function tokensOf(name: string): string[] {
+  return name
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .map((t) => t.replace(/\d+$/, ''))
+    .filter((t) => t !== '');
+}
+
+/** The built-in environment a name stands for, read by tokens; undefined when none. */
+function builtInEnvironment(name: string): string | undefined {
+  const tokens = tokensOf(name);
+  if (tokens.some((t) => NEGATING_TOKENS.has(t))) return undefined;
+  if (tokens.some((t) => STAGING_TOKENS.has(t))) return 'staging';
+  if (tokens.some((t) => TEST_TOKENS.has(t))) return 'test';
+  if (tokens.some((t) => DEVELOPMENT_TOKENS.has(t))) return 'development';
+  if (tokens.some((t) => PRODUCTION_TOKENS.has(t))) return 'production';
+  return undefined;
+}
 
 /** The environment a name stands for by the aliases (configured first, then built-in), if any. */
 export function aliasedEnvironment(settings: Settings, name: string): string | undefined {
@@ -122,13 +167,41 @@ export function aliasedEnvironment(settings: Settings, name: string): string | u
   }
   const production = settings.productionEnvironments.find((p) => p.toLowerCase() === lower);
   if (production !== undefined) return production;
-  for (const [pattern, environment] of BUILT_IN_ALIASES) if (pattern.test(lower)) return environment;
-  return undefined;
+  return builtInEnvironment(lower);
+}
+
+/** Whether a name (a workspace's suffix, a workflow's word) is only an environment's words. */
+export function isEnvironmentName(settings: Settings, name: string): boolean {
+  const lower = name.toLowerCase();
+  if (
+    settings.productionEnvironments.some((p) => p.toLowerCase() === lower) ||
+    Object.entries(settings.environmentAliases).some(
+      ([environment, aliases]) => environment.toLowerCase() === lower || aliases.some((a) => a.toLowerCase() === lower),
+    )
+  )
+    return true;
+  const tokens = tokensOf(lower);
+  return (
+    tokens.some((t) => ENVIRONMENT_WORDS.has(t) && !NEGATING_TOKENS.has(t)) &&
+    tokens.every((t) => ENVIRONMENT_WORDS.has(t) || REGION_WORDS.has(t))
+  );
 }
 
 /** The canonical environment for a source's name of it: by the aliases, else the name itself in lower case. */
 export function canonicalEnvironment(settings: Settings, name: string): string {
   return aliasedEnvironment(settings, name) ?? name.toLowerCase();
+}
+
+/** Environments Datadog tags by name; any other is `env:other`, so per-PR environments add no metrics. */
+export function knownEnvironments(settings: Settings): ReadonlySet<string> {
+  return new Set([
+    ...settings.productionEnvironments,
+    ...Object.keys(settings.environmentAliases),
+    'production',
+    'staging',
+    'development',
+    'test',
+  ]);
 }
 
 /** Who wrote a commit or opened a pull request, as far as the source says. */

@@ -70,6 +70,10 @@ export interface DataQuality {
   commits: number;
   mergedPullRequests: number;
   deploysWithoutCommitSha: number;
+  /** Deploys that said they finished after their receipt (bad clocks or data): counted nowhere. */
+  deploysDatedInTheFuture: number;
+  /** Shipped commits dated after their deploy (clock skew): their lead time is 0. */
+  commitsDatedAfterTheirDeploy: number;
   servicesWithoutTeam: string[];
   botAuthorsExcluded: string[];
   daysWithoutData: number;
@@ -155,7 +159,8 @@ function headline(settings: Settings, scope: TeamScope, period: Period, data: Da
     activeDevelopers: developers,
     successfulDeploys: successful,
     deployments,
-    deploymentFrequency: successful / days,
+    // Production deployments (successful or failed) per day: what Datadog's DORA view counts too.
+    deploymentFrequency: deployments / days,
     deploysPerDeveloperPerDay: deploysPerDeveloperPerDay(successful, days, developers) ?? null,
     leadTimeP50: percentile(leadTimes, 50) ?? null,
     leadTimeP90: percentile(leadTimes, 90) ?? null,
@@ -186,11 +191,7 @@ function movers(settings: Settings, current: Period, comparison: Period, data: D
     const deploys = new Map<string, number>();
     const leads = new Map<string, number[]>();
     for (const d of data.history) {
-      if (
-        d.status === 'success' &&
-        settings.productionEnvironments.includes(d.environment) &&
-        within(d.finishedAt, window)
-      ) {
+      if (d.status === 'success' && isProductionDeployment(settings, d) && within(d.finishedAt, window)) {
         deploys.set(d.service, (deploys.get(d.service) ?? 0) + 1);
       }
     }
@@ -253,6 +254,10 @@ function dataQuality(settings: Settings, period: Period, data: Data): DataQualit
     commits: commits.length,
     mergedPullRequests: pullRequests.length,
     deploysWithoutCommitSha: deploys.filter((d) => d.commitSha === undefined).length,
+    deploysDatedInTheFuture: deploys.filter((d) => d.futureDated === true).length,
+    commitsDatedAfterTheirDeploy: data.shipped.filter(
+      (s) => within(s.deployedAt, window) && s.committedAt > s.deployedAt,
+    ).length,
     servicesWithoutTeam: [
       ...new Set(deploys.filter((d) => teamOf(settings, d.service, d.repository) === undefined).map((d) => d.service)),
     ].sort(),

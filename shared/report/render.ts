@@ -17,7 +17,12 @@ const LEAD_TIME_P50: Row = { label: 'Lead time p50', value: (h) => h.leadTimeP50
 const ROWS: Row[] = [
   { label: 'Deploys per developer per day', value: (h) => h.deploysPerDeveloperPerDay, format: fixed(3), better: 'up' },
   { label: 'Deployments (production)', value: (h) => h.deployments, format: fixed(0), better: 'up' },
-  { label: 'Deployment frequency (per day)', value: (h) => h.deploymentFrequency, format: fixed(2), better: 'up' },
+  {
+    label: 'Deployment frequency (production deployments per day)',
+    value: (h) => h.deploymentFrequency,
+    format: fixed(2),
+    better: 'up',
+  },
   LEAD_TIME_P50,
   { label: 'Lead time p90', value: (h) => h.leadTimeP90, format: hours, better: 'down' },
   { label: 'Change failure rate', value: (h) => h.changeFailureRate, format: percent, better: 'down' },
@@ -53,6 +58,8 @@ function qualityLines(report: Report): string[] {
   return [
     `Deploys by source: ${sources || 'none'}; commits ${q.commits}; merged pull requests ${q.mergedPullRequests}.`,
     `Deploys without a commit sha (no lead time possible): ${q.deploysWithoutCommitSha}.`,
+    `Deploys dated in the future of their receipt (counted nowhere): ${q.deploysDatedInTheFuture}.`,
+    `Commits dated after their deploy (clock skew; lead time taken as 0): ${q.commitsDatedAfterTheirDeploy}.`,
     `Services that map to no team: ${q.servicesWithoutTeam.join(', ') || 'none'}.`,
     `Authors excluded as bots: ${q.botAuthorsExcluded.join(', ') || 'none'}.`,
     `Days with no deploy and no commit: ${q.daysWithoutData}.`,

@@ -46,12 +46,31 @@ export interface DoraDeployment {
   version?: string;
 }
 
+/**
+ * A DORA failure (`POST /api/v2/dora/failure`): a failed or rolled-back production deploy, sent
+ * again with `finishedAt` once service is restored (the same id updates it).
+ */
+export interface DoraFailure {
+  id: string;
+  name: string;
+  services: string[];
+  env: string;
+  startedAt: string;
+  finishedAt?: string;
+  commitSha?: string;
+  repositoryUrl?: string;
+  team?: string;
+  version?: string;
+  severity?: string;
+}
+
 /** Every request to Datadog goes through this: one implementation speaks to the API, one writes files. */
 export interface DatadogSink {
   series(points: SeriesPoint[]): Promise<void>;
   distributions(points: DistributionPoint[]): Promise<void>;
   event(event: DeployEvent): Promise<void>;
   doraDeployment(deployment: DoraDeployment): Promise<void>;
+  doraFailure(failure: DoraFailure): Promise<void>;
   /** How many HTTP requests (or file writes) the sink made: for the batching benchmark. */
   readonly requests: number;
 }
@@ -238,6 +257,32 @@ class ApiSink implements DatadogSink {
       }),
     );
   }
+
+  doraFailure(f: DoraFailure): Promise<void> {
+    const nanos = (iso: string) => Date.parse(iso) * 1_000_000;
+    return this.call('DORA failure', (apis) =>
+      apis.dora.createDORAFailure({
+        body: {
+          data: {
+            attributes: {
+              id: f.id,
+              name: f.name,
+              services: f.services,
+              env: f.env,
+              startedAt: nanos(f.startedAt),
+              ...(f.finishedAt ? { finishedAt: nanos(f.finishedAt) } : {}),
+              ...(f.commitSha && f.repositoryUrl
+                ? { git: { commitSha: f.commitSha, repositoryUrl: f.repositoryUrl } }
+                : {}),
+              ...(f.team ? { team: f.team } : {}),
+              ...(f.version ? { version: f.version } : {}),
+              ...(f.severity ? { severity: f.severity } : {}),
+            },
+          },
+        },
+      }),
+    );
+  }
 }
 
 /**
@@ -284,6 +329,10 @@ class FileSink implements DatadogSink {
   doraDeployment(deployment: DoraDeployment): Promise<void> {
     return this.write('dora_deployment', deployment, `${deployment.service} ${deployment.env} ${deployment.id}`);
   }
+
+  doraFailure(failure: DoraFailure): Promise<void> {
+    return this.write('dora_failure', failure, `${failure.services.join(',')} ${failure.env} ${failure.id}`);
+  }
 }
 
 /** Of several points for one (metric, tags, second), only the last counts: send only it. */
@@ -296,6 +345,9 @@ function latestPerSecond(points: SeriesPoint[]): SeriesPoint[] {
   }
   return [...latest.values()];
 }
+
+/** How long distribution points wait for company before their request goes. */
+const DISTRIBUTION_LINGER_MS = 20;
 
 interface Waiting<P> {
   points: P[];
@@ -313,12 +365,14 @@ export class BatchingSink implements DatadogSink {
     series: [] as Array<Waiting<SeriesPoint>>,
     distributions: [] as Array<Waiting<DistributionPoint>>,
   };
-  private scheduled = false;
+  private readonly scheduled = { series: false, distributions: false };
+  private readonly lingerMs: number;
   /** Series requests go one at a time, in order: Datadog keeps the last count received per second. */
   private seriesInOrder: Promise<unknown> = Promise.resolve();
 
-  constructor(inner: DatadogSink) {
+  constructor(inner: DatadogSink, options: { lingerMs?: number } = {}) {
     this.inner = inner;
+    this.lingerMs = options.lingerMs ?? DISTRIBUTION_LINGER_MS;
   }
 
   get requests(): number {
@@ -341,21 +395,34 @@ export class BatchingSink implements DatadogSink {
     return this.inner.doraDeployment(deployment);
   }
 
+  doraFailure(failure: DoraFailure): Promise<void> {
+    return this.inner.doraFailure(failure);
+  }
+
   private join<P>(queue: Array<Waiting<P>>, points: P[]): Promise<void> {
     return new Promise((resolve, reject) => {
       queue.push({ points, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
+      if (queue === (this.waiting.series as unknown)) {
+        if (this.scheduled.series) return;
+        this.scheduled.series = true;
         // After the I/O callbacks already due: deliveries finishing together land in one batch.
         setImmediate(() => {
-          this.scheduled = false;
-          this.flush(this.waiting.series.splice(0), (points) => {
-            const sent = this.seriesInOrder.then(() => this.inner.series(latestPerSecond(points)));
+          this.scheduled.series = false;
+          this.flush(this.waiting.series.splice(0), (batch) => {
+            const sent = this.seriesInOrder.then(() => this.inner.series(latestPerSecond(batch)));
             this.seriesInOrder = sent.catch(() => undefined);
             return sent;
           });
-          this.flush(this.waiting.distributions.splice(0), (p) => this.inner.distributions(p));
         });
+      } else {
+        if (this.scheduled.distributions) return;
+        this.scheduled.distributions = true;
+        // Distributions come last in an export, after its event and DORA requests: they linger a
+        // little for the deliveries handled alongside, whose requests end at other moments.
+        setTimeout(() => {
+          this.scheduled.distributions = false;
+          this.flush(this.waiting.distributions.splice(0), (batch) => this.inner.distributions(batch));
+        }, this.lingerMs);
       }
     });
   }

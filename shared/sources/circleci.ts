@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { type Deploy, type DeployStatus, utc } from '../events.ts';
-import { aliasedEnvironment, type Settings, teamOf } from '../settings.ts';
+import { aliasedEnvironment, canonicalEnvironment, isEnvironmentName, type Settings, teamOf } from '../settings.ts';
 import { type Admission, type Admit, invalid } from './admission.ts';
 import { type Normalizer, parseOrThrow } from './normalize.ts';
 
@@ -74,12 +74,32 @@ function deployTarget(
   );
   if (rule !== undefined) return { service: rule.service, environment: rule.environment };
   if (!/deploy|apply/i.test(workflow)) return undefined;
-  const environment =
-    workflow
-      .split(/[-_.\s/]+/)
-      .map((part) => aliasedEnvironment(settings, part))
-      .find((e) => e !== undefined) ?? settings.circleci.defaultEnvironment;
-  return { service: project.name, environment };
+  return { service: project.name, environment: workflowEnvironment(settings, workflow) };
+}
+
+const VERBS = /^(deploy|deployment|apply|release|promote)$/i;
+const FILLERS = /^(to|and|then|in|on|env|environment)$/i;
+
+/**
+ * The environment a deploy workflow's name gives: the words after its verb (`deploy-to-prod`,
+ * `apply-staging`), else an environment word before it (`staging-deploy`) but not `test`, which
+ * before the verb is a step (`build-test-deploy`, `test-and-deploy`); else the default.
+ */
+export function workflowEnvironment(settings: Settings, workflow: string): string {
+  const words = workflow.split(/[-_.\s/:]+/).filter((w) => w !== '');
+  const verb = words.findIndex((w) => VERBS.test(w));
+  const after = words.slice(verb + 1).filter((w) => !FILLERS.test(w) && !VERBS.test(w));
+  for (let start = 0; start < after.length; start++) {
+    for (let end = after.length; end > start; end--) {
+      const name = after.slice(start, end).join('-');
+      if (isEnvironmentName(settings, name)) return canonicalEnvironment(settings, name);
+    }
+  }
+  for (const word of words.slice(0, Math.max(verb, 0)).reverse()) {
+    const environment = isEnvironmentName(settings, word) ? aliasedEnvironment(settings, word) : undefined;
+    if (environment !== undefined && environment !== 'test') return environment;
+  }
+  return settings.circleci.defaultEnvironment;
 }
 
 export const normalizeCircleci: Normalizer = (body, eventType, { settings, receivedAt }) => {

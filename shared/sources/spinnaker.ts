@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { type Admission, type Admit, invalid } from './admission.ts';
-import { type Deploy, deployId, utc } from '../events.ts';
+import { type Deploy, deployId, type DeployStatus, utc } from '../events.ts';
 import { canonicalEnvironment, type Settings, teamOf } from '../settings.ts';
 import { type Normalizer, parseOrThrow } from './normalize.ts';
 
@@ -61,6 +61,22 @@ export const admitSpinnaker: Admit = (_headers, body): Admission => {
 
 const epochMs = z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)]);
 
+const Stage = z.object({
+  type: z.string().nullish(),
+  status: z.string().nullish(),
+  startTime: epochMs.nullish(),
+  endTime: epochMs.nullish(),
+  context: z
+    .object({
+      account: z.unknown().optional(),
+      credentials: z.unknown().optional(),
+      clusters: z.array(z.object({ account: z.unknown().optional() }).loose()).nullish(),
+    })
+    .loose()
+    .nullish(),
+});
+type Stage = z.infer<typeof Stage>;
+
 const Execution = z.object({
   id: z.string(),
   application: z.string(),
@@ -79,25 +95,69 @@ const Execution = z.object({
       slug: z.string().nullish(),
     })
     .default({}),
-  stages: z
-    .array(z.object({ type: z.string().nullish(), context: z.record(z.string(), z.unknown()).nullish() }))
-    .default([]),
+  stages: z.array(Stage).default([]),
 });
+type Execution = z.infer<typeof Execution>;
 
 const EchoEvent = z.object({
   details: jsonObjectOrString.pipe(z.object({ type: z.string(), created: epochMs.nullish() })),
   content: jsonObjectOrString.pipe(z.object({ execution: Execution })),
 });
 
-function environmentOf(settings: Settings, execution: z.infer<typeof Execution>): string {
-  // The deploy stages' target account says where the pipeline deployed.
-  const accounts = execution.stages
-    .map((stage) => stage.context?.account ?? stage.context?.credentials)
-    .filter((a): a is string => typeof a === 'string' && a !== '');
-  const account = accounts.find((a) => settings.spinnaker.accounts[a] !== undefined) ?? accounts[0];
-  if (account !== undefined) return settings.spinnaker.accounts[account] ?? canonicalEnvironment(settings, account);
-  return canonicalEnvironment(settings, execution.name ?? 'unknown');
+/**
+ * The stages that deploy (Orca's stage types for each cloud provider): the environment comes from
+ * their target accounts only, never from a bake, a manual judgment or a script stage.
+ */
+export const DEPLOY_STAGE_TYPES = new Set([
+  'deploy',
+  'createServerGroup',
+  'cloneServerGroup',
+  'deployManifest',
+  'patchManifest',
+  'deployCloudFormation',
+  'deployAppEngine',
+  'deployService',
+  'cfDeployService',
+  'deployCloudrunManifest',
+  'deployLambda',
+]);
+
+/** Stages that never ran say nothing about where the pipeline deployed. */
+const NOT_RUN = new Set(['NOT_STARTED', 'SKIPPED']);
+
+function accountsOf(stage: Stage): string[] {
+  const context = stage.context ?? {};
+  const accounts = [context.account, context.credentials, ...(context.clusters ?? []).map((c) => c.account)];
+  return accounts.filter((a): a is string => typeof a === 'string' && a !== '');
 }
+
+interface Target {
+  environment: string;
+  stages: Stage[];
+}
+
+/** Each environment the pipeline's deploy stages deployed to, in the order they ran. */
+function targetsOf(settings: Settings, execution: Execution): Target[] {
+  const targets: Target[] = [];
+  for (const stage of execution.stages) {
+    if (!DEPLOY_STAGE_TYPES.has(stage.type ?? '') || NOT_RUN.has(stage.status ?? '')) continue;
+    for (const account of accountsOf(stage)) {
+      const environment = settings.spinnaker.accounts[account] ?? canonicalEnvironment(settings, account);
+      const known = targets.find((t) => t.environment === environment);
+      if (known === undefined) targets.push({ environment, stages: [stage] });
+      else known.stages.push(stage);
+    }
+  }
+  return targets;
+}
+
+const STAGE_STATUS: Record<string, DeployStatus> = {
+  SUCCEEDED: 'success',
+  TERMINAL: 'failure',
+  FAILED_CONTINUE: 'failure',
+  STOPPED: 'failure',
+  CANCELED: 'cancelled',
+};
 
 export const normalizeSpinnaker: Normalizer = (body, _eventType, { settings, receivedAt }) => {
   const event = parseOrThrow(EchoEvent, unwrapEchoEvent(body));
@@ -105,27 +165,66 @@ export const normalizeSpinnaker: Normalizer = (body, _eventType, { settings, rec
   const execution = event.content.execution;
   // Orca reports a cancelled pipeline as `failed`; the execution says what really happened.
   const cancelled = execution.status === 'CANCELED' || execution.canceled === true;
-  const status = cancelled ? 'cancelled' : execution.status === 'SUCCEEDED' ? 'success' : 'failure';
+  const status: DeployStatus = cancelled ? 'cancelled' : execution.status === 'SUCCEEDED' ? 'success' : 'failure';
   const trigger = execution.trigger;
   const gitTrigger = trigger.type === 'git' && trigger.hash;
   const actor = (cancelled ? (execution.canceledBy ?? trigger.user) : trigger.user) ?? null;
   const finishedAt = execution.endTime ?? event.details.created;
   const repository = gitTrigger && trigger.project && trigger.slug ? `${trigger.project}/${trigger.slug}` : undefined;
   const team = teamOf(settings, execution.application, repository);
-  const deploy: Deploy = {
-    kind: 'deploy',
-    id: deployId.spinnaker(execution.id),
-    source: 'spinnaker',
+  const base = {
+    kind: 'deploy' as const,
+    source: 'spinnaker' as const,
     service: execution.application,
-    environment: environmentOf(settings, execution),
-    status,
-    startedAt: utc(execution.startTime ?? finishedAt ?? receivedAt),
-    finishedAt: utc(finishedAt ?? receivedAt),
     ...(gitTrigger ? { commitSha: trigger.hash ?? undefined } : {}),
     ...(repository ? { repository } : {}),
     actor: actor === 'anonymous' ? null : actor,
     ...(team ? { team } : {}),
     externalId: execution.id,
   };
-  return [deploy];
+  const pipelineDeploy = (environment: string): Deploy => ({
+    ...base,
+    id: deployId.spinnaker(execution.id),
+    environment,
+    status,
+    startedAt: utc(execution.startTime ?? finishedAt ?? receivedAt),
+    finishedAt: utc(finishedAt ?? receivedAt),
+  });
+
+  const targets = targetsOf(settings, execution);
+  if (targets.length === 0) return [pipelineDeploy(canonicalEnvironment(settings, execution.name ?? 'unknown'))];
+  const production = targets.filter((t) => settings.productionEnvironments.includes(t.environment));
+  // A promotion pipeline (staging, then production) is a production deploy: one per production target.
+  if (production.length === 0) return [pipelineDeploy(targets.at(-1)?.environment ?? 'unknown')];
+  const [only] = production;
+  if (production.length === 1 && only !== undefined)
+    return [{ ...pipelineDeploy(only.environment), ...targetTimesAndStatus(only, status, cancelled) }];
+  return production.map((target) => ({
+    ...pipelineDeploy(target.environment),
+    id: `${deployId.spinnaker(execution.id)}:${target.environment}`,
+    ...targetTimesAndStatus(target, status, cancelled),
+  }));
 };
+
+/** A target's own outcome: its stages' status (a cancelled pipeline may have deployed it already). */
+function targetTimesAndStatus(
+  target: Target,
+  pipelineStatus: DeployStatus,
+  cancelled: boolean,
+): Partial<Pick<Deploy, 'status' | 'startedAt' | 'finishedAt'>> {
+  const statuses = target.stages.map((s) => STAGE_STATUS[s.status ?? '']);
+  const status = statuses.includes('failure')
+    ? 'failure'
+    : statuses.length > 0 && statuses.every((s) => s === 'success')
+      ? 'success'
+      : cancelled
+        ? 'cancelled'
+        : pipelineStatus;
+  const starts = target.stages.map((s) => s.startTime).filter((t): t is number => typeof t === 'number');
+  const ends = target.stages.map((s) => s.endTime).filter((t): t is number => typeof t === 'number');
+  return {
+    status,
+    ...(starts.length > 0 ? { startedAt: utc(Math.min(...starts)) } : {}),
+    ...(ends.length > 0 ? { finishedAt: utc(Math.max(...ends)) } : {}),
+  };
+}

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { type Admission, type Admit, invalid } from './admission.ts';
 import { type Deploy, deployId, type DeployStatus, utc } from '../events.ts';
-import { canonicalEnvironment, type Settings, teamOf } from '../settings.ts';
+import { canonicalEnvironment, isEnvironmentName, type Settings, teamOf } from '../settings.ts';
 import { type Normalizer, parseOrThrow } from './normalize.ts';
 
 /**
@@ -68,13 +68,21 @@ const STATUS: Record<string, DeployStatus> = {
   discarded: 'cancelled',
 };
 
-/** The configured workspace, else `<service>-<environment>` split at the last dash. */
-function workspaceTarget(settings: Settings, workspace: string): { service: string; environment: string } {
+/**
+ * The configured workspace, else `<service>-<environment>` where the environment is the longest
+ * dash-separated suffix made only of environment words (`billing-pre-prod` → billing, pre-prod;
+ * `checkout-api-prod-eu` → checkout-api, production), else the whole name, environment unknown.
+ */
+export function workspaceTarget(settings: Settings, workspace: string): { service: string; environment: string } {
   const configured = settings.terraform.workspaces[workspace];
   if (configured !== undefined) return configured;
-  const dash = workspace.lastIndexOf('-');
-  if (dash <= 0) return { service: workspace, environment: canonicalEnvironment(settings, 'unknown') };
-  return { service: workspace.slice(0, dash), environment: canonicalEnvironment(settings, workspace.slice(dash + 1)) };
+  const parts = workspace.split('-');
+  for (let i = 1; i < parts.length; i++) {
+    const environment = parts.slice(i).join('-');
+    if (isEnvironmentName(settings, environment))
+      return { service: parts.slice(0, i).join('-'), environment: canonicalEnvironment(settings, environment) };
+  }
+  return { service: workspace, environment: 'unknown' };
 }
 
 export const normalizeTerraform: Normalizer = (body, _eventType, { settings, receivedAt }) => {

@@ -14,6 +14,7 @@ import {
   byPushedAt,
   byText,
   type EventFilter,
+  type ExportItem,
   mergeCommit,
   mergePush,
   type PutResult,
@@ -179,6 +180,60 @@ export class FirestoreStore implements Store {
         .orderBy('finishedAt', 'desc')
         .limit(1);
       return (await this.all<Deploy>(query))[0];
+    });
+  }
+
+  nextSuccessfulDeploy(service: string, environment: string, after: string): Promise<Deploy | undefined> {
+    return this.guard('nextSuccessfulDeploy', async () => {
+      const query = this.collection('deploy')
+        .where('service', '==', service)
+        .where('environment', '==', environment)
+        .where('status', '==', 'success')
+        .where('finishedAt', '>', after)
+        .orderBy('finishedAt')
+        .limit(1);
+      return (await this.all<Deploy>(query))[0];
+    });
+  }
+
+  putExportItems(items: ExportItem[]): Promise<void> {
+    return this.guard('putExportItems', async () => {
+      for (const item of items) {
+        const ref = this.db.collection('items').doc(docId(item.id));
+        await this.db.runTransaction(async (tx) => {
+          const data = (await tx.get(ref)).data();
+          if (data === undefined) tx.create(ref, { id: item.id, at: item.at, body: item.body, [EXPORTED]: false });
+          else if (data[EXPORTED] !== true) tx.update(ref, { at: item.at, body: item.body });
+        });
+      }
+    });
+  }
+
+  claimExportItems(ids: string[], now: string, until: string): Promise<string[]> {
+    return this.guard('claimExportItems', async () => {
+      const claimed: string[] = [];
+      for (const id of ids)
+        if (await this.claim(this.db.collection('items').doc(docId(id)), now, until)) claimed.push(id);
+      return claimed;
+    });
+  }
+
+  markItemsExported(ids: string[]): Promise<void> {
+    return this.guard('markItemsExported', async () => {
+      if (ids.length === 0) return;
+      const batch = this.db.batch();
+      for (const id of ids) batch.update(this.db.collection('items').doc(docId(id)), { [EXPORTED]: true });
+      await batch.commit();
+    });
+  }
+
+  unexportedItems(limit: number): Promise<ExportItem[]> {
+    return this.guard('unexportedItems', async () => {
+      const snapshot = await this.db.collection('items').where(EXPORTED, '==', false).orderBy('at').limit(limit).get();
+      return snapshot.docs.map((d) => {
+        const data = d.data();
+        return { id: String(data.id), at: String(data.at), body: data.body as Record<string, unknown> };
+      });
     });
   }
 
@@ -394,12 +449,13 @@ export class FirestoreStore implements Store {
     });
   }
 
-  releaseExportClaims(deployIds: string[], shippedIds: string[]): Promise<void> {
+  releaseExportClaims(deployIds: string[], shippedIds: string[], itemIds: string[] = []): Promise<void> {
     return this.guard('releaseExportClaims', async () => {
-      if (deployIds.length + shippedIds.length === 0) return;
+      if (deployIds.length + shippedIds.length + itemIds.length === 0) return;
       const batch = this.db.batch();
       for (const id of deployIds) batch.update(this.collection('deploy').doc(docId(id)), { [CLAIM]: null });
       for (const id of shippedIds) batch.update(this.db.collection('shipped').doc(docId(id)), { [CLAIM]: null });
+      for (const id of itemIds) batch.update(this.db.collection('items').doc(docId(id)), { [CLAIM]: null });
       await batch.commit();
     });
   }

@@ -14,6 +14,7 @@ import {
   byPushedAt,
   byText,
   type EventFilter,
+  type ExportItem,
   mergeCommit,
   mergePush,
   type PutResult,
@@ -67,6 +68,14 @@ CREATE INDEX IF NOT EXISTS shipped_by_time ON shipped (deployed_at) WHERE deploy
 CREATE INDEX IF NOT EXISTS shipped_unexported ON shipped (deployed_at)
   WHERE exported = 0 AND deploy_id IS NOT NULL AND counted = 1;
 CREATE INDEX IF NOT EXISTS shipped_by_deploy ON shipped (deploy_id);
+CREATE TABLE IF NOT EXISTS items (
+  id TEXT PRIMARY KEY,
+  at TEXT NOT NULL,
+  exported INTEGER NOT NULL DEFAULT 0,
+  claim_until TEXT,
+  body TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS items_unexported ON items (at) WHERE exported = 0;
 `;
 
 function shaOf(event: CanonicalEvent): string | null {
@@ -99,6 +108,20 @@ function prepareStatements(db: DatabaseSync) {
       `SELECT body FROM events WHERE kind = 'deploy' AND service = ? AND environment = ? AND status = 'success'
        AND time < ? ORDER BY time DESC LIMIT 1`,
     ),
+    nextSuccess: prepare(
+      `SELECT body FROM events WHERE kind = 'deploy' AND service = ? AND environment = ? AND status = 'success'
+       AND time > ? ORDER BY time LIMIT 1`,
+    ),
+    putItem: prepare(
+      `INSERT INTO items (id, at, body) VALUES (?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET at = excluded.at, body = excluded.body WHERE exported = 0`,
+    ),
+    claimItem: prepare(
+      'UPDATE items SET claim_until = ? WHERE id = ? AND exported = 0 AND (claim_until IS NULL OR claim_until < ?)',
+    ),
+    markItem: prepare('UPDATE items SET exported = 1 WHERE id = ?'),
+    releaseItemClaim: prepare('UPDATE items SET claim_until = NULL WHERE id = ?'),
+    unexportedItems: prepare('SELECT id, at, body FROM items WHERE exported = 0 ORDER BY at LIMIT ?'),
     previousShipping: prepare(
       'SELECT body FROM events WHERE ships = 1 AND service = ? AND ship_order < ? ORDER BY ship_order DESC LIMIT 1',
     ),
@@ -258,6 +281,32 @@ export class SqliteStore implements Store {
     return Promise.resolve(row === undefined ? undefined : (JSON.parse(row.body) as Deploy));
   }
 
+  nextSuccessfulDeploy(service: string, environment: string, after: string): Promise<Deploy | undefined> {
+    return Promise.resolve(this.bodies<Deploy>(this.statements.nextSuccess.all(service, environment, after))[0]);
+  }
+
+  putExportItems(items: ExportItem[]): Promise<void> {
+    return this.transaction(() => {
+      for (const item of items) this.statements.putItem.run(item.id, item.at, JSON.stringify(item.body));
+    });
+  }
+
+  claimExportItems(ids: string[], now: string, until: string): Promise<string[]> {
+    return Promise.resolve(ids.filter((id) => this.statements.claimItem.run(until, id, now).changes === 1));
+  }
+
+  markItemsExported(ids: string[]): Promise<void> {
+    for (const id of ids) this.statements.markItem.run(id);
+    return Promise.resolve();
+  }
+
+  unexportedItems(limit: number): Promise<ExportItem[]> {
+    const rows = this.statements.unexportedItems.all(limit) as Array<{ id: string; at: string; body: string }>;
+    return Promise.resolve(
+      rows.map((r) => ({ id: r.id, at: r.at, body: JSON.parse(r.body) as Record<string, unknown> })),
+    );
+  }
+
   previousShippingDeploy(service: string, order: string): Promise<Deploy | undefined> {
     return Promise.resolve(this.bodies<Deploy>(this.statements.previousShipping.all(service, order))[0]);
   }
@@ -402,9 +451,10 @@ export class SqliteStore implements Store {
     return Promise.resolve(ids.filter((id) => this.statements.claimShipped.run(until, id, now).changes === 1));
   }
 
-  releaseExportClaims(deployIds: string[], shippedIds: string[]): Promise<void> {
+  releaseExportClaims(deployIds: string[], shippedIds: string[], itemIds: string[] = []): Promise<void> {
     for (const id of deployIds) this.statements.releaseDeployClaim.run(id);
     for (const id of shippedIds) this.statements.releaseShippedClaim.run(id);
+    for (const id of itemIds) this.statements.releaseItemClaim.run(id);
     return Promise.resolve();
   }
 
@@ -434,6 +484,7 @@ export class SqliteStore implements Store {
   explainLookups(): Record<string, string> {
     const lookups = [
       'previous',
+      'nextSuccess',
       'previousShipping',
       'nextShipping',
       'bySha',

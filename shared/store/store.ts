@@ -32,6 +32,8 @@ export interface Store {
 
   /** The last successful deploy of a service to an environment that finished before `before`. */
   previousSuccessfulDeploy(service: string, environment: string, before: string): Promise<Deploy | undefined>;
+  /** The first successful deploy of a service to an environment that finished after `after`. */
+  nextSuccessfulDeploy(service: string, environment: string, after: string): Promise<Deploy | undefined>;
   /** The shipping deploy of a service just before `order` (a `shipOrder`), if any. */
   previousShippingDeploy(service: string, order: string): Promise<Deploy | undefined>;
   /** Shipping deploys of a service after `order`, earliest first, at most `limit`. */
@@ -82,7 +84,18 @@ export interface Store {
   /** The same for shipped changes: returns the ids this caller may export. */
   claimShippedExport(ids: string[], now: string, until: string): Promise<string[]>;
   /** Gives claims back after a failed export, so a redelivery may export at once. */
-  releaseExportClaims(deployIds: string[], shippedIds: string[]): Promise<void>;
+  releaseExportClaims(deployIds: string[], shippedIds: string[], itemIds?: string[]): Promise<void>;
+
+  /**
+   * Other facts sent to Datadog once each (a restore: its time to restore and DORA failure):
+   * created if absent; one not sent yet takes the new body (a later delivery knew better).
+   */
+  putExportItems(items: ExportItem[]): Promise<void>;
+  /** Claims items as `claimShippedExport` does: the ids this caller may export. */
+  claimExportItems(ids: string[], now: string, until: string): Promise<string[]>;
+  markItemsExported(ids: string[]): Promise<void>;
+  /** Items not sent yet, oldest first. */
+  unexportedItems(limit: number): Promise<ExportItem[]>;
   /** Marks a deploy's own export (count, duration, restore time, event, DORA record) done. */
   markDeployExported(deployId: string): Promise<void>;
   /** Marks shipped changes' distributions (lead time, PR times) sent. */
@@ -95,6 +108,13 @@ export interface Store {
   /** What the store holds, oldest first: for `devstats events`. */
   events(filter: EventFilter): Promise<CanonicalEvent[]>;
   close(): Promise<void>;
+}
+
+/** A fact to send once that is neither a deploy nor a shipped change; `at` orders them. */
+export interface ExportItem {
+  id: string;
+  at: string;
+  body: Record<string, unknown>;
 }
 
 /** What one deploy holds, as `recordShipped` stores it. */

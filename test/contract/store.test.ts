@@ -402,6 +402,8 @@ test('SQLite: every per-delivery lookup searches the index made for it, none sca
     const expected: Record<string, RegExp> = {
       previous:
         /^SEARCH events USING INDEX events_by_deploy \(kind=\? AND service=\? AND environment=\? AND status=\? AND time<\?\)/,
+      nextSuccess:
+        /^SEARCH events USING INDEX events_by_deploy \(kind=\? AND service=\? AND environment=\? AND status=\? AND time>\?\)/,
       previousShipping: /^SEARCH events USING INDEX events_shipping \(service=\? AND ship_order<\?\)$/,
       nextShipping: /^SEARCH events USING INDEX events_shipping \(service=\? AND ship_order>\?\)$/,
       bySha: /^SEARCH events USING INDEX events_by_sha \(kind=\? AND repository=\? AND sha=\?\)$/,

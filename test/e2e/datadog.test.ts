@@ -240,7 +240,7 @@ describe('export to Datadog (the real client against a local Datadog)', () => {
   });
 
   test('time to restore: from the failure at 11:40 to the success at 11:50', () => {
-    assert.deepEqual(distributionValues(h.dd, 'devstats.time_to_restore'), { [billing]: [600] });
+    assert.deepEqual(distributionValues(h.dd, 'devstats.time_to_restore'), { [`cause:deploy,${billing}`]: [600] });
   });
 
   test('deploy duration per status; none for the old or the future deploy', () => {

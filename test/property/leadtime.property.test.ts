@@ -6,8 +6,8 @@ import { Exporter } from '../../shared/export.ts';
 import { memoryLogger } from '../../shared/log.ts';
 import { createProcessor } from '../../shared/process.ts';
 import { parseSettings } from '../../shared/settings.ts';
-import type { DatadogSink, DistributionPoint } from '../../shared/sinks/datadog.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
+import { RecordingSink } from '../support/recording-sink.ts';
 import { deployMessage, nameOf, pullRequestMessage, pushMessage, ZERO } from '../support/history.ts';
 
 /*
@@ -336,21 +336,6 @@ function model(history: History): Map<string, Shipped> {
 
 const settings = parseSettings({});
 
-function recordingSink(): DatadogSink & { points: DistributionPoint[] } {
-  const points: DistributionPoint[] = [];
-  return {
-    points,
-    requests: 0,
-    series: () => Promise.resolve(),
-    distributions: (p) => {
-      points.push(...p);
-      return Promise.resolve();
-    },
-    event: () => Promise.resolve(),
-    doraDeployment: () => Promise.resolve(),
-  };
-}
-
 /** The SQLite store, noting each shipped change marked as sent to Datadog. */
 class MarkingStore extends SqliteStore {
   readonly marked: string[] = [];
@@ -363,7 +348,7 @@ class MarkingStore extends SqliteStore {
 function pipeline(withExport: boolean) {
   const store = new MarkingStore(':memory:');
   const logger = memoryLogger();
-  const sink = recordingSink();
+  const sink = new RecordingSink();
   const now = () => new Date(BASE + 1800_000);
   const exporter = withExport ? new Exporter({ store, sink, settings, logger, now }) : undefined;
   const processMessage = createProcessor({ store, settings, logger, now, ...(exporter ? { exporter } : {}) });

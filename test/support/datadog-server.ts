@@ -17,6 +17,7 @@ const ANSWERS: Record<string, [number, unknown]> = {
   '/api/v1/distribution_points': [202, { status: 'ok' }],
   '/api/v1/events': [202, { status: 'ok', event: { id: 1, title: 'x' } }],
   '/api/v2/dora/deployment': [202, { data: { id: 'x', type: 'dora_deployment' } }],
+  '/api/v2/dora/failure': [202, { data: { id: 'x', type: 'dora_failure' } }],
 };
 
 /**

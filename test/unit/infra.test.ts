@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { main as cli } from '../../shared/cli.ts';
 import { ENVIRONMENT_VARIABLES, SECRET_VARIABLES } from '../../shared/config.ts';
 import { DISTRIBUTIONS, METRIC } from '../../shared/metric-names.ts';
 import { memoryLogger } from '../../shared/log.ts';
@@ -184,6 +185,39 @@ describe('the dashboard definition', () => {
       assert.equal(stored.title, dashboard.title);
       assert.equal(stored.widgets.length, (dashboard.widgets as unknown[]).length);
       assert.deepEqual(stored.template_variables, dashboard.template_variables);
+    });
+
+    test('devstats dashboard push tailors it: the production environments of the configuration, the days of its time zone', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'devstats-dashboard-'));
+      const file = join(dir, 'devstats.json');
+      writeFileSync(
+        file,
+        JSON.stringify({ timezone: 'Europe/Berlin', productionEnvironments: ['prod-eu', 'prod-us'] }),
+      );
+      const lines: string[] = [];
+      const env = { DD_API_KEY: 'k', DD_APP_KEY: 'a', DD_API_URL: dd.url, DEVSTATS_CONFIG: file };
+      assert.equal(await cli(['dashboard', 'push'], env, (l) => lines.push(l)), 0);
+      const pushed = [...dd.dashboards.values()].at(-1) as {
+        template_variables: Array<{ name: string; default: string; available_values: string[] }>;
+        widgets: Array<{ definition: { title?: string } }>;
+      };
+      assert.deepEqual(
+        pushed.template_variables.find((v) => v.name === 'env'),
+        { name: 'env', prefix: 'env', default: 'prod-eu', available_values: ['prod-eu', 'prod-us'] },
+      );
+      const titles = pushed.widgets.map((w) => w.definition.title ?? '');
+      assert.ok(titles.includes('Deploys per developer per day (7 days, days in Europe/Berlin)'), titles.join('; '));
+      assert.ok(!JSON.stringify(pushed).includes('days in UTC'));
+      // The organisation's active developers is the team:all gauge, not an average over teams.
+      assert.ok(JSON.stringify(pushed).includes('max:devstats.developers.active{team:all}'));
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    test('Terraform tailors it the same way, from the same configuration file', () => {
+      const tf = readFileSync(join(INFRA, 'datadog.tf'), 'utf8');
+      assert.match(tf, /productionEnvironments/);
+      assert.match(tf, /"days in UTC", "days in \$\{local\.reporting_timezone\}"/);
+      assert.match(tf, /variable\.name == "env"/);
     });
 
     test('refuses without an application key', async () => {

@@ -4,9 +4,10 @@ import type { BusMessage } from '../../shared/bus/bus.ts';
 import { Exporter } from '../../shared/export.ts';
 import { memoryLogger } from '../../shared/log.ts';
 import { createProcessor } from '../../shared/process.ts';
+import { buildReport, dayRange, previousPeriod } from '../../shared/report/figures.ts';
 import { parseSettings } from '../../shared/settings.ts';
-import type { DatadogSink, DistributionPoint } from '../../shared/sinks/datadog.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
+import { RecordingSink } from '../support/recording-sink.ts';
 import {
   at,
   deployMessage,
@@ -21,26 +22,10 @@ import {
 
 const settings = parseSettings({});
 
-/** A sink that keeps the distribution points it is given. */
-function recordingSink(): DatadogSink & { points: DistributionPoint[] } {
-  const points: DistributionPoint[] = [];
-  return {
-    points,
-    requests: 0,
-    series: () => Promise.resolve(),
-    distributions: (p) => {
-      points.push(...p);
-      return Promise.resolve();
-    },
-    event: () => Promise.resolve(),
-    doraDeployment: () => Promise.resolve(),
-  };
-}
-
 async function run(messages: BusMessage[], options: { export?: boolean } = {}) {
   const store = new SqliteStore(':memory:');
   const logger = memoryLogger();
-  const sink = recordingSink();
+  const sink = new RecordingSink();
   // Within the hour Datadog takes points for, of the deploys the export test tells.
   const now = () => new Date(at(4, 20));
   const exporter = options.export === true ? new Exporter({ store, sink, settings, logger, now }) : undefined;
@@ -212,6 +197,9 @@ describe('lead time: first-ship semantics, whatever the arrival order (issue 11)
     const [change] = await store.shippedBy('ci:billing:d1');
     assert.equal(change?.leadTimeSeconds, 0);
     assert.equal(change.committedAt, at(5), 'kept as the commit says, for the data-quality count');
+    const day = dayRange('2026-11-20', '2026-11-20');
+    const report = await buildReport(store, settings, { period: day, comparison: previousPeriod(day) });
+    assert.equal(report.dataQuality.commitsDatedAfterTheirDeploy, 1);
   });
 
   test('a force push back to an earlier sha (X→Y, Y→X) is walked once: the deploy is stored, never stuck', async () => {

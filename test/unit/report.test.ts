@@ -5,8 +5,9 @@ import { memoryLogger } from '../../shared/log.ts';
 import { buildReport, previousPeriod, quarter, type Report } from '../../shared/report/figures.ts';
 import { renderHtml, renderMarkdown } from '../../shared/report/render.ts';
 import { rollup } from '../../shared/rollup.ts';
-import { BatchingSink, type DatadogSink, type SeriesPoint } from '../../shared/sinks/datadog.ts';
+import { BatchingSink } from '../../shared/sinks/datadog.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
+import { RecordingSink } from '../support/recording-sink.ts';
 import { deploy, fill, may5, q3, settings } from '../support/report-history.ts';
 
 describe('devstats report: golden figures', () => {
@@ -39,7 +40,7 @@ describe('devstats report: golden figures', () => {
       activeDevelopers: 2,
       successfulDeploys: 4,
       deployments: 5,
-      deploymentFrequency: 4 / 92,
+      deploymentFrequency: 5 / 92,
       deploysPerDeveloperPerDay: 4 / 92 / 2,
       leadTimeP50: 7200,
       leadTimeP90: 10800,
@@ -111,6 +112,8 @@ describe('devstats report: golden figures', () => {
       commits: 5,
       mergedPullRequests: 0,
       deploysWithoutCommitSha: 2,
+      deploysDatedInTheFuture: 0,
+      commitsDatedAfterTheirDeploy: 0,
       servicesWithoutTeam: [],
       botAuthorsExcluded: ['dependabot[bot]', 'release-robot'],
       // Days with a deploy (Jul 10, Aug 5, Aug 6, Sep 1, 20, 21) or a commit (Sep 10, 12, 15, 16): 10 of 92.
@@ -119,17 +122,8 @@ describe('devstats report: golden figures', () => {
   });
 
   test('each weekly point equals the 7-day gauge rollup publishes on that day', async () => {
-    const sent: SeriesPoint[] = [];
-    const recording: DatadogSink = {
-      requests: 0,
-      series: (points) => {
-        sent.push(...points);
-        return Promise.resolve();
-      },
-      distributions: () => Promise.resolve(),
-      event: () => Promise.resolve(),
-      doraDeployment: () => Promise.resolve(),
-    };
+    const recording = new RecordingSink();
+    const sent = recording.series_;
     const sink = new BatchingSink(recording);
     for (const d of [...Object.values(q3), may5]) await store.markDeployExported(d.id);
     await store.markShippedExported((await store.unexportedShipped(100)).map((s) => s.id));
