@@ -1,6 +1,16 @@
 /** Adapts functions-framework's Express request and response to the framework-free ingest. */
 import type { HttpFunction } from '@google-cloud/functions-framework';
-import { createIngest, type IngestDeps, type IngestRequest, logOutcome, replyFor } from '../shared/ingest.ts';
+import { readBody } from '../shared/body.ts';
+import {
+  bodyWorthKeeping,
+  createIngest,
+  INGEST_PATHS,
+  type IngestDeps,
+  type IngestRequest,
+  logOutcome,
+  normalPath,
+  replyFor,
+} from '../shared/ingest.ts';
 import type { FrameworkRequest } from './raw-body.ts';
 import './raw-body.ts';
 
@@ -12,30 +22,22 @@ function headersOf(req: FrameworkRequest): Record<string, string> {
   return headers;
 }
 
-function requestOf(req: FrameworkRequest): IngestRequest {
-  const error = req.bodyParserError;
-  const parsedByFramework =
-    error === undefined &&
-    req.is('application/json') !== false &&
-    typeof req.body === 'object' &&
-    req.body !== null &&
-    !Buffer.isBuffer(req.body);
+/** The request as ingest sees it, its body read here with the cap enforced while reading. */
+async function requestOf(req: FrameworkRequest, deps: IngestDeps): Promise<IngestRequest> {
+  const headers = headersOf(req);
+  // Only ingest's own paths are left unparsed by the server (raw-body.ts); any other is a 404 or 405.
+  const body = INGEST_PATHS.includes(normalPath(req.path))
+    ? await readBody(req, headers, {
+        maxBytes: deps.config.maxBodyBytes,
+        keep: bodyWorthKeeping(deps.config, req.path, headers),
+      })
+    : {};
   return {
     method: req.method,
     path: req.path,
-    headers: headersOf(req),
-    rawBody: req.rawBody,
-    parsedBody: parsedByFramework ? (req.body as unknown) : undefined,
-    unreadableBody:
-      error === undefined
-        ? undefined
-        : error.type === 'entity.too.large'
-          ? 'too_large'
-          : error.type === 'encoding.unsupported'
-            ? 'unsupported_encoding'
-            : error.type === 'entity.parse.failed' || error.type === 'charset.unsupported'
-              ? undefined // the raw bytes are there; ingest answers in its own order
-              : 'unreadable',
+    headers,
+    rawBody: body.bytes,
+    ...(body.problem === undefined ? {} : { unreadableBody: body.problem }),
     traceContext: req.get('x-cloud-trace-context'),
   };
 }
@@ -48,17 +50,19 @@ export function ingestHandler(deps: IngestDeps): HttpFunction {
     // into a 500; every failure here is caught below. Inside a domain each promise pays for the
     // domain's bookkeeping: leaving it is worth about 9% of throughput (`npm run bench`).
     (process as { domain?: { exit(): void } }).domain?.exit();
-    const request = requestOf(req);
-    ingest(request).then(
-      (outcome) => {
+    const path = req.path;
+    requestOf(req, deps)
+      .then(async (request) => {
+        const outcome = await ingest(request);
         const reply = replyFor(outcome);
         logOutcome(deps.logger, request, outcome, reply.status, deps.config.projectId);
+        // A body refused for its size may still be arriving: end the connection after the answer.
+        if (outcome.reason === 'payload_too_large') res.set('connection', 'close');
         res.status(reply.status).set(reply.headers).json(reply.body);
-      },
-      (error: unknown) => {
-        deps.logger.error('ingest failed', { path: request.path, error: String(error) });
+      })
+      .catch((error: unknown) => {
+        deps.logger.error('ingest failed', { path, error: String(error) });
         res.status(500).json({ error: 'internal', message: 'internal error' });
-      },
-    );
+      });
   };
 }

@@ -2,6 +2,7 @@ import { type Authenticator, type Headers, hmacSignature, sharedToken, versioned
 import { type Bus, PublishError, type RawAttributes } from './bus/bus.ts';
 import type { Config, WebhookSource } from './config.ts';
 import type { LogFields, Logger } from './log.ts';
+import { jsonShapeProblem } from './body.ts';
 import type { Admit } from './sources/admission.ts';
 import { admitCircleci } from './sources/circleci.ts';
 import { admitDeployment } from './sources/deployments.ts';
@@ -15,10 +16,8 @@ export interface IngestRequest {
   path: string;
   /** Lower-case names. */
   headers: Headers;
-  /** The exact bytes received; undefined when there was no body or it could not be read. */
+  /** The exact bytes received (decoded); undefined when there was no body, or it was not kept or readable. */
   rawBody: Buffer | undefined;
-  /** The body already parsed from `rawBody` by the server, when it did that work. */
-  parsedBody?: unknown;
   /** Why the server could not read the body, when it could not. */
   unreadableBody?: 'too_large' | 'unsupported_encoding' | 'unreadable';
   /** `X-Cloud-Trace-Context`, for log correlation. */
@@ -86,6 +85,8 @@ export function replyFor(outcome: Outcome): Reply {
 
 interface Route {
   source: WebhookSource;
+  /** The header a sender's credentials come in: without it, the body is not worth keeping. */
+  credential: string;
   authenticate: Authenticator;
   admit: Admit;
 }
@@ -93,22 +94,60 @@ interface Route {
 const ROUTES: Readonly<Record<string, Route>> = {
   '/github': {
     source: 'github',
+    credential: 'x-hub-signature-256',
     authenticate: hmacSignature({ header: 'X-Hub-Signature-256', algorithm: 'sha256', prefix: 'sha256=' }),
     admit: admitGithub,
   },
-  '/spinnaker': { source: 'spinnaker', authenticate: sharedToken({ basic: true }), admit: admitSpinnaker },
+  '/spinnaker': {
+    source: 'spinnaker',
+    credential: 'authorization',
+    authenticate: sharedToken({ basic: true }),
+    admit: admitSpinnaker,
+  },
   '/terraform': {
     source: 'terraform',
+    credential: 'x-tfe-notification-signature',
     authenticate: hmacSignature({ header: 'X-TFE-Notification-Signature', algorithm: 'sha512', prefix: '' }),
     admit: admitTerraform,
   },
   '/circleci': {
     source: 'circleci',
+    credential: 'circleci-signature',
     authenticate: versionedSignatureList({ header: 'circleci-signature', version: 'v1' }),
     admit: admitCircleci,
   },
-  '/deployments': { source: 'ci', authenticate: sharedToken({ basic: false }), admit: admitDeployment },
+  '/deployments': {
+    source: 'ci',
+    credential: 'authorization',
+    authenticate: sharedToken({ basic: false }),
+    admit: admitDeployment,
+  },
 };
+
+/** The paths ingest answers: the server leaves their bodies to `readBody`, which caps them while reading. */
+export const INGEST_PATHS: readonly string[] = ['/healthz', ...Object.keys(ROUTES)];
+
+export const normalPath = (path: string) => (path.length > 1 ? path.replace(/\/+$/, '') : path);
+
+/**
+ * Whether a request's body is worth keeping while it is read: it goes to a source, and carries
+ * that source's credentials (or the source is open under DEVSTATS_INSECURE_DEV). Any other
+ * request will be refused whatever its body holds, so its bytes are only counted.
+ */
+export function bodyWorthKeeping(
+  config: Pick<Config, 'secrets' | 'insecureDev'>,
+  path: string,
+  headers: Headers,
+): boolean {
+  const route = ROUTES[normalPath(path)];
+  if (route === undefined) return false;
+  if (config.secrets[route.source].length === 0) return config.insecureDev;
+  const credential = headers[route.credential];
+  return credential !== undefined && credential !== '';
+}
+
+/** No webhook nests this deep or carries this many values; a body that does is refused before parsing. */
+const JSON_LIMITS = { maxDepth: 64, maxValues: 2_000_000 };
 
 /** `application/json` or `application/<anything>+json`, in UTF-8 (RFC 8259 allows no other charset). */
 function mediaTypeProblem(contentType: string | undefined): string | undefined {
@@ -127,16 +166,16 @@ function mediaTypeProblem(contentType: string | undefined): string | undefined {
   return undefined;
 }
 
-function parseJson(
-  request: IngestRequest,
-  rawBody: Buffer,
-): { ok: true; value: unknown } | { ok: false; detail: string } {
-  if (request.parsedBody !== undefined) return { ok: true, value: request.parsedBody };
+function parseJson(rawBody: Buffer): { ok: true; value: unknown } | { ok: false; detail: string } {
   if (rawBody.length === 0) return { ok: false, detail: 'body is empty' };
+  const shape = jsonShapeProblem(rawBody, JSON_LIMITS);
+  if (shape !== undefined) return { ok: false, detail: `JSON ${shape}` };
   try {
     return { ok: true, value: JSON.parse(rawBody.toString('utf8')) as unknown };
   } catch (error) {
-    return { ok: false, detail: `not valid JSON (${(error as Error).message})` };
+    // The engine's message quotes the body: the answer and the log say where, never what.
+    const position = /position (\d+)/.exec((error as Error).message)?.[1];
+    return { ok: false, detail: `not valid JSON${position === undefined ? '' : ` (at byte ${position})`}` };
   }
 }
 
@@ -157,7 +196,7 @@ export function createIngest(deps: IngestDeps): (request: IngestRequest) => Prom
   const { config, bus } = deps;
 
   return async function ingest(request) {
-    const path = request.path.length > 1 ? request.path.replace(/\/+$/, '') : request.path;
+    const path = normalPath(request.path);
     if (path === '/healthz') {
       return request.method === 'GET' || request.method === 'HEAD'
         ? { reason: 'healthy' }
@@ -188,7 +227,7 @@ export function createIngest(deps: IngestDeps): (request: IngestRequest) => Prom
     if (request.unreadableBody === 'unreadable') {
       return { reason: 'invalid_payload', field: '(body)', detail: 'the body could not be read' };
     }
-    const json = parseJson(request, rawBody);
+    const json = parseJson(rawBody);
     if (!json.ok) return { reason: 'invalid_payload', field: '(body)', detail: json.detail };
     if (typeof json.value !== 'object' || json.value === null || Array.isArray(json.value)) {
       return { reason: 'invalid_payload', field: '(body)', detail: 'must be a JSON object' };

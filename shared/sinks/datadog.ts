@@ -367,6 +367,7 @@ export class BatchingSink implements DatadogSink {
   };
   private readonly scheduled = { series: false, distributions: false };
   private readonly lingerMs: number;
+  private lastJoin = 0;
   /** Series requests go one at a time, in order: Datadog keeps the last count received per second. */
   private seriesInOrder: Promise<unknown> = Promise.resolve();
 
@@ -415,14 +416,23 @@ export class BatchingSink implements DatadogSink {
           });
         });
       } else {
+        // Distributions come last in an export, after its event and DORA requests: they linger for
+        // the deliveries handled alongside, whose requests end at other moments, until none joined
+        // for `lingerMs` (and never more than ten times that).
+        this.lastJoin = Date.now();
         if (this.scheduled.distributions) return;
         this.scheduled.distributions = true;
-        // Distributions come last in an export, after its event and DORA requests: they linger a
-        // little for the deliveries handled alongside, whose requests end at other moments.
-        setTimeout(() => {
+        const firstJoin = this.lastJoin;
+        const wait = () => {
+          const quiet = Date.now() - this.lastJoin >= this.lingerMs;
+          if (!quiet && Date.now() - firstJoin < 10 * this.lingerMs) {
+            setTimeout(wait, this.lingerMs - (Date.now() - this.lastJoin));
+            return;
+          }
           this.scheduled.distributions = false;
           this.flush(this.waiting.distributions.splice(0), (batch) => this.inner.distributions(batch));
-        }, this.lingerMs);
+        };
+        setTimeout(wait, this.lingerMs);
       }
     });
   }

@@ -1,0 +1,33 @@
+/**
+ * The ingest function in a process of its own, for tests that measure what a request costs it:
+ * it prints its port, and answers `usage` messages with its resident set size (current and peak).
+ */
+import { memoryLogger } from '../../shared/log.ts';
+import { startIngestServer } from './ingest-server.ts';
+import { RecordingBus } from './recording-bus.ts';
+
+const bus = new RecordingBus();
+const server = await startIngestServer({
+  config: {
+    maxBodyBytes: Number(process.env.MAX_BODY_BYTES ?? 26_214_400),
+    secrets: { github: ['s'], spinnaker: ['s'], terraform: ['s'], circleci: ['s'], ci: ['s'] },
+    insecureDev: false,
+    rawTopic: 'devstats-raw',
+    projectId: undefined,
+  },
+  bus,
+  logger: memoryLogger(),
+});
+process.on('message', (message) => {
+  if (message === 'usage') {
+    globalThis.gc?.();
+    process.send?.({
+      rss: process.memoryUsage().rss,
+      maxRss: process.resourceUsage().maxRSS * 1024,
+      published: bus.published.length,
+    });
+  } else if (message === 'stop') {
+    void server.close().then(() => process.exit(0));
+  }
+});
+process.send?.({ url: server.url });
