@@ -1,4 +1,4 @@
-import { MemoryBus } from '../shared/bus/memory.ts';
+import { SqliteQueueBus } from '../shared/bus/sqlite-queue.ts';
 import { deliveryOf } from '../shared/bus/pubsub-event.ts';
 import { PubSubBus } from '../shared/bus/pubsub.ts';
 import { createProcessor } from '../shared/process.ts';
@@ -8,8 +8,8 @@ import { instanceRuntime } from './runtime.ts';
 /**
  * Local runs (`npm start`): this process also runs `process` on what ingest publishes, against the
  * store the configuration names (SQLite by default), exporting to Datadog (or, without DD_API_KEY,
- * to files), and `rollup` on a timer, as Cloud Scheduler would. With the in-process queue that is
- * all in memory; next to the Pub/Sub emulator (PUBSUB_EMULATOR_HOST) the topics and pull
+ * to files), and `rollup` on a timer, as Cloud Scheduler would. The in-process queue keeps each
+ * delivery on disk until it is handled (a restart picks up what a crash left); next to the Pub/Sub emulator (PUBSUB_EMULATOR_HOST) the topics and pull
  * subscriptions are created and drive both, direct-to-topic sources (Cloud Build, Spinnaker Echo's
  * publisher) included. On Cloud Functions none of this runs: Eventarc calls each target.
  */
@@ -17,7 +17,7 @@ const runtime = instanceRuntime();
 const { bus, config, settings, logger } = runtime;
 const local = !config.onGoogleCloud;
 
-if (local && (bus instanceof MemoryBus || (bus instanceof PubSubBus && config.pubsubEmulatorHost !== undefined))) {
+if (local && (bus instanceof SqliteQueueBus || (bus instanceof PubSubBus && config.pubsubEmulatorHost !== undefined))) {
   const backend = runtime.backend();
   const processor = backend.then(({ store, exporter }) => createProcessor({ store, exporter, settings, logger }));
   const runRollup = async () => {
@@ -25,7 +25,7 @@ if (local && (bus instanceof MemoryBus || (bus instanceof PubSubBus && config.pu
     await rollup({ store, sink, exporter, settings, logger, now: () => new Date() });
   };
 
-  if (bus instanceof MemoryBus) {
+  if (bus instanceof SqliteQueueBus) {
     bus.subscribe(config.rawTopic, async (delivery) => {
       const processMessage = await processor;
       await processMessage(delivery);

@@ -1,5 +1,6 @@
 import type { Bus } from '../shared/bus/bus.ts';
-import { MemoryBus } from '../shared/bus/memory.ts';
+import { join } from 'node:path';
+import { SqliteQueueBus } from '../shared/bus/sqlite-queue.ts';
 import { PubSubBus } from '../shared/bus/pubsub.ts';
 import { type Config, ConfigError, loadConfig } from '../shared/config.ts';
 import { createLogger, type Logger } from '../shared/log.ts';
@@ -47,7 +48,8 @@ export function createRuntime(env: Record<string, string | undefined>, logger: L
     if (config.functionTarget === undefined || config.functionTarget === 'ingest') bus.warm();
     return { ...common, bus };
   }
-  return { ...common, bus: new MemoryBus({ logger }) };
+  // The embedded queue: in this process, on disk, so a delivery survives a crash after its 202.
+  return { ...common, bus: new SqliteQueueBus({ path: join(config.dataDir, 'queue.sqlite'), logger }) };
 }
 
 let runtime: Runtime | undefined;

@@ -11,7 +11,11 @@ data "archive_file" "source" {
   type        = "zip"
   source_dir  = var.source_dir
   output_path = "${path.module}/.build/devstats-source.zip"
-  excludes    = ["node_modules", "dist", ".git", ".devstats", "infra", "test", "bench", ".ci"]
+  # Only the code is uploaded: never a local .env or .npmrc (tokens), tests, benchmarks or data.
+  excludes = [
+    "node_modules", "dist", ".git", ".devstats", "infra", "test", "bench", ".ci", "scripts",
+    ".env", ".env.*", "**/.env", ".npmrc", "**/.npmrc", "*.log", "*.sqlite", "*.md",
+  ]
 }
 
 resource "google_storage_bucket_object" "source" {
@@ -55,14 +59,23 @@ resource "google_cloudfunctions2_function" "ingest" {
     max_instance_count    = 20
     # A webhook must be answered fast: keep one instance warm.
     min_instance_count    = 1
-    environment_variables = merge(local.common_env, { DEVSTATS_RAW_TOPIC = google_pubsub_topic.raw.name })
-    dynamic "secret_environment_variables" {
+    # Webhook secrets are files (Secret Manager volumes of the latest version), read again every
+    # DEVSTATS_SECRET_TTL_MS: a rotation reaches the warm instance without a restart.
+    environment_variables = merge(
+      local.common_env,
+      { DEVSTATS_RAW_TOPIC = google_pubsub_topic.raw.name },
+      { for source in local.webhook_sources : "${local.webhook_secret_env[source]}_FILE" => "/etc/secrets/${source}/value" },
+    )
+    dynamic "secret_volumes" {
       for_each = local.webhook_sources
       content {
-        key        = local.webhook_secret_env[secret_environment_variables.value]
+        mount_path = "/etc/secrets/${secret_volumes.value}"
         project_id = var.project_id
-        secret     = google_secret_manager_secret.webhook[secret_environment_variables.value].secret_id
-        version    = "latest"
+        secret     = google_secret_manager_secret.webhook[secret_volumes.value].secret_id
+        versions {
+          version = "latest"
+          path    = "value"
+        }
       }
     }
   }
@@ -89,7 +102,8 @@ resource "google_cloudfunctions2_function" "process" {
     max_instance_count               = 10
     max_instance_request_concurrency = 8
     available_cpu                    = "1"
-    ingress_settings                 = "ALLOW_ALL"
+    # Only Pub/Sub's push subscriptions call it: no traffic from outside the project.
+    ingress_settings = "ALLOW_INTERNAL_ONLY"
     environment_variables            = local.common_env
     secret_environment_variables {
       key        = "DD_API_KEY"
@@ -116,6 +130,7 @@ resource "google_cloudfunctions2_function" "rollup" {
   }
   service_config {
     service_account_email = google_service_account.rollup.email
+    ingress_settings      = "ALLOW_INTERNAL_ONLY"
     available_memory      = "1Gi"
     timeout_seconds       = 300
     max_instance_count    = 1

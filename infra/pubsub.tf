@@ -3,6 +3,7 @@ locals {
     raw        = "devstats-raw"
     tick       = "devstats-tick"
     dead       = "devstats-dead-letter"
+    dead_ticks = "devstats-dead-letter-ticks"
     spinnaker  = "spinnaker-events"
     cloudbuild = "cloud-builds"
   }
@@ -18,6 +19,13 @@ resource "google_pubsub_topic" "tick" {
 
 resource "google_pubsub_topic" "dead_letter" {
   name = local.topics.dead
+}
+
+# Rollup ticks that failed are dead-lettered apart from data: `devstats replay` resends deliveries,
+# and a missed tick is worth nothing (the next one does its work).
+resource "google_pubsub_topic" "dead_ticks" {
+  name                       = local.topics.dead_ticks
+  message_retention_duration = "86400s"
 }
 
 # Spinnaker Echo's Google Pub/Sub publisher (pubsub.google.publishers) publishes here.
@@ -91,7 +99,7 @@ resource "google_pubsub_subscription" "rollup" {
     maximum_backoff = "300s"
   }
   dead_letter_policy {
-    dead_letter_topic     = google_pubsub_topic.dead_letter.id
+    dead_letter_topic     = google_pubsub_topic.dead_ticks.id
     max_delivery_attempts = var.max_delivery_attempts
   }
 }
@@ -104,9 +112,10 @@ locals {
 }
 
 resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
-  topic  = google_pubsub_topic.dead_letter.id
-  role   = "roles/pubsub.publisher"
-  member = local.pubsub_agent
+  for_each = { data = google_pubsub_topic.dead_letter.id, ticks = google_pubsub_topic.dead_ticks.id }
+  topic    = each.value
+  role     = "roles/pubsub.publisher"
+  member   = local.pubsub_agent
 }
 
 resource "google_pubsub_subscription_iam_member" "dead_letter_subscriber" {

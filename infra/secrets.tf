@@ -1,5 +1,6 @@
-# Every webhook secret and the Datadog API key live in Secret Manager; the functions read them as
-# environment variables at instance start (not per request).
+# Every webhook secret and the Datadog API key live in Secret Manager. ingest reads the webhook
+# secrets from files (mounted volumes), again every DEVSTATS_SECRET_TTL_MS, so a rotation reaches
+# warm instances; process and rollup read the Datadog key as a variable at instance start.
 locals {
   webhook_secret_env = {
     github      = "GITHUB_WEBHOOK_SECRET"

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -10,6 +11,7 @@ import { Exporter } from './export.ts';
 import { createLogger } from './log.ts';
 import { buildReport, dayRange, previousPeriod, quarter } from './report/figures.ts';
 import { renderHtml, renderMarkdown } from './report/render.ts';
+import { replayEmbedded, replayPubSub } from './replay.ts';
 import { rollup } from './rollup.ts';
 import { loadSettings, type Settings } from './settings.ts';
 import { createDatadogSink, pushDashboard } from './sinks/datadog.ts';
@@ -28,6 +30,11 @@ commands:
          create or update the DevStats dashboard in Datadog (by title; needs DD_API_KEY and DD_APP_KEY)
   rollup [--json]
          one rollup now: retry unfinished exports, publish today's gauges per team (as the scheduled rollup does)
+  events --failed [--json]
+         exports Datadog refused for good (a 400), parked with the reason: sent again only by replay
+  replay [--source S] [--since ISO-8601] [--dry-run]
+         send the dead letters again (the embedded queue's, or Pub/Sub's dead-letter subscription), and
+         give parked exports another try; what was stored already is stored once
 `;
 
 const KINDS: readonly EventKind[] = ['deploy', 'commit', 'pull_request', 'push'];
@@ -41,6 +48,8 @@ export async function main(
   if (command === 'rollup') return runRollup(rest, env, out);
   if (command === 'report') return runReport(rest, env, out);
   if (command === 'dashboard' && rest[0] === 'push') return runDashboardPush(rest.slice(1), env, out);
+  if (command === 'replay') return runReplay(rest, env, out);
+  if (command === 'events' && rest.includes('--failed')) return runFailed(rest, env, out);
   if (command !== 'events') {
     out(USAGE);
     return command === undefined || command === '--help' ? 0 : 64;
@@ -180,6 +189,92 @@ async function runDashboardPush(
     `${result.action} "${dashboard.title}" (${result.id})${result.url ? ` https://app.${config.datadog.site}${result.url}` : ''}`,
   );
   return 0;
+}
+
+async function runFailed(
+  args: string[],
+  env: Record<string, string | undefined>,
+  out: (line: string) => void,
+): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { failed: { type: 'boolean' }, json: { type: 'boolean', default: false } },
+    strict: true,
+  });
+  return withStore(env, async ({ store }) => {
+    const parked = await store.parkedExports(10_000);
+    for (const p of parked) out(values.json ? JSON.stringify(p) : `${p.kind.padEnd(8)} ${p.id}  ${p.at}  ${p.reason}`);
+    if (!values.json)
+      out(`${parked.length} parked export${parked.length === 1 ? '' : 's'} (devstats replay tries them again)`);
+  });
+}
+
+async function runReplay(
+  args: string[],
+  env: Record<string, string | undefined>,
+  out: (line: string) => void,
+): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      source: { type: 'string' },
+      since: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      wait: { type: 'string', default: '5' },
+    },
+    strict: true,
+  });
+  const filter = { source: values.source, since: values.since === undefined ? undefined : utc(values.since) };
+  const dryRun = values['dry-run'];
+  const logger = createLogger(() => undefined);
+  return withStore(env, async ({ store, settings, config }) => {
+    let result;
+    if (config.bus === 'pubsub') {
+      const { PubSubBus } = await import('./bus/pubsub.ts');
+      const bus = new PubSubBus({ projectId: config.projectId, publishTimeoutMs: config.publishTimeoutMs });
+      try {
+        result = await replayPubSub(
+          bus,
+          {
+            subscription: config.deadLetterSubscription,
+            rawTopic: config.rawTopic,
+            pubsubSources: settings.pubsubSources,
+            waitMs: Number(values.wait) * 1000,
+          },
+          filter,
+          dryRun,
+        );
+      } finally {
+        await bus.close();
+      }
+    } else {
+      const { SqliteQueueBus } = await import('./bus/sqlite-queue.ts');
+      const queue = new SqliteQueueBus({ path: join(config.dataDir, 'queue.sqlite'), logger });
+      try {
+        result = await replayEmbedded(queue, filter, dryRun);
+      } finally {
+        await queue.close();
+      }
+    }
+    for (const line of result.lines)
+      out(
+        `${dryRun ? 'would send' : 'sent'} ${line.source.padEnd(10)} ${line.deliveryId}  received ${line.receivedAt}, ${line.attempts} attempts${line.error ? `: ${line.error}` : ''}`,
+      );
+    out(`${result.lines.length} of ${result.found} dead letters ${dryRun ? 'would be sent' : 'sent'} again`);
+    const parked = await store.parkedExports(10_000);
+    if (dryRun) {
+      out(`${parked.length} parked exports would be tried again`);
+      return;
+    }
+    const unparked = await store.unparkExports();
+    if (unparked > 0) {
+      const sink = createDatadogSink(config.datadog, logger);
+      const exporter = new Exporter({ store, sink, settings, logger, now: () => new Date() });
+      await exporter.retryPending();
+      const still = (await store.parkedExports(10_000)).length;
+      out(`${unparked} parked exports tried again: ${unparked - still} sent, ${still} refused again`);
+    }
+  });
 }
 
 async function runRollup(

@@ -25,6 +25,8 @@ export interface Config {
   rawTopic: string;
   /** The topic Cloud Scheduler ticks `rollup` through. */
   tickTopic: string;
+  /** The subscription that keeps what Pub/Sub dead-lettered, for `devstats replay`. */
+  deadLetterSubscription: string;
   /** On Cloud Functions (`K_SERVICE` is set). */
   onGoogleCloud: boolean;
   /** The target this instance serves on Cloud Functions (`FUNCTION_TARGET`); undefined when it serves all. */
@@ -35,6 +37,12 @@ export interface Config {
   publishTimeoutMs: number;
   /** Accepted secrets per source: one, or two during a rotation. Empty means the source is not set up. */
   secrets: Record<WebhookSource, readonly string[]>;
+  /**
+   * `<SECRET>_FILE`: a file holding a source's secrets (a Secret Manager volume), read again every
+   * `secretTtlMs`, so a rotation reaches warm instances without a restart. Wins over the variable.
+   */
+  secretFiles: Partial<Record<WebhookSource, string>>;
+  secretTtlMs: number;
   /** `DEVSTATS_INSECURE_DEV=1`: accept sources whose secret is unset (local experiments only). */
   insecureDev: boolean;
   dataDir: string;
@@ -60,6 +68,7 @@ const Env = z.object({
   GOOGLE_CLOUD_PROJECT: z.string().optional(),
   DEVSTATS_RAW_TOPIC: z.string().min(1).default('devstats-raw'),
   DEVSTATS_TICK_TOPIC: z.string().min(1).default('devstats-tick'),
+  DEVSTATS_DEAD_LETTER_SUBSCRIPTION: z.string().min(1).default('devstats-dead-letter-inspect'),
   // GitHub caps webhook payloads at 25 MB; anything bigger is not a delivery we want.
   DEVSTATS_MAX_BODY_BYTES: positiveInt.default(26_214_400),
   // GitHub gives a webhook 10 s: answer 503 well before that when Pub/Sub does not confirm.
@@ -74,12 +83,21 @@ const Env = z.object({
   DEVSTATS_DD_RETRIES: z.coerce.number().int().nonnegative().default(4),
   DEVSTATS_DD_BACKOFF_MS: positiveInt.default(500),
   DEVSTATS_ROLLUP_INTERVAL_S: positiveInt.default(300),
+  DEVSTATS_SECRET_TTL_MS: z.coerce.number().int().nonnegative().default(30_000),
 });
 
-/** Every environment variable DevStats reads (Terraform must set no other). */
-export const ENVIRONMENT_VARIABLES: readonly string[] = [...Object.keys(Env.shape), ...Object.values(SECRET_VARIABLES)];
+/** `GITHUB_WEBHOOK_SECRET_FILE` and the like: the secret variables' file forms. */
+const SECRET_FILE_VARIABLES = Object.values(SECRET_VARIABLES).map((variable) => `${variable}_FILE`);
 
-function secretList(value: string | undefined): string[] {
+/** Every environment variable DevStats reads (Terraform must set no other). */
+export const ENVIRONMENT_VARIABLES: readonly string[] = [
+  ...Object.keys(Env.shape),
+  ...Object.values(SECRET_VARIABLES),
+  ...SECRET_FILE_VARIABLES,
+];
+
+/** A secret variable's (or file's) value: comma-separated during a rotation; blanks (`" , "`) are unset. */
+export function secretList(value: string | undefined): string[] {
   return (value ?? '')
     .split(',')
     .map((s) => s.trim())
@@ -97,9 +115,20 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   const e = parsed.data;
   const onGoogleCloud = e.K_SERVICE !== undefined;
+  const insecureDev = e.DEVSTATS_INSECURE_DEV === '1' || e.DEVSTATS_INSECURE_DEV === 'true';
+  if (insecureDev && onGoogleCloud) {
+    throw new ConfigError(
+      'DEVSTATS_INSECURE_DEV is refused on Google Cloud (K_SERVICE is set): it would accept unsigned data from anyone',
+    );
+  }
   const secrets = Object.fromEntries(
     Object.entries(SECRET_VARIABLES).map(([source, variable]) => [source, secretList(env[variable])]),
   ) as Record<WebhookSource, string[]>;
+  const secretFiles = Object.fromEntries(
+    Object.entries(SECRET_VARIABLES)
+      .map(([source, variable]) => [source, env[`${variable}_FILE`]] as const)
+      .filter((entry): entry is readonly [string, string] => entry[1] !== undefined && entry[1] !== ''),
+  ) as Partial<Record<WebhookSource, string>>;
   return {
     bus: e.DEVSTATS_BUS ?? (onGoogleCloud || e.PUBSUB_EMULATOR_HOST !== undefined ? 'pubsub' : 'memory'),
     store: e.DEVSTATS_STORE ?? (onGoogleCloud || e.FIRESTORE_EMULATOR_HOST !== undefined ? 'firestore' : 'sqlite'),
@@ -107,13 +136,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     projectId: e.GOOGLE_CLOUD_PROJECT,
     rawTopic: e.DEVSTATS_RAW_TOPIC,
     tickTopic: e.DEVSTATS_TICK_TOPIC,
+    deadLetterSubscription: e.DEVSTATS_DEAD_LETTER_SUBSCRIPTION,
     onGoogleCloud,
     functionTarget: e.FUNCTION_TARGET,
     pubsubEmulatorHost: e.PUBSUB_EMULATOR_HOST,
     maxBodyBytes: e.DEVSTATS_MAX_BODY_BYTES,
     publishTimeoutMs: e.DEVSTATS_PUBLISH_TIMEOUT_MS,
     secrets,
-    insecureDev: e.DEVSTATS_INSECURE_DEV === '1' || e.DEVSTATS_INSECURE_DEV === 'true',
+    secretFiles,
+    secretTtlMs: e.DEVSTATS_SECRET_TTL_MS,
+    insecureDev,
     dataDir: e.DEVSTATS_DATA_DIR,
     datadog: {
       apiKey: e.DD_API_KEY,

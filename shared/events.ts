@@ -6,7 +6,8 @@ export const UtcTime = z.iso.datetime({ precision: 3 }).refine((s) => s.endsWith
 /** Any ISO-8601 time (with an offset, or epoch ms) to the canonical UTC form. */
 export function utc(time: string | number | Date): string {
   const date = time instanceof Date ? time : new Date(time);
-  if (Number.isNaN(date.getTime())) throw new RangeError(`not a time: ${String(time)}`);
+  // The message never quotes the value: it may end up in a log line.
+  if (Number.isNaN(date.getTime())) throw new RangeError('not a time');
   return date.toISOString();
 }
 

@@ -5,8 +5,15 @@ import type { Logger } from './log.ts';
 import { METRIC } from './metric-names.ts';
 import { isProductionDeployment } from './metrics.ts';
 import { knownEnvironments, type Settings, teamOf } from './settings.ts';
-import type { DatadogSink, DistributionPoint, DoraFailure, SeriesPoint } from './sinks/datadog.ts';
-import { type ExportItem, shipOrder, type Store } from './store/store.ts';
+import {
+  type DatadogSink,
+  DatadogRejected,
+  type DistributionPoint,
+  type DoraFailure,
+  exportDeadline,
+  type SeriesPoint,
+} from './sinks/datadog.ts';
+import { type ExportItem, type ExportRef, shipOrder, type Store } from './store/store.ts';
 
 /** Datadog drops points more than 1 hour old or 10 minutes in the future. */
 const OLDEST_ACCEPTED_S = 3600;
@@ -222,17 +229,24 @@ async function exportRestore(deps: ExportDeps, restore: Restore): Promise<void> 
 
 // ---- a deploy's own export -----------------------------------------------------------------
 
+/** The parts of a deploy's export, in the order they go: distributions last (see exportDeploy). */
+export const DEPLOY_PARTS = ['series', 'event', 'dora', 'distributions'] as const;
+type DeployPart = (typeof DEPLOY_PARTS)[number];
+
 /**
- * Sends one stored deploy to Datadog: its count bucket (and the bucket of the report it replaced),
- * for production deploys an event and a DORA deployment (and a DORA failure when it failed), then
- * its duration and the pipeline's lag. Distributions go last, so a failure before them sends no
- * value twice on the redelivery; the restores it takes part in are recorded to send once each.
- * Marked exported last, so a failure part-way leaves it for `rollup` to retry.
+ * Sends one stored deploy to Datadog, part by part: its count bucket (and the bucket of the report
+ * it replaced); for production deploys an event, a DORA deployment (and a DORA failure when it
+ * failed); then its duration and the pipeline's lag. Each part is sent once: `done` names those an
+ * earlier export already sent, and when a part fails the ones that went are recorded, so the
+ * redelivery sends only the rest (distributions go last: Datadog adds their values up, so they must
+ * never go twice). The restores it takes part in are recorded to send once each; the deploy is
+ * marked exported last, so a failure part-way leaves it for `rollup` to retry.
  */
 export async function exportDeploy(
   deps: ExportDeps,
   deploy: Deploy,
   delivery: { receivedAt?: string | undefined; replaced?: Deploy | undefined } = {},
+  done: ReadonlySet<string> = new Set(),
 ): Promise<ExportItem[]> {
   const { store, sink, settings, logger } = deps;
   const now = deps.now();
@@ -247,67 +261,86 @@ export async function exportDeploy(
   }
 
   const finished = epochSeconds(deploy.finishedAt);
-  const buckets = [bucketOf(deploy)];
-  if (delivery.replaced !== undefined) buckets.push(bucketOf(delivery.replaced));
-  await sendCounts(deps, buckets);
-
   const production = isProductionDeployment(settings, deploy);
   const tags = deployTags(settings, deploy);
-  // Too old for the events API: the DORA record below still goes.
-  if (production && finished >= now.getTime() / 1000 - OLDEST_EVENT_S) {
-    await sink.event({
-      title: `Deployed ${deploy.service} to ${deploy.environment}${deploy.status === 'failure' ? ' (failed)' : ''}`,
-      text: [
-        deploy.commitSha ? `commit ${deploy.commitSha}` : '',
-        deploy.version ? `version ${deploy.version}` : '',
-        deploy.url ?? '',
-      ]
-        .filter((line) => line !== '')
-        .join('\n'),
-      timestamp: finished,
-      tags: [...tags, `source:${deploy.source}`, `status:${deploy.status}`, 'devstats:deploy'],
-      aggregationKey: deploy.id,
-      alertType: deploy.status === 'success' ? 'success' : 'error',
-    });
+  // Looked up when first needed, after the count: that read is the one that must be fresh.
+  let restores: Restore[] | undefined;
+  const restoresNow = async () => (restores ??= production ? await restoresOf(store, deploy) : []);
+  const parts: Record<DeployPart, () => Promise<void>> = {
+    series: async () => {
+      const buckets = [bucketOf(deploy)];
+      if (delivery.replaced !== undefined) buckets.push(bucketOf(delivery.replaced));
+      await sendCounts(deps, buckets);
+    },
+    event: async () => {
+      // Too old for the events API: the DORA record still goes.
+      if (!production || finished < now.getTime() / 1000 - OLDEST_EVENT_S) return;
+      await sink.event({
+        title: `Deployed ${deploy.service} to ${deploy.environment}${deploy.status === 'failure' ? ' (failed)' : ''}`,
+        text: [
+          deploy.commitSha ? `commit ${deploy.commitSha}` : '',
+          deploy.version ? `version ${deploy.version}` : '',
+          deploy.url ?? '',
+        ]
+          .filter((line) => line !== '')
+          .join('\n'),
+        timestamp: finished,
+        tags: [...tags, `source:${deploy.source}`, `status:${deploy.status}`, 'devstats:deploy'],
+        aggregationKey: deploy.id,
+        alertType: deploy.status === 'success' ? 'success' : 'error',
+      });
+    },
+    dora: async () => {
+      if (!production) return;
+      const url = repositoryUrl(deploy.repository);
+      await sink.doraDeployment({
+        id: doraId(deploy.id),
+        service: deploy.service,
+        env: envTag(settings, deploy.environment),
+        startedAt: deploy.startedAt,
+        finishedAt: deploy.finishedAt,
+        ...(deploy.commitSha && url ? { commitSha: deploy.commitSha, repositoryUrl: url } : {}),
+        ...(deploy.team ? { team: deploy.team } : {}),
+        ...(deploy.version ? { version: deploy.version } : {}),
+      });
+      // A failure not restored yet is open in Datadog until its restore closes it (same id).
+      if (deploy.status === 'failure' && !(await restoresNow()).some((r) => r.failed.id === deploy.id))
+        await sink.doraFailure(doraFailureOf(settings, 'failed', deploy));
+    },
+    distributions: async () => {
+      const distributions: DistributionPoint[] = [];
+      if (accepted(finished, now) && deploy.status !== 'cancelled') {
+        distributions.push({
+          metric: METRIC.deployDuration,
+          timestamp: finished,
+          values: [seconds(deploy.startedAt, deploy.finishedAt)],
+          tags: [...tags, `status:${deploy.status}`],
+        });
+      }
+      if (receivedAt !== undefined) {
+        distributions.push({
+          metric: METRIC.pipelineLag,
+          timestamp: Math.floor(now.getTime() / 1000),
+          values: [Math.max(0, seconds(receivedAt, now.toISOString()))],
+          tags: [`source:${deploy.source}`],
+        });
+      }
+      if (distributions.length > 0) await sink.distributions(distributions);
+    },
+  };
+  const sent = new Set(done);
+  for (const part of DEPLOY_PARTS) {
+    if (sent.has(part)) continue;
+    try {
+      await parts[part]();
+    } catch (error) {
+      if (sent.size > done.size) await store.markDeployParts(deploy.id, [...sent]).catch(() => undefined);
+      throw error;
+    }
+    sent.add(part);
   }
-  const restores = production ? await restoresOf(store, deploy) : [];
-  if (production) {
-    const url = repositoryUrl(deploy.repository);
-    await sink.doraDeployment({
-      id: doraId(deploy.id),
-      service: deploy.service,
-      env: envTag(settings, deploy.environment),
-      startedAt: deploy.startedAt,
-      finishedAt: deploy.finishedAt,
-      ...(deploy.commitSha && url ? { commitSha: deploy.commitSha, repositoryUrl: url } : {}),
-      ...(deploy.team ? { team: deploy.team } : {}),
-      ...(deploy.version ? { version: deploy.version } : {}),
-    });
-    // A failure not restored yet is open in Datadog until its restore closes it (same id).
-    if (deploy.status === 'failure' && !restores.some((r) => r.failed.id === deploy.id))
-      await sink.doraFailure(doraFailureOf(settings, 'failed', deploy));
-  }
-
-  const distributions: DistributionPoint[] = [];
-  if (accepted(finished, now) && deploy.status !== 'cancelled') {
-    distributions.push({
-      metric: METRIC.deployDuration,
-      timestamp: finished,
-      values: [seconds(deploy.startedAt, deploy.finishedAt)],
-      tags: [...tags, `status:${deploy.status}`],
-    });
-  }
-  if (receivedAt !== undefined) {
-    distributions.push({
-      metric: METRIC.pipelineLag,
-      timestamp: Math.floor(now.getTime() / 1000),
-      values: [Math.max(0, seconds(receivedAt, now.toISOString()))],
-      tags: [`source:${deploy.source}`],
-    });
-  }
-  if (distributions.length > 0) await sink.distributions(distributions);
   // Recorded before the deploy is marked exported, so a crash between the two loses no restore.
-  const items = restores.map(restoreItem);
+  const items = (await restoresNow()).map(restoreItem);
   if (items.length > 0) await store.putExportItems(items);
   await store.markDeployExported(deploy.id);
   return items;
@@ -342,12 +375,20 @@ export async function exportShipped(deps: ExportDeps, shipped: ShippedChange[]):
   await deps.store.markShippedExported(shipped.map((s) => s.id));
 }
 
-/** How long an exporter holds its claim: far longer than an export takes, short enough for a retry soon. */
+/**
+ * How long an export may take (every attempt of every request in it, `exportDeadline`), and how
+ * long an exporter's claim lasts: longer than any export it covers, so a redelivery that finds the
+ * first export still running never sends the same points, and short enough for a retry soon after
+ * an exporter died.
+ */
+export const EXPORT_BUDGET_MS = 90 * 1000;
 const CLAIM_MS = 2 * 60 * 1000;
 
 /**
  * Exports each item once: it first claims the item in the store, so another exporter (another
  * instance of `process`, or `rollup`'s retry sweep) never sends the same points at the same time.
+ * What Datadog refuses for good (a 400) is parked with its reason (`devstats events --failed`),
+ * sent again only on `devstats replay`, and blocks nothing else.
  */
 export class Exporter {
   private readonly deps: ExportDeps;
@@ -361,13 +402,32 @@ export class Exporter {
     return [new Date(now).toISOString(), new Date(now + CLAIM_MS).toISOString()];
   }
 
+  /** Runs one export within its time budget. */
+  private budgeted<T>(work: () => Promise<T>): Promise<T> {
+    return exportDeadline.run(Date.now() + EXPORT_BUDGET_MS, work);
+  }
+
+  private async park(refs: ExportRef[], error: DatadogRejected): Promise<void> {
+    await this.deps.store.parkExports(refs, error.message, this.deps.now().toISOString());
+    this.deps.logger.error('Datadog refused an export for good: parked (devstats events --failed; devstats replay)', {
+      kind: refs[0]?.kind,
+      ids: refs.map((r) => r.id).join(','),
+      status: error.status,
+    });
+  }
+
   async deploy(deploy: Deploy, delivery: { receivedAt?: string; replaced?: Deploy } = {}): Promise<void> {
     const [now, until] = this.claimWindow();
-    if (!(await this.deps.store.claimDeployExport(deploy.id, now, until))) return;
+    const done = await this.deps.store.claimDeployExport(deploy.id, now, until);
+    if (done === undefined) return;
     let items: ExportItem[];
     try {
-      items = await exportDeploy(this.deps, deploy, delivery);
+      items = await this.budgeted(() => exportDeploy(this.deps, deploy, delivery, new Set(done)));
     } catch (error) {
+      if (error instanceof DatadogRejected) {
+        await this.park([{ kind: 'deploy', id: deploy.id }], error);
+        return;
+      }
       await this.deps.store.releaseExportClaims([deploy.id], []).catch(() => undefined);
       throw error;
     }
@@ -384,14 +444,26 @@ export class Exporter {
         until,
       ),
     );
+    const mine = changes.filter((c) => claimed.has(c.id));
     try {
-      await exportShipped(
-        this.deps,
-        changes.filter((c) => claimed.has(c.id)),
-      );
+      await this.budgeted(() => exportShipped(this.deps, mine));
     } catch (error) {
-      await this.deps.store.releaseExportClaims([], [...claimed]).catch(() => undefined);
-      throw error;
+      if (!(error instanceof DatadogRejected)) {
+        await this.deps.store.releaseExportClaims([], [...claimed]).catch(() => undefined);
+        throw error;
+      }
+      // One change in the batch is refused: each alone, and only the refused ones parked.
+      for (const change of mine) {
+        try {
+          await this.budgeted(() => exportShipped(this.deps, [change]));
+        } catch (single) {
+          if (!(single instanceof DatadogRejected)) {
+            await this.deps.store.releaseExportClaims([], [change.id]).catch(() => undefined);
+            throw single;
+          }
+          await this.park([{ kind: 'shipped', id: change.id }], single);
+        }
+      }
     }
   }
 
@@ -407,22 +479,39 @@ export class Exporter {
     for (const item of items.filter((i) => claimed.includes(i.id))) {
       try {
         const restore = Restore.safeParse(item.body);
-        if (restore.success) await exportRestore(this.deps, restore.data);
+        if (restore.success) await this.budgeted(() => exportRestore(this.deps, restore.data));
         await this.deps.store.markItemsExported([item.id]);
       } catch (error) {
+        if (error instanceof DatadogRejected) {
+          await this.park([{ kind: 'item', id: item.id }], error);
+          continue;
+        }
         await this.deps.store.releaseExportClaims([], [], [item.id]).catch(() => undefined);
         throw error;
       }
     }
   }
 
-  /** Retries exports that did not finish (a Datadog outage past the retries, a crash). */
+  /**
+   * Retries exports that did not finish (a Datadog outage past the retries, a crash). One that
+   * fails does not stop the others: every one is tried, then the first failure is thrown.
+   */
   async retryPending(limit = 500): Promise<{ deploys: number; shipped: number }> {
+    const failures: unknown[] = [];
+    const attempt = async (work: () => Promise<void>) => {
+      try {
+        await work();
+      } catch (error) {
+        failures.push(error);
+      }
+    };
     const deploys = await this.deps.store.unexportedDeploys(limit);
-    for (const deploy of deploys) await this.deploy(deploy);
+    for (const deploy of deploys) await attempt(() => this.deploy(deploy));
     const shipped = await this.deps.store.unexportedShipped(limit);
-    await this.shipped(shipped);
-    await this.items(await this.deps.store.unexportedItems(limit));
+    await attempt(() => this.shipped(shipped));
+    const items = await this.deps.store.unexportedItems(limit);
+    await attempt(() => this.items(items));
+    if (failures.length > 0) throw failures[0];
     return { deploys: deploys.length, shipped: shipped.length };
   }
 }

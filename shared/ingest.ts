@@ -1,9 +1,12 @@
 import { type Authenticator, type Headers, hmacSignature, sharedToken, versionedSignatureList } from './auth.ts';
-import { type Bus, PublishError, type RawAttributes } from './bus/bus.ts';
-import type { Config, WebhookSource } from './config.ts';
+import { type Bus, MAX_MESSAGE_DATA_BYTES, packForTopic, PublishError, type RawAttributes } from './bus/bus.ts';
+import { readFileSync } from 'node:fs';
+import { type Config, secretList, type WebhookSource } from './config.ts';
 import type { LogFields, Logger } from './log.ts';
 import { jsonShapeProblem } from './body.ts';
+import { parseSettings, type Settings } from './settings.ts';
 import type { Admit } from './sources/admission.ts';
+import { normalizeForStore } from './sources/index.ts';
 import { admitCircleci } from './sources/circleci.ts';
 import { admitDeployment } from './sources/deployments.ts';
 import { admitGithub } from './sources/github.ts';
@@ -135,13 +138,14 @@ export const normalPath = (path: string) => (path.length > 1 ? path.replace(/\/+
  * request will be refused whatever its body holds, so its bytes are only counted.
  */
 export function bodyWorthKeeping(
-  config: Pick<Config, 'secrets' | 'insecureDev'>,
+  config: Pick<Config, 'secrets' | 'insecureDev'> & Partial<Pick<Config, 'secretFiles'>>,
   path: string,
   headers: Headers,
 ): boolean {
   const route = ROUTES[normalPath(path)];
   if (route === undefined) return false;
-  if (config.secrets[route.source].length === 0) return config.insecureDev;
+  if (config.secrets[route.source].length === 0 && config.secretFiles?.[route.source] === undefined)
+    return config.insecureDev;
   const credential = headers[route.credential];
   return credential !== undefined && credential !== '';
 }
@@ -180,10 +184,41 @@ function parseJson(rawBody: Buffer): { ok: true; value: unknown } | { ok: false;
 }
 
 export interface IngestDeps {
-  config: Pick<Config, 'maxBodyBytes' | 'secrets' | 'insecureDev' | 'rawTopic' | 'projectId'>;
+  config: Pick<Config, 'maxBodyBytes' | 'secrets' | 'insecureDev' | 'rawTopic' | 'projectId'> &
+    Partial<Pick<Config, 'secretFiles' | 'secretTtlMs'>>;
+  /** The configuration file's settings, which the normalisers read (defaults without one). */
+  settings?: Settings;
   bus: Bus;
   logger: Logger;
   now?: () => Date;
+}
+
+/**
+ * Each source's accepted secrets: from its file when one is configured (re-read every
+ * `secretTtlMs`, so a rotation reaches a warm instance; a file that cannot be read keeps the last
+ * value read), else from its variable.
+ */
+export function secretReader(
+  config: Pick<Config, 'secrets'> & Partial<Pick<Config, 'secretFiles' | 'secretTtlMs'>>,
+  now: () => Date,
+): (source: WebhookSource) => readonly string[] {
+  const read = new Map<WebhookSource, { secrets: readonly string[]; at: number }>();
+  const ttl = config.secretTtlMs ?? 30_000;
+  return (source) => {
+    const file = config.secretFiles?.[source];
+    if (file === undefined) return config.secrets[source];
+    const known = read.get(source);
+    const at = now().getTime();
+    if (known !== undefined && at - known.at < ttl) return known.secrets;
+    let secrets = known?.secrets ?? [];
+    try {
+      secrets = secretList(readFileSync(file, 'utf8'));
+    } catch {
+      // Unreadable for now (a volume being remounted): the last value read stands.
+    }
+    read.set(source, { secrets, at });
+    return secrets;
+  };
 }
 
 /**
@@ -194,6 +229,8 @@ export interface IngestDeps {
 export function createIngest(deps: IngestDeps): (request: IngestRequest) => Promise<Outcome> {
   const now = deps.now ?? (() => new Date());
   const { config, bus } = deps;
+  const settings = deps.settings ?? parseSettings({});
+  const secretsOf = secretReader(config, now);
 
   return async function ingest(request) {
     const path = normalPath(request.path);
@@ -216,7 +253,7 @@ export function createIngest(deps: IngestDeps): (request: IngestRequest) => Prom
       return { reason: 'unsupported_media_type', detail: 'Content-Encoding is not supported' };
     }
 
-    const secrets = config.secrets[route.source];
+    const secrets = secretsOf(route.source);
     if (secrets.length > 0) {
       const problem = route.authenticate(request.headers, rawBody, secrets);
       if (problem !== undefined) return { reason: 'unauthorized', detail: problem };
@@ -242,15 +279,29 @@ export function createIngest(deps: IngestDeps): (request: IngestRequest) => Prom
       case 'publish':
         break;
     }
+    // A 202 is a promise: what process will make of it is checked now, so nothing accepted here
+    // fails there on every delivery.
+    const receivedAt = now().toISOString();
+    const normalized = normalizeForStore(route.source, json.value, admission.eventType, { settings, receivedAt });
+    if (!normalized.ok) return { reason: 'invalid_payload', field: normalized.field, detail: normalized.problem };
+    if (normalized.events.length === 0) {
+      return { reason: 'answered', source: route.source, eventType: admission.eventType, message: 'nothing to count' };
+    }
 
+    const packed = await packForTopic(rawBody);
+    if (packed.data.length > MAX_MESSAGE_DATA_BYTES) {
+      // Within the cap, but more than Pub/Sub takes even compressed: it could never be handed on.
+      return { reason: 'payload_too_large', limit: config.maxBodyBytes };
+    }
     const attributes: RawAttributes = {
       source: route.source,
       deliveryId: admission.deliveryId,
       eventType: admission.eventType,
-      receivedAt: now().toISOString(),
+      receivedAt,
+      ...packed.attributes,
     };
     try {
-      const messageId = await bus.publish(config.rawTopic, { data: rawBody, attributes });
+      const messageId = await bus.publish(config.rawTopic, { data: packed.data, attributes });
       return {
         reason: 'accepted',
         source: route.source,

@@ -1,27 +1,11 @@
-import type { BusMessage } from './bus/bus.ts';
-import { z } from 'zod';
-import { CanonicalEvent, type Deploy, type ShippedChange } from './events.ts';
+import { type BusMessage, unpackFromTopic } from './bus/bus.ts';
+import type { CanonicalEvent, Deploy, ShippedChange } from './events.ts';
 import { type Exporter, FUTURE_TOLERANCE_MS } from './export.ts';
 import { settleLeadTime, shipsChanges } from './leadtime.ts';
 import type { Logger } from './log.ts';
 import type { Settings } from './settings.ts';
-import { normalizeCircleci } from './sources/circleci.ts';
-import { normalizeCloudbuild } from './sources/cloudbuild.ts';
-import { normalizeDeployment } from './sources/deployments.ts';
-import { normalizeGithub } from './sources/github.ts';
-import { type Normalizer, UnusablePayload } from './sources/normalize.ts';
-import { normalizeSpinnaker } from './sources/spinnaker.ts';
-import { normalizeTerraform } from './sources/terraform.ts';
+import { normalizeForStore } from './sources/index.ts';
 import type { PutResult, Store } from './store/store.ts';
-
-const NORMALIZERS: Readonly<Record<string, Normalizer>> = {
-  github: normalizeGithub,
-  spinnaker: normalizeSpinnaker,
-  terraform: normalizeTerraform,
-  ci: normalizeDeployment,
-  circleci: normalizeCircleci,
-  cloudbuild: normalizeCloudbuild,
-};
 
 export type ProcessOutcome =
   | { outcome: 'stored'; results: Array<{ id: string; kind: string; result: PutResult }> }
@@ -34,11 +18,6 @@ export interface ProcessDeps {
   /** Sends what was stored to Datadog; without one, `process` only stores. */
   exporter?: Exporter;
   now?: () => Date;
-}
-
-function fieldOf(error: z.ZodError): string {
-  const issue = error.issues[0];
-  return `${issue?.path.map(String).join('.') || '(event)'}: ${issue?.message ?? 'invalid'}`;
 }
 
 /**
@@ -69,18 +48,19 @@ export function createProcessor(deps: ProcessDeps): (message: BusMessage) => Pro
       return { outcome: 'rejected', reason };
     };
 
-    const normalize = NORMALIZERS[source];
-    if (normalize === undefined) return reject(`unknown source "${source}"`);
     let events: CanonicalEvent[];
     try {
-      const body = JSON.parse(message.data.toString('utf8')) as unknown;
-      events = normalize(body, eventType, { settings, receivedAt }).map((e) => CanonicalEvent.parse(e));
+      const body = JSON.parse(unpackFromTopic(message).toString('utf8')) as unknown;
+      const normalized = normalizeForStore(source, body, eventType, { settings, receivedAt });
+      // Permanent, never retried: a redelivery would fail the same way.
+      if (!normalized.ok) return reject(`${normalized.field}: ${normalized.problem}`);
+      events = normalized.events;
     } catch (error) {
-      if (error instanceof UnusablePayload || error instanceof SyntaxError || error instanceof RangeError) {
-        return reject(error.message);
-      }
-      // A canonical event the schema refuses is as permanent as a bad payload: never retried.
-      if (error instanceof z.ZodError) return reject(`not a valid canonical event: ${fieldOf(error)}`);
+      const code = (error as { code?: unknown }).code;
+      if (typeof code === 'string' && (code.startsWith('Z_') || code === 'ERR_BUFFER_TOO_LARGE'))
+        return reject('compressed data that does not inflate within the cap');
+      // Never the engine's message: it quotes the payload.
+      if (error instanceof SyntaxError) return reject('not valid JSON');
       throw error;
     }
 

@@ -1,3 +1,6 @@
+import { promisify } from 'node:util';
+import { gunzipSync, gzip } from 'node:zlib';
+
 /** A message as it travels on a topic: the exact bytes received, and string attributes. */
 export interface BusMessage {
   data: Buffer;
@@ -36,4 +39,28 @@ export async function withTimeout<T>(work: Promise<T>, ms: number, what: string)
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Pub/Sub takes at most 10,000,000 bytes per message, and a body may be 25 MiB (GitHub's cap):
+ * data over this is gzipped (webhook JSON shrinks five to twenty times) with an attribute saying so.
+ */
+export const COMPRESS_ABOVE_BYTES = 4 * 1024 * 1024;
+/** What a message's data may be after compression, leaving room for its attributes. */
+export const MAX_MESSAGE_DATA_BYTES = 9_900_000;
+/** Never inflate a message past this: no body within the cap inflates further. */
+const MAX_INFLATED_BYTES = 64 * 1024 * 1024;
+
+const gzipAsync = promisify(gzip);
+
+/** The data as it goes on a topic: as it is, or gzipped with `contentEncoding: gzip` when large. */
+export async function packForTopic(data: Buffer): Promise<{ data: Buffer; attributes: Record<string, string> }> {
+  if (data.length <= COMPRESS_ABOVE_BYTES) return { data, attributes: {} };
+  return { data: await gzipAsync(data), attributes: { contentEncoding: 'gzip' } };
+}
+
+/** A message's data as it was received at ingest. */
+export function unpackFromTopic(message: BusMessage): Buffer {
+  if (message.attributes.contentEncoding !== 'gzip') return message.data;
+  return gunzipSync(message.data, { maxOutputLength: MAX_INFLATED_BYTES });
 }

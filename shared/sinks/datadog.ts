@@ -1,5 +1,6 @@
 // The client's documented usage passes plain objects for its model classes (it serialises them).
 /* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.ts';
@@ -80,6 +81,28 @@ export class DatadogUnavailable extends Error {
   override name = 'DatadogUnavailable';
 }
 
+/**
+ * Datadog refused the request for what it holds (400, 413, 422): sending it again fails the same
+ * way, so the exporter parks the item instead of retrying it, and everything else goes on.
+ */
+export class DatadogRejected extends Error {
+  override name = 'DatadogRejected';
+  readonly status: number;
+  constructor(message: string, status: number) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** Statuses that say the request itself is wrong, not Datadog or the key. */
+const REJECTED = new Set([400, 413, 422]);
+
+/**
+ * The time an export may take, across every attempt of every request in it: an exporter runs its
+ * export inside `exportDeadline.run(deadline, …)` and each request stops retrying at the deadline,
+ * so a claim held a little longer than the budget outlives any export it covers.
+ */
+export const exportDeadline = new AsyncLocalStorage<number>();
 export interface DatadogConfig {
   apiKey: string | undefined;
   appKey: string | undefined;
@@ -104,22 +127,30 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 export function policyFetch(options: { timeoutMs: number; retries: number; backoffMs: number; logger: Logger }) {
   return async (url: string, init: RequestInit): Promise<Response> => {
+    const deadline = exportDeadline.getStore() ?? Number.POSITIVE_INFINITY;
     for (let attempt = 0; ; attempt++) {
       const wait = options.backoffMs * 2 ** attempt;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error('the export ran out of its time budget');
       try {
-        const response = await fetch(url, { ...init, signal: AbortSignal.timeout(options.timeoutMs) });
+        const response = await fetch(url, {
+          ...init,
+          signal: AbortSignal.timeout(Math.max(1, Math.min(options.timeoutMs, left))),
+        });
         const retryable = response.status === 429 || response.status >= 500;
         if (!retryable || attempt >= options.retries) return response;
         const reset = Number(response.headers.get('x-ratelimit-reset'));
+        // The reset header is in seconds; bounded so a bad header cannot stall a function.
+        const pause = response.status === 429 && reset > 0 ? Math.min(reset, 60) * 1000 : wait;
+        if (Date.now() + pause >= deadline) return response;
         await response.arrayBuffer();
         options.logger.warn('Datadog answered a retryable status; retrying', {
           status: response.status,
           attempt: attempt + 1,
         });
-        // The reset header is in seconds; bounded so a bad header cannot stall a function.
-        await sleep(response.status === 429 && reset > 0 ? Math.min(reset, 60) * 1000 : wait);
+        await sleep(pause);
       } catch (error) {
-        if (attempt >= options.retries) throw error;
+        if (attempt >= options.retries || Date.now() + wait >= deadline) throw error;
         options.logger.warn('Datadog request failed; retrying', { error: String(error), attempt: attempt + 1 });
         await sleep(wait);
       }
@@ -184,7 +215,9 @@ class ApiSink implements DatadogSink {
       await work(apis);
     } catch (error) {
       const code = (error as { code?: number }).code;
-      throw new DatadogUnavailable(`Datadog ${what} failed${code ? ` with ${code}` : ''}: ${(error as Error).message}`);
+      const message = `Datadog ${what} failed${code ? ` with ${code}` : ''}: ${(error as Error).message}`;
+      if (code !== undefined && REJECTED.has(code)) throw new DatadogRejected(message.slice(0, 500), code);
+      throw new DatadogUnavailable(message);
     }
   }
 
@@ -444,6 +477,11 @@ export class BatchingSink implements DatadogSink {
         for (const w of batch) w.resolve();
       },
       (error: unknown) => {
+        // Refused for what it holds: each delivery's points alone, so only the bad one fails.
+        if (error instanceof DatadogRejected && batch.length > 1) {
+          for (const w of batch) send(w.points).then(w.resolve, w.reject);
+          return;
+        }
         for (const w of batch) w.reject(error);
       },
     );

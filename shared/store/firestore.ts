@@ -15,8 +15,10 @@ import {
   byText,
   type EventFilter,
   type ExportItem,
+  type ExportRef,
   mergeCommit,
   mergePush,
+  type ParkedExport,
   type PutResult,
   shipOrder,
   type ShippedRecord,
@@ -49,6 +51,11 @@ const CLAIM = '_exportClaimUntil';
 const HELD = '_held';
 /** False for a first deploy's earlier history: held, never counted nor exported. */
 const COUNTED = '_counted';
+/** A deploy's export parts already sent, when it stopped part-way. */
+const PARTS = '_exportedParts';
+/** `_exported` of an export Datadog refused for good, and why. */
+const PARKED = 'parked';
+const PARKED_BECAUSE = '_parked';
 /** Firestore's limit on the values of one `in` filter. */
 const IN_LIMIT = 30;
 const ALREADY_EXISTS = 6;
@@ -66,6 +73,8 @@ function withoutInternal<T>(data: Record<string, unknown>): T {
     [CLAIM]: _claim,
     [HELD]: _held,
     [COUNTED]: _counted,
+    [PARTS]: _parts,
+    [PARKED_BECAUSE]: _parked,
     ...event
   } = data;
   return event as T;
@@ -423,21 +432,86 @@ export class FirestoreStore implements Store {
     });
   }
 
-  private claim(ref: DocumentReference, now: string, until: string): Promise<boolean> {
+  /** The claimed document's data, or undefined when another exporter holds it or it is not to send. */
+  private claimData(ref: DocumentReference, now: string, until: string): Promise<Record<string, unknown> | undefined> {
     return this.db.runTransaction(async (tx) => {
       const data = (await tx.get(ref)).data();
-      if (data === undefined || data[EXPORTED] !== false) return false;
+      if (data === undefined || data[EXPORTED] !== false) return undefined;
       const held: unknown = data[CLAIM];
-      if (typeof held === 'string' && held >= now) return false;
+      if (typeof held === 'string' && held >= now) return undefined;
       tx.update(ref, { [CLAIM]: until });
-      return true;
+      return data;
     });
   }
 
-  claimDeployExport(deployId: string, now: string, until: string): Promise<boolean> {
-    return this.guard('claimDeployExport', () =>
-      this.claim(this.collection('deploy').doc(docId(deployId)), now, until),
-    );
+  private async claim(ref: DocumentReference, now: string, until: string): Promise<boolean> {
+    return (await this.claimData(ref, now, until)) !== undefined;
+  }
+
+  claimDeployExport(deployId: string, now: string, until: string): Promise<string[] | undefined> {
+    return this.guard('claimDeployExport', async () => {
+      const data = await this.claimData(this.collection('deploy').doc(docId(deployId)), now, until);
+      if (data === undefined) return undefined;
+      return Array.isArray(data[PARTS]) ? (data[PARTS] as string[]) : [];
+    });
+  }
+
+  markDeployParts(deployId: string, parts: string[]): Promise<void> {
+    return this.guard('markDeployParts', async () => {
+      await this.collection('deploy')
+        .doc(docId(deployId))
+        .update({ [PARTS]: parts });
+    });
+  }
+
+  private collectionOf(kind: ExportRef['kind']): CollectionReference {
+    return kind === 'deploy' ? this.collection('deploy') : this.db.collection(kind === 'shipped' ? 'shipped' : 'items');
+  }
+
+  parkExports(exports: ExportRef[], reason: string, at: string): Promise<void> {
+    return this.guard('parkExports', async () => {
+      for (const { kind, id } of exports) {
+        const ref = this.collectionOf(kind).doc(docId(id));
+        await this.db.runTransaction(async (tx) => {
+          const data = (await tx.get(ref)).data();
+          if (data?.[EXPORTED] === false)
+            tx.update(ref, { [EXPORTED]: PARKED, [CLAIM]: null, [PARKED_BECAUSE]: { reason, at } });
+        });
+      }
+    });
+  }
+
+  parkedExports(limit: number): Promise<ParkedExport[]> {
+    return this.guard('parkedExports', async () => {
+      const lists = await Promise.all(
+        (['deploy', 'shipped', 'item'] as const).map(async (kind) => {
+          const snapshot = await this.collectionOf(kind).where(EXPORTED, '==', PARKED).limit(limit).get();
+          return snapshot.docs.map((d) => {
+            const data = d.data();
+            const because = data[PARKED_BECAUSE] as { reason: string; at: string };
+            return { kind, id: String(data.id), reason: because.reason, at: because.at };
+          });
+        }),
+      );
+      return lists
+        .flat()
+        .sort((a, b) => byText(a.at, b.at) || byText(a.id, b.id))
+        .slice(0, limit);
+    });
+  }
+
+  unparkExports(): Promise<number> {
+    return this.guard('unparkExports', async () => {
+      let count = 0;
+      for (const kind of ['deploy', 'shipped', 'item'] as const) {
+        const snapshot = await this.collectionOf(kind).where(EXPORTED, '==', PARKED).get();
+        for (const doc of snapshot.docs) {
+          await doc.ref.update({ [EXPORTED]: false, [PARKED_BECAUSE]: null });
+          count++;
+        }
+      }
+      return count;
+    });
   }
 
   claimShippedExport(ids: string[], now: string, until: string): Promise<string[]> {
@@ -464,7 +538,7 @@ export class FirestoreStore implements Store {
     return this.guard('markDeployExported', async () => {
       await this.collection('deploy')
         .doc(docId(deployId))
-        .update({ [EXPORTED]: true });
+        .update({ [EXPORTED]: true, [PARTS]: null });
     });
   }
 

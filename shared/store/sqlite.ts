@@ -15,8 +15,10 @@ import {
   byText,
   type EventFilter,
   type ExportItem,
+  type ExportRef,
   mergeCommit,
   mergePush,
+  type ParkedExport,
   type PutResult,
   shipOrder,
   type ShippedRecord,
@@ -38,8 +40,10 @@ CREATE TABLE IF NOT EXISTS events (
   status TEXT,
   ships INTEGER NOT NULL DEFAULT 0,  -- a deploy that ships commits (lead time)
   ship_order TEXT,                   -- finishedAt|id of a deploy that ships
-  exported INTEGER NOT NULL DEFAULT 0,
+  exported INTEGER NOT NULL DEFAULT 0,  -- 0 to send, 1 sent, 2 parked (Datadog refused it for good)
   claim_until TEXT,
+  parts TEXT,                          -- a deploy's export parts already sent, when it stopped part-way
+  parked TEXT,                         -- why it is parked: reason and time, as JSON
   body TEXT NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS events_unexported ON events (kind, time) WHERE exported = 0;
@@ -62,6 +66,7 @@ CREATE TABLE IF NOT EXISTS shipped (
   deployed_at TEXT NOT NULL,
   exported INTEGER NOT NULL DEFAULT 0,
   claim_until TEXT,
+  parked TEXT,
   body TEXT NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS shipped_by_time ON shipped (deployed_at) WHERE deploy_id IS NOT NULL AND counted = 1;
@@ -73,9 +78,13 @@ CREATE TABLE IF NOT EXISTS items (
   at TEXT NOT NULL,
   exported INTEGER NOT NULL DEFAULT 0,
   claim_until TEXT,
+  parked TEXT,
   body TEXT NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS items_unexported ON items (at) WHERE exported = 0;
+CREATE INDEX IF NOT EXISTS events_parked ON events (kind) WHERE exported = 2;
+CREATE INDEX IF NOT EXISTS shipped_parked ON shipped (id) WHERE exported = 2;
+CREATE INDEX IF NOT EXISTS items_parked ON items (id) WHERE exported = 2;
 `;
 
 function shaOf(event: CanonicalEvent): string | null {
@@ -101,7 +110,7 @@ function prepareStatements(db: DatabaseSync) {
     get: prepare('SELECT body, exported FROM events WHERE id = ?'),
     update: prepare(
       `UPDATE events SET time = ?, repository = ?, sha = ?, service = ?, environment = ?, status = ?,
-       ships = ?, ship_order = ?, exported = 0, claim_until = NULL, body = ? WHERE id = ?`,
+       ships = ?, ship_order = ?, exported = 0, claim_until = NULL, parts = NULL, parked = NULL, body = ? WHERE id = ?`,
     ),
     updateBody: prepare('UPDATE events SET body = ? WHERE id = ?'),
     previous: prepare(
@@ -154,10 +163,12 @@ function prepareStatements(db: DatabaseSync) {
       "SELECT body FROM events WHERE kind = 'deploy' AND service = ? AND environment = ? AND time >= ? AND time < ? ORDER BY time, id",
     ),
     kindBetween: prepare('SELECT body FROM events WHERE kind = ? AND time >= ? AND time < ? ORDER BY time, id'),
-    markExported: prepare('UPDATE events SET exported = 1 WHERE id = ?'),
+    markExported: prepare('UPDATE events SET exported = 1, parts = NULL WHERE id = ?'),
+    markParts: prepare('UPDATE events SET parts = ? WHERE id = ? AND exported = 0'),
+    parts: prepare('SELECT parts FROM events WHERE id = ?'),
     markShippedExported: prepare('UPDATE shipped SET exported = 1 WHERE id = ?'),
     claimDeploy: prepare(
-      "UPDATE events SET claim_until = ? WHERE id = ? AND kind = 'deploy' AND exported = 0 AND (claim_until IS NULL OR claim_until < ?)",
+      "UPDATE events SET claim_until = ? WHERE id = ? AND kind = 'deploy' AND exported = 0 AND (claim_until IS NULL OR claim_until < ?) RETURNING parts",
     ),
     claimShipped: prepare(
       'UPDATE shipped SET claim_until = ? WHERE id = ? AND exported = 0 AND (claim_until IS NULL OR claim_until < ?)',
@@ -443,8 +454,54 @@ export class SqliteStore implements Store {
     return Promise.resolve(row === undefined ? undefined : row.exported === 1);
   }
 
-  claimDeployExport(deployId: string, now: string, until: string): Promise<boolean> {
-    return Promise.resolve(this.statements.claimDeploy.run(until, deployId, now).changes === 1);
+  claimDeployExport(deployId: string, now: string, until: string): Promise<string[] | undefined> {
+    const row = this.statements.claimDeploy.get(until, deployId, now) as { parts: string | null } | undefined;
+    return Promise.resolve(
+      row === undefined ? undefined : row.parts === null ? [] : (JSON.parse(row.parts) as string[]),
+    );
+  }
+
+  markDeployParts(deployId: string, parts: string[]): Promise<void> {
+    this.statements.markParts.run(JSON.stringify(parts), deployId);
+    return Promise.resolve();
+  }
+
+  parkExports(exports: ExportRef[], reason: string, at: string): Promise<void> {
+    const parked = JSON.stringify({ reason, at });
+    return this.transaction(() => {
+      for (const { kind, id } of exports) {
+        const table = kind === 'deploy' ? 'events' : kind === 'shipped' ? 'shipped' : 'items';
+        this.db
+          .prepare(`UPDATE ${table} SET exported = 2, claim_until = NULL, parked = ? WHERE id = ? AND exported = 0`)
+          .run(parked, id);
+      }
+    });
+  }
+
+  parkedExports(limit: number): Promise<ParkedExport[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT 'deploy' AS kind, id, parked FROM events WHERE kind = 'deploy' AND exported = 2
+         UNION ALL SELECT 'shipped', id, parked FROM shipped WHERE exported = 2
+         UNION ALL SELECT 'item', id, parked FROM items WHERE exported = 2 LIMIT ?`,
+      )
+      .all(limit) as Array<{ kind: ParkedExport['kind']; id: string; parked: string }>;
+    return Promise.resolve(
+      rows
+        .map((r) => ({ kind: r.kind, id: r.id, ...(JSON.parse(r.parked) as { reason: string; at: string }) }))
+        .sort((a, b) => byText(a.at, b.at) || byText(a.id, b.id)),
+    );
+  }
+
+  unparkExports(): Promise<number> {
+    return this.transaction(() => {
+      let count = 0;
+      for (const table of ['events', 'shipped', 'items'])
+        count += Number(
+          this.db.prepare(`UPDATE ${table} SET exported = 0, parked = NULL WHERE exported = 2`).run().changes,
+        );
+      return count;
+    });
   }
 
   claimShippedExport(ids: string[], now: string, until: string): Promise<string[]> {

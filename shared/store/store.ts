@@ -77,10 +77,13 @@ export interface Store {
   deployExported(deployId: string): Promise<boolean | undefined>;
   /**
    * Claims the export of an unexported deploy until `until`, unless another exporter (another
-   * instance, or `rollup`'s retry sweep) holds an unexpired claim: true when this caller may export.
-   * A claim lapses by itself, so an exporter that died leaves the deploy to the next sweep.
+   * instance, or `rollup`'s retry sweep) holds an unexpired claim: the parts of its export already
+   * sent (by an export that stopped part-way) when this caller may export, else undefined. A claim
+   * lapses by itself, so an exporter that died leaves the deploy to the next sweep.
    */
-  claimDeployExport(deployId: string, now: string, until: string): Promise<boolean>;
+  claimDeployExport(deployId: string, now: string, until: string): Promise<string[] | undefined>;
+  /** Records the parts of a deploy's export that went, when the rest did not. */
+  markDeployParts(deployId: string, parts: string[]): Promise<void>;
   /** The same for shipped changes: returns the ids this caller may export. */
   claimShippedExport(ids: string[], now: string, until: string): Promise<string[]>;
   /** Gives claims back after a failed export, so a redelivery may export at once. */
@@ -96,6 +99,15 @@ export interface Store {
   markItemsExported(ids: string[]): Promise<void>;
   /** Items not sent yet, oldest first. */
   unexportedItems(limit: number): Promise<ExportItem[]>;
+
+  /**
+   * Parks exports Datadog refused for good (a 400): they are sent no more, and block nothing,
+   * until `unparkExports` (`devstats replay`) gives them another try.
+   */
+  parkExports(exports: ExportRef[], reason: string, at: string): Promise<void>;
+  parkedExports(limit: number): Promise<ParkedExport[]>;
+  /** Makes every parked export due again; returns how many. */
+  unparkExports(): Promise<number>;
   /** Marks a deploy's own export (count, duration, restore time, event, DORA record) done. */
   markDeployExported(deployId: string): Promise<void>;
   /** Marks shipped changes' distributions (lead time, PR times) sent. */
@@ -108,6 +120,16 @@ export interface Store {
   /** What the store holds, oldest first: for `devstats events`. */
   events(filter: EventFilter): Promise<CanonicalEvent[]>;
   close(): Promise<void>;
+}
+
+/** Which export: a deploy's own, a shipped change's, or an export item's. */
+export interface ExportRef {
+  kind: 'deploy' | 'shipped' | 'item';
+  id: string;
+}
+export interface ParkedExport extends ExportRef {
+  reason: string;
+  at: string;
 }
 
 /** A fact to send once that is neither a deploy nor a shipped change; `at` orders them. */

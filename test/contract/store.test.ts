@@ -345,14 +345,16 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
       withStore(async (store) => {
         const t = (minute: number) => new Date(Date.UTC(2026, 10, 20, 10, minute)).toISOString();
         await store.putDeploy(deploy(), { shipsChanges: false });
-        assert.equal(await store.claimDeployExport('github:1', t(0), t(2)), true);
-        assert.equal(await store.claimDeployExport('github:1', t(1), t(3)), false, 'held by the first');
-        assert.equal(await store.claimDeployExport('github:1', t(3), t(5)), true, 'the first claim lapsed');
+        assert.deepEqual(await store.claimDeployExport('github:1', t(0), t(2)), [], 'claimed, nothing sent yet');
+        assert.equal(await store.claimDeployExport('github:1', t(1), t(3)), undefined, 'held by the first');
+        assert.deepEqual(await store.claimDeployExport('github:1', t(3), t(5)), [], 'the first claim lapsed');
+        // An export that stopped part-way says which parts went; the next claim is told.
+        await store.markDeployParts('github:1', ['series', 'event']);
         await store.releaseExportClaims(['github:1'], []);
-        assert.equal(await store.claimDeployExport('github:1', t(3), t(5)), true, 'given back');
+        assert.deepEqual(await store.claimDeployExport('github:1', t(3), t(5)), ['series', 'event'], 'given back');
         await store.markDeployExported('github:1');
-        assert.equal(await store.claimDeployExport('github:1', t(9), t(11)), false, 'exported already');
-        assert.equal(await store.claimDeployExport('nope', t(9), t(11)), false);
+        assert.equal(await store.claimDeployExport('github:1', t(9), t(11)), undefined, 'exported already');
+        assert.equal(await store.claimDeployExport('nope', t(9), t(11)), undefined);
 
         await store.recordShipped(deploy(), { shipped: [shipped('c1'), shipped('c2')], baseline: [], watching: [] });
         assert.deepEqual(await store.claimShippedExport([C1], t(0), t(2)), [C1]);
@@ -363,6 +365,48 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
         // The claim is bookkeeping: the stored facts are unchanged.
         assert.deepEqual(await store.events({ kind: 'deploy' }), [deploy()]);
         assert.deepEqual(await store.shippedBy('github:1'), [shipped('c1'), shipped('c2')]);
+      }));
+
+    test('parked exports: sent no more, listed with their reason, due again once unparked', () =>
+      withStore(async (store) => {
+        const t = (minute: number) => new Date(Date.UTC(2026, 10, 20, 10, minute)).toISOString();
+        await store.putDeploy(deploy(), { shipsChanges: false });
+        await store.putDeploy(deploy({ id: 'github:2' }), { shipsChanges: false });
+        await store.recordShipped(deploy(), { shipped: [shipped('c1')], baseline: [], watching: [] });
+        await store.putExportItems([{ id: 'failure:github:1', at: t(0), body: { kind: 'restore' } }]);
+        await store.parkExports(
+          [
+            { kind: 'deploy', id: 'github:1' },
+            { kind: 'shipped', id: C1 },
+            { kind: 'item', id: 'failure:github:1' },
+          ],
+          'Datadog DORA deployment failed with 400',
+          t(1),
+        );
+        assert.deepEqual(
+          (await store.unexportedDeploys(10)).map((d) => d.id),
+          ['github:2'],
+        );
+        assert.deepEqual(await store.unexportedShipped(10), []);
+        assert.deepEqual(await store.unexportedItems(10), []);
+        assert.equal(
+          await store.claimDeployExport('github:1', t(2), t(4)),
+          undefined,
+          'a parked export is not claimed',
+        );
+        assert.deepEqual((await store.parkedExports(10)).map((p) => [p.kind, p.id, p.reason]).sort(), [
+          ['deploy', 'github:1', 'Datadog DORA deployment failed with 400'],
+          ['item', 'failure:github:1', 'Datadog DORA deployment failed with 400'],
+          ['shipped', C1, 'Datadog DORA deployment failed with 400'],
+        ]);
+        assert.equal(await store.unparkExports(), 3);
+        assert.deepEqual(await store.parkedExports(10), []);
+        assert.deepEqual(
+          (await store.unexportedDeploys(10)).map((d) => d.id),
+          ['github:1', 'github:2'],
+        );
+        assert.equal((await store.unexportedShipped(10)).length, 1);
+        assert.equal((await store.unexportedItems(10)).length, 1);
       }));
 
     test('events: all kinds oldest first, filtered by kind and time', () =>

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { BusMessage } from '../../shared/bus/bus.ts';
-import { Exporter } from '../../shared/export.ts';
+import { EXPORT_BUDGET_MS, Exporter } from '../../shared/export.ts';
 import { memoryLogger } from '../../shared/log.ts';
 import { createProcessor } from '../../shared/process.ts';
 import { rollup } from '../../shared/rollup.ts';
 import { parseSettings } from '../../shared/settings.ts';
-import { createDatadogSink, DatadogUnavailable } from '../../shared/sinks/datadog.ts';
+import { createDatadogSink, DatadogUnavailable, exportDeadline, policyFetch } from '../../shared/sinks/datadog.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
 import { FakeDatadog } from '../support/datadog-server.ts';
 
@@ -423,13 +423,28 @@ describe('Datadog faults: nothing lost, nothing counted twice', () => {
     }
   });
 
-  test('400 is not retried (it would fail again)', async () => {
+  test('400 for one item: it is parked with its reason, the others go on, and only replay tries it again', async () => {
     const h = await harness();
     try {
-      h.dd.fail(1, { kind: 'status', status: 400 });
-      await assert.rejects(h.processMessage(deploy), DatadogUnavailable);
-      assert.equal(h.dd.attempts, 1);
-      // rollup retries what did not finish.
+      const bad = ci({
+        service: 'billing',
+        id: 'ci-bad',
+        startedAt: '2026-11-22T11:50:00Z',
+        finishedAt: '2026-11-22T11:52:00Z',
+      });
+      h.dd.refuse((path, body) => path === '/api/v2/dora/deployment' && body.includes('ci-bad'), {
+        kind: 'status',
+        status: 400,
+      });
+      await h.processMessage(bad); // acknowledged: a redelivery would fail the same way
+      const attempts = h.dd.attempts;
+      await h.processMessage(deploy);
+      assert.deepEqual(doraIds(h.dd), ['devstats:ci:billing:ci-f'], 'the other deploy is not blocked');
+      assert.deepEqual(
+        (await h.store.parkedExports(10)).map((p) => [p.kind, p.id, /400/.test(p.reason)]),
+        [['deploy', 'ci:billing:ci-bad', true]],
+      );
+      // rollup's sweep leaves it parked and still publishes its gauges.
       await rollup({
         store: h.store,
         sink: h.sink,
@@ -438,6 +453,72 @@ describe('Datadog faults: nothing lost, nothing counted twice', () => {
         logger: memoryLogger(),
         now: () => NOW,
       });
+      assert.equal(
+        h.dd.accepted.filter((r) => r.path === '/api/v2/dora/deployment' && JSON.stringify(r.body).includes('ci-bad'))
+          .length,
+        0,
+      );
+      assert.ok(h.dd.attempts > attempts);
+      assert.ok(h.dd.bodies('/api/v1/series').length > 0);
+      // Once Datadog takes it (the cause fixed), replay sends it.
+      h.dd.clearRefusals();
+      assert.equal(await h.store.unparkExports(), 1);
+      await h.exporter.retryPending();
+      assert.deepEqual(doraIds(h.dd).sort(), ['ci:billing:ci-bad', 'devstats:ci:billing:ci-f']);
+    } finally {
+      await h.dd.stop();
+    }
+  });
+
+  test('an event that fails past the retries: the redelivery sends the rest, and the duration once', async () => {
+    const h = await harness({ retries: 1 });
+    try {
+      h.dd.refuse((path) => path === '/api/v1/events', { kind: 'status', status: 503 });
+      await assert.rejects(h.processMessage(deploy), DatadogUnavailable);
+      h.dd.clearRefusals();
+      await h.processMessage(deploy); // the redelivery
+      const durations = (h.dd.bodies('/api/v1/distribution_points') as DistributionBody[])
+        .flatMap((b) => b.series.filter((x) => x.metric === 'devstats.deploy.duration'))
+        .flatMap((x) => x.points.flatMap(([, v]) => v));
+      assert.deepEqual(durations, [60], 'never [60, 60]');
+      assert.equal(h.dd.bodies('/api/v1/events').length, 1);
+      assert.deepEqual(doraIds(h.dd), ['devstats:ci:billing:ci-f']);
+    } finally {
+      await h.dd.stop();
+    }
+  });
+
+  test('an export stops retrying at its time budget, however long each request may take', async () => {
+    const dd = await new FakeDatadog().start();
+    try {
+      dd.fail(100, { kind: 'hang' });
+      const fetchWithPolicy = policyFetch({ timeoutMs: 60_000, retries: 10, backoffMs: 10, logger: memoryLogger() });
+      const started = performance.now();
+      await assert.rejects(
+        exportDeadline.run(Date.now() + 400, () => fetchWithPolicy(`${dd.url}/api/v1/series`, { method: 'POST' })),
+      );
+      const took = performance.now() - started;
+      assert.ok(took < 1500, `gave up after ${Math.round(took)} ms`);
+    } finally {
+      await dd.stop();
+    }
+  });
+
+  test('a redelivery while the first export still runs sends nothing: the claim outlives the export budget', async () => {
+    assert.ok(EXPORT_BUDGET_MS + 10_000 < 120_000, 'the claim (2 min) outlives the budget and one request timeout');
+    const h = await harness({ timeoutMs: 300, retries: 0 });
+    try {
+      h.dd.refuse((path) => path === '/api/v1/events', { kind: 'hang' });
+      const first = h.processMessage(deploy);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await h.processMessage(deploy); // Pub/Sub redelivers while the first still waits on Datadog
+      await assert.rejects(first, DatadogUnavailable);
+      h.dd.clearRefusals();
+      await h.exporter.retryPending();
+      const durations = (h.dd.bodies('/api/v1/distribution_points') as DistributionBody[]).flatMap((b) =>
+        b.series.filter((x) => x.metric === 'devstats.deploy.duration'),
+      );
+      assert.equal(durations.length, 1);
       assert.deepEqual(doraIds(h.dd), ['devstats:ci:billing:ci-f']);
     } finally {
       await h.dd.stop();

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { WebhookSource } from '../../shared/config.ts';
 import type { IngestDeps } from '../../shared/ingest.ts';
@@ -370,6 +373,49 @@ describe('ingest over HTTP', () => {
         () => ci(ciDeployment({ repository: 'billing' })),
         'repository',
       ],
+      // What the envelope lets through but process could never store (issue 12: a 202 is a promise).
+      [
+        'a Spinnaker pipeline of application ""',
+        '/spinnaker',
+        () => {
+          const event = spinnakerPipelineEvent();
+          (event.content as { execution: Record<string, unknown> }).execution.application = '';
+          return spinnaker(event);
+        },
+        'deploy.service',
+      ],
+      [
+        'a Spinnaker pipeline that ended in the year 10000',
+        '/spinnaker',
+        () => {
+          const event = spinnakerPipelineEvent();
+          (event.content as { execution: Record<string, unknown> }).execution.endTime = Date.UTC(10000, 0, 1);
+          return spinnaker(event);
+        },
+        'deploy.finishedAt',
+      ],
+      [
+        'a Terraform run with run_id ""',
+        '/terraform',
+        () => terraform({ ...terraformNotification(), run_id: '' }),
+        'deploy.externalId',
+      ],
+      [
+        'a push whose commit has id ""',
+        '/github',
+        () => {
+          const push = githubPush();
+          (push.commits as Array<Record<string, unknown>>)[0]!.id = '';
+          return github('push', push);
+        },
+        'commit.sha',
+      ],
+      [
+        'a CI id whose stored document id would pass 1,500 bytes',
+        '/deployments',
+        () => ci(ciDeployment({ id: '☃'.repeat(200) })),
+        'deploy.id',
+      ],
     ];
     for (const [name, path, request, field] of cases) {
       test(`${name}: 400 naming ${field}`, async () => {
@@ -564,7 +610,7 @@ describe('ingest over HTTP', () => {
       const body = `{ "zen" : "caf\\u00e9 — 東京 🚀",\n  "hook_id": 1 }`;
       const r = await send(server, '/github', github('ping', body));
       assert.equal(r.status, 200);
-      const push = `{"ref":"refs/heads/main","before":"${'0'.repeat(40)}","after":"${'1'.repeat(40)}",\n"repository":{"full_name":"acme/café"},"commits":[{"message":"naïve \\ud83d\\ude80"}]}`;
+      const push = `{"ref":"refs/heads/main","before":"${'0'.repeat(40)}","after":"${'1'.repeat(40)}",\n"repository":{"full_name":"acme/café"},"commits":[{"id":"${'1'.repeat(40)}","timestamp":"2026-11-20T10:00:00+01:00","author":{"name":"Zoë"},"message":"naïve \\ud83d\\ude80"}]}`;
       const accepted = await send(server, '/github', github('push', push));
       assert.equal(accepted.status, 202);
       assert.equal(bus.published.at(-1)?.data.toString('utf8'), push);
@@ -598,6 +644,35 @@ describe('ingest limits and outages', () => {
       assert.equal(bus.published.length, 1);
     } finally {
       await Promise.all([strict.close(), insecure.close()]);
+    }
+  });
+
+  test('a secret rotated in its file reaches a running instance without a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'devstats-secret-'));
+    const file = join(dir, 'value');
+    writeFileSync(file, 'first-secret');
+    let clock = Date.parse('2026-11-22T10:00:00Z');
+    const bus = new RecordingBus();
+    const deps = depsWith(bus, {
+      secrets: { ...depsWith(bus).config.secrets, github: [] },
+      secretFiles: { github: file },
+      secretTtlMs: 30_000,
+    });
+    const server = await startIngestServer({ ...deps, now: () => new Date(clock) });
+    try {
+      const ping = (secret: string) => send(server, '/github', github('ping', { zen: 'x' }, secret));
+      assert.equal((await ping('first-secret')).status, 200);
+      writeFileSync(file, 'second-secret,first-secret'); // the rotation begins: both
+      clock += 31_000;
+      assert.equal((await ping('second-secret')).status, 200);
+      assert.equal((await ping('first-secret')).status, 200);
+      writeFileSync(file, 'second-secret'); // and ends
+      clock += 31_000;
+      assert.equal((await ping('first-secret')).status, 401);
+      assert.equal((await ping('second-secret')).status, 200);
+    } finally {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

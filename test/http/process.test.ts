@@ -11,7 +11,7 @@ import { createProcessor } from '../../shared/process.ts';
 import { parseSettings } from '../../shared/settings.ts';
 import { StoreUnavailable, type Store } from '../../shared/store/store.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
-import { ciDeployment, cloudBuild } from '../support/fixtures.ts';
+import { ciDeployment, spinnakerPipelineEvent, cloudBuild } from '../support/fixtures.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'devstats-process-'));
 
@@ -136,5 +136,41 @@ describe('process outcomes', () => {
     assert.match(outcome.outcome === 'rejected' ? outcome.reason : '', /^status: /);
     assert.deepEqual(await store.events({}), []);
     assert.equal(logger.entries.at(-1)?.severity, 'WARNING');
+  });
+
+  test('a canonical event its schema refuses (an older ingest let it through) is permanent: rejected, never retried', async () => {
+    const store = new SqliteStore(':memory:');
+    const logger = memoryLogger();
+    const processMessage = createProcessor({ store, settings: parseSettings({}), logger });
+    const event = spinnakerPipelineEvent();
+    (event.content as { execution: Record<string, unknown> }).execution.application = '';
+    const outcome = await processMessage({
+      data: Buffer.from(JSON.stringify(event)),
+      attributes: { source: 'spinnaker', eventType: 'orca:pipeline:complete' },
+    });
+    assert.deepEqual(outcome, {
+      outcome: 'rejected',
+      reason: 'deploy.service: Too small: expected string to have >=1 characters',
+    });
+    // No payload fragment in the log: the reason names the field only.
+    assert.ok(!JSON.stringify(logger.entries).includes('anonymous'));
+  });
+
+  test('log lines never quote the payload: invalid JSON and invalid times are named, not shown', async () => {
+    const store = new SqliteStore(':memory:');
+    const logger = memoryLogger();
+    const processMessage = createProcessor({ store, settings: parseSettings({}), logger });
+    await processMessage({
+      data: Buffer.from('{"service": "secret-sauce", tru'),
+      attributes: { source: 'ci', eventType: 'deployment' },
+    });
+    const event = spinnakerPipelineEvent();
+    (event.content as { execution: Record<string, unknown> }).execution.endTime = 'secret-sauce-time';
+    await processMessage({
+      data: Buffer.from(JSON.stringify(event)),
+      attributes: { source: 'spinnaker', eventType: 'orca:pipeline:complete' },
+    });
+    const text = JSON.stringify(logger.entries);
+    assert.ok(!text.includes('secret-sauce'), text);
   });
 });

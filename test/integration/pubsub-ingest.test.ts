@@ -3,6 +3,9 @@ import { after, before, describe, test } from 'node:test';
 import type { Message, PubSub, Subscription } from '@google-cloud/pubsub';
 import { PubSubBus } from '../../shared/bus/pubsub.ts';
 import { memoryLogger } from '../../shared/log.ts';
+import { createProcessor } from '../../shared/process.ts';
+import { parseSettings } from '../../shared/settings.ts';
+import { SqliteStore } from '../../shared/store/sqlite.ts';
 import { ciDeployment, githubPush } from '../support/fixtures.ts';
 import { type Emulator, skipUnlessEmulator, startEmulator } from '../support/emulator.ts';
 import { type RunningServer, startIngestServer } from '../support/ingest-server.ts';
@@ -92,6 +95,39 @@ describe('ingest publishes to the real Pub/Sub emulator', { skip }, () => {
       { source: deployMessage.attributes.source, eventType: deployMessage.attributes.eventType },
       { source: 'ci', eventType: 'deployment' },
     );
+  });
+
+  test("a 24 MiB push (over Pub/Sub's 10 MB) goes gzipped, and process stores every commit of it", async () => {
+    const payload = githubPush(24 * 1024 * 1024);
+    const push = JSON.stringify(payload);
+    assert.ok(Buffer.byteLength(push) > 24 * 1024 * 1024 && Buffer.byteLength(push) < 26_214_400);
+    const response = await fetch(`${server.url}/github`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': 'push',
+        'x-github-delivery': 'emulator-delivery-big',
+        'x-hub-signature-256': sign.github(push, 'gh'),
+      },
+      body: push,
+    });
+    assert.equal(response.status, 202, await response.text());
+    const deadline = Date.now() + 30_000;
+    while (!received.some((m) => m.attributes.deliveryId === 'emulator-delivery-big') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    const message = received.find((m) => m.attributes.deliveryId === 'emulator-delivery-big');
+    assert.ok(message, 'the big push arrived');
+    assert.equal(message.attributes.contentEncoding, 'gzip');
+    assert.ok(message.data.length < 10_000_000, `${message.data.length} bytes on the topic`);
+    const store = new SqliteStore(':memory:');
+    const outcome = await createProcessor({ store, settings: parseSettings({}), logger: memoryLogger() })({
+      data: message.data,
+      attributes: message.attributes,
+    });
+    assert.equal(outcome.outcome, 'stored');
+    const commits = (payload.commits as unknown[]).length;
+    assert.equal((await store.events({ kind: 'commit' })).length, commits);
+    await store.close();
   });
 
   test('with the emulator stopped, ingest answers 503 with Retry-After', async () => {

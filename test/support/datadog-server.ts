@@ -29,6 +29,7 @@ export class FakeDatadog {
   /** Every request that reached the server, faults included. */
   attempts = 0;
   private readonly faults: Fault[] = [];
+  private readonly rules: Array<{ match: (path: string, body: string) => boolean; fault: Fault }> = [];
   private readonly server: Server;
   private readonly hanging = new Set<ServerResponse>();
   /** Dashboards held, as the dashboards API keeps them. */
@@ -57,6 +58,15 @@ export class FakeDatadog {
 
   fail(times: number, fault: Fault): void {
     for (let i = 0; i < times; i++) this.faults.push(fault);
+  }
+
+  /** Answers every request that `match` picks (by path and decoded body) with `fault`, until cleared. */
+  refuse(match: (path: string, body: string) => boolean, fault: Fault): void {
+    this.rules.push({ match, fault });
+  }
+
+  clearRefusals(): void {
+    this.rules.length = 0;
   }
 
   /** The bodies accepted at one endpoint. */
@@ -98,7 +108,15 @@ export class FakeDatadog {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     this.attempts++;
-    const fault = this.faults.shift();
+    const requestPath = (req.url ?? '').split('?')[0] ?? '';
+    let decoded = Buffer.concat(chunks);
+    try {
+      if (req.headers['content-encoding'] === 'gzip') decoded = gunzipSync(decoded);
+      if (req.headers['content-encoding'] === 'deflate') decoded = inflateSync(decoded);
+    } catch {
+      // answered below as it is
+    }
+    const fault = this.faults.shift() ?? this.rules.find((r) => r.match(requestPath, decoded.toString('utf8')))?.fault;
     if (fault?.kind === 'hang') {
       this.hanging.add(res);
       return;

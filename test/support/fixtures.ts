@@ -21,8 +21,16 @@ export function githubPush(bytes = 0): Record<string, unknown> {
   if (push === undefined) throw new Error('no push example with commits');
   const commits = push.commits as Array<Record<string, unknown>>;
   const template = commits[0] ?? {};
-  for (let i = 0; JSON.stringify(push).length < bytes; i++) {
-    commits.push({ ...template, id: i.toString(16).padStart(40, '0'), message: `change ${i} — ünïcødé ✓ `.repeat(20) });
+  // Grown by each added commit's own size: stringifying the whole push each time would be quadratic.
+  let size = Buffer.byteLength(JSON.stringify(push));
+  for (let i = 0; size < bytes; i++) {
+    const commit = {
+      ...template,
+      id: i.toString(16).padStart(40, '0'),
+      message: `change ${i} — ünïcødé ✓ `.repeat(20),
+    };
+    commits.push(commit);
+    size += Buffer.byteLength(JSON.stringify(commit)) + 1;
   }
   return push;
 }

@@ -77,3 +77,38 @@ describe('devstats report from the command line', () => {
     );
   });
 });
+
+describe('devstats events --failed', () => {
+  test('lists the exports Datadog refused for good, with the reason', async () => {
+    const failedDir = mkdtempSync(join(tmpdir(), 'devstats-failed-'));
+    const store = new SqliteStore(join(failedDir, 'devstats.sqlite'));
+    await store.putDeploy(
+      {
+        kind: 'deploy',
+        id: 'ci:billing:7',
+        source: 'ci',
+        service: 'billing',
+        environment: 'production',
+        status: 'success',
+        startedAt: '2026-11-20T10:00:00.000Z',
+        finishedAt: '2026-11-20T10:01:00.000Z',
+        actor: null,
+        externalId: '7',
+      },
+      { shipsChanges: false },
+    );
+    await store.parkExports(
+      [{ kind: 'deploy', id: 'ci:billing:7' }],
+      'Datadog DORA deployment failed with 400: bad env',
+      '2026-11-20T10:02:00.000Z',
+    );
+    await store.close();
+    const lines: string[] = [];
+    assert.equal(await main(['events', '--failed'], { DEVSTATS_DATA_DIR: failedDir }, (l) => lines.push(l)), 0);
+    assert.deepEqual(lines, [
+      'deploy   ci:billing:7  2026-11-20T10:02:00.000Z  Datadog DORA deployment failed with 400: bad env',
+      '1 parked export (devstats replay tries them again)',
+    ]);
+    rmSync(failedDir, { recursive: true, force: true });
+  });
+});

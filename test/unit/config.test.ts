@@ -39,6 +39,21 @@ describe('environment', () => {
     assert.deepEqual(config.secrets.github, ['new', 'old']);
     assert.deepEqual(config.secrets.ci, []);
   });
+  test('a secret of " , " is unset', () => {
+    assert.deepEqual(loadConfig({ GITHUB_WEBHOOK_SECRET: ' , ' }).secrets.github, []);
+  });
+  test('DEVSTATS_INSECURE_DEV is refused on Google Cloud (K_SERVICE is set)', () => {
+    assert.equal(loadConfig({ DEVSTATS_INSECURE_DEV: '1' }).insecureDev, true);
+    assert.throws(
+      () => loadConfig({ DEVSTATS_INSECURE_DEV: '1', K_SERVICE: 'devstats-ingest' }),
+      (e: unknown) => e instanceof ConfigError && /DEVSTATS_INSECURE_DEV is refused on Google Cloud/.test(e.message),
+    );
+  });
+  test('a secret may come from a file (<SECRET>_FILE), as Secret Manager volumes mount them', () => {
+    const config = loadConfig({ GITHUB_WEBHOOK_SECRET_FILE: '/etc/secrets/github/value', DEVSTATS_SECRET_TTL_MS: '0' });
+    assert.deepEqual(config.secretFiles, { github: '/etc/secrets/github/value' });
+    assert.equal(config.secretTtlMs, 0);
+  });
   test('an invalid value names the variable', () => {
     assert.throws(
       () => loadConfig({ DEVSTATS_MAX_BODY_BYTES: 'lots' }),

@@ -93,13 +93,26 @@ describe('infra/ (Terraform), checked without the terraform binary', () => {
       Object.values(SECRET_VARIABLES).sort(),
     );
     const ingest = (functions.ingest!.service_config as Block[])[0]!;
-    assert.ok(JSON.stringify(ingest.dynamic).includes('local.webhook_secret_env'));
+    // Mounted as files, read again while the instance is warm (a rotation needs no restart).
+    assert.ok(JSON.stringify(ingest.dynamic).includes('secret_volumes'));
+    assert.match(String(ingest.environment_variables), /webhook_secret_env\[source\]\}_FILE/);
+    for (const variable of Object.values(SECRET_VARIABLES))
+      assert.ok(ENVIRONMENT_VARIABLES.includes(`${variable}_FILE`));
     for (const name of ['process', 'rollup']) {
       const secrets = ((functions[name]!.service_config as Block[])[0]!.secret_environment_variables as Block[]).map(
         (s) => s.key,
       );
       assert.deepEqual(secrets, ['DD_API_KEY']);
     }
+  });
+
+  test('process and rollup take internal traffic only; the source archive holds the code, not .env, .npmrc or tests', () => {
+    const functions = resources('google_cloudfunctions2_function');
+    for (const name of ['process', 'rollup'])
+      assert.equal((functions[name]!.service_config as Block[])[0]!.ingress_settings, 'ALLOW_INTERNAL_ONLY', name);
+    const archive = (parsed['functions.tf']!.data as Record<string, Record<string, Block[]>>).archive_file!.source![0]!;
+    for (const excluded of ['.env', '.npmrc', 'test', 'bench', 'infra', '.git', 'node_modules', '.devstats'])
+      assert.ok((archive.excludes as string[]).includes(excluded), excluded);
   });
 
   test('process is fed devstats-raw, spinnaker-events and cloud-builds, with dead-lettering; rollup by the tick', () => {
@@ -114,6 +127,11 @@ describe('infra/ (Terraform), checked without the terraform binary', () => {
       assert.match(JSON.stringify(subscriptions[name]!.push_config), /\/topics\//, 'the push path names the topic');
     }
     assert.match(String(subscriptions.process!.for_each), /local\.process_topics/);
+    // Ticks are dead-lettered apart from data, so `devstats replay` resends deliveries only.
+    const deadTopic = (name: string) =>
+      String((subscriptions[name]!.dead_letter_policy as Block[])[0]!.dead_letter_topic);
+    assert.match(deadTopic('process'), /google_pubsub_topic\.dead_letter\.id/);
+    assert.match(deadTopic('rollup'), /google_pubsub_topic\.dead_ticks\.id/);
     assert.ok(resources('google_cloud_scheduler_job').tick);
   });
 

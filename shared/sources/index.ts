@@ -1,0 +1,81 @@
+import { CanonicalEvent, pushId, shippedId } from '../events.ts';
+import type { Settings } from '../settings.ts';
+import { normalizeCircleci } from './circleci.ts';
+import { normalizeCloudbuild } from './cloudbuild.ts';
+import { normalizeDeployment } from './deployments.ts';
+import { normalizeGithub } from './github.ts';
+import { type Normalizer, UnusablePayload } from './normalize.ts';
+import { normalizeSpinnaker } from './spinnaker.ts';
+import { normalizeTerraform } from './terraform.ts';
+
+/** Each source's normaliser, by the `source` attribute of its messages. */
+export const NORMALIZERS: Readonly<Record<string, Normalizer>> = {
+  github: normalizeGithub,
+  spinnaker: normalizeSpinnaker,
+  terraform: normalizeTerraform,
+  ci: normalizeDeployment,
+  circleci: normalizeCircleci,
+  cloudbuild: normalizeCloudbuild,
+};
+
+/** Firestore's limits: a document id of at most 1,500 bytes, a document of at most 1 MiB. */
+const MAX_ID_BYTES = 1500;
+const MAX_EVENT_BYTES = 900 * 1024;
+
+export type Normalized = { ok: true; events: CanonicalEvent[] } | { ok: false; field: string; problem: string };
+
+function storableProblem(event: CanonicalEvent): { field: string; problem: string } | undefined {
+  const ids: Array<[string, string]> = [[`${event.kind}.id`, event.id]];
+  if (event.kind === 'push') ids.push(['push.id', pushId(event.repository, event.branch, event.before, event.after)]);
+  if (event.kind === 'deploy' && event.repository !== undefined && event.commitSha !== undefined)
+    ids.push(['deploy.commitSha', shippedId(event.service, event.repository, event.commitSha)]);
+  for (const [field, id] of ids) {
+    // The stores keep ids URI-encoded (Firestore ids may not hold `/`).
+    if (Buffer.byteLength(encodeURIComponent(id)) > MAX_ID_BYTES)
+      return { field, problem: `makes an id of more than ${MAX_ID_BYTES} bytes` };
+  }
+  if (Buffer.byteLength(JSON.stringify(event)) > MAX_EVENT_BYTES)
+    return { field: event.kind, problem: `is more than ${MAX_EVENT_BYTES} bytes once stored` };
+  return undefined;
+}
+
+/**
+ * A payload as `process` will read it: normalised, each canonical event checked against its schema
+ * and against what the stores can hold. Ingest runs it before its 202, so what it accepts `process`
+ * can store; a failure names the field (the payload's, or the canonical event's).
+ */
+export function normalizeForStore(
+  source: string,
+  body: unknown,
+  eventType: string,
+  context: { settings: Settings; receivedAt: string },
+): Normalized {
+  const normalize = NORMALIZERS[source];
+  if (normalize === undefined) return { ok: false, field: 'source', problem: `unknown source "${source}"` };
+  let normalized: CanonicalEvent[];
+  try {
+    normalized = normalize(body, eventType, context);
+  } catch (error) {
+    if (error instanceof UnusablePayload) {
+      const [field = '', ...rest] = error.message.split(': ');
+      return { ok: false, field: field === '' ? '(body)' : field, problem: rest.join(': ') || 'invalid' };
+    }
+    if (error instanceof RangeError) return { ok: false, field: '(body)', problem: error.message };
+    throw error;
+  }
+  const events: CanonicalEvent[] = [];
+  for (const candidate of normalized) {
+    const parsed = CanonicalEvent.safeParse(candidate);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const field = [candidate.kind, ...(issue?.path.map(String) ?? [])].join('.');
+      return { ok: false, field, problem: issue?.message ?? 'invalid' };
+    }
+    events.push(parsed.data);
+  }
+  for (const event of events) {
+    const problem = storableProblem(event);
+    if (problem !== undefined) return { ok: false, ...problem };
+  }
+  return { ok: true, events };
+}
