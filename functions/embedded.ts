@@ -22,7 +22,15 @@ if (local && (bus instanceof SqliteQueueBus || (bus instanceof PubSubBus && conf
   const processor = backend.then(({ store, exporter }) => createProcessor({ store, exporter, settings, logger }));
   const runRollup = async () => {
     const { store, sink, exporter } = await backend;
-    await rollup({ store, sink, exporter, settings, logger, now: () => new Date() });
+    await rollup({
+      store,
+      sink,
+      exporter,
+      settings,
+      logger,
+      now: () => new Date(),
+      ...(runtime.redeliverGithub ? { redeliverGithub: runtime.redeliverGithub } : {}),
+    });
   };
 
   if (bus instanceof SqliteQueueBus) {

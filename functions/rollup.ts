@@ -7,5 +7,13 @@ const runtime = instanceRuntime();
 // Cloud Scheduler → devstats-tick → this: every 5 minutes, today's gauges and the export retries.
 cloudEvent('rollup', async () => {
   const { store, sink, exporter } = await runtime.backend();
-  await rollup({ store, sink, exporter, settings: runtime.settings, logger: runtime.logger, now: () => new Date() });
+  await rollup({
+    store,
+    sink,
+    exporter,
+    settings: runtime.settings,
+    logger: runtime.logger,
+    now: () => new Date(),
+    ...(runtime.redeliverGithub ? { redeliverGithub: runtime.redeliverGithub } : {}),
+  });
 });

@@ -27,6 +27,8 @@ export interface Runtime {
   store(): Promise<Store>;
   /** The store, the Datadog sink and the exporter over both, built on first use. */
   backend(): Promise<Backend>;
+  /** Redelivers GitHub's failed deliveries since a time, when DEVSTATS_GITHUB_HOOKS and GITHUB_TOKEN are set. */
+  redeliverGithub: ((since: string) => Promise<unknown>) | undefined;
 }
 
 export function createRuntime(env: Record<string, string | undefined>, logger: Logger = createLogger()): Runtime {
@@ -41,7 +43,19 @@ export function createRuntime(env: Record<string, string | undefined>, logger: L
       const exporter = new Exporter({ store: s, sink, settings, logger, now: () => new Date() });
       return { store: s, sink, exporter };
     }));
-  const common = { config, settings, logger, store: lazyStore, backend: lazyBackend };
+  const { token, apiUrl, hooks } = config.github;
+  const redeliverGithub =
+    token === undefined || hooks === undefined
+      ? undefined
+      : async (since: string) => {
+          const [{ githubClient }, { parseHooks, redeliverFailed }] = await Promise.all([
+            import('../shared/github/client.ts'),
+            import('../shared/github/redeliver.ts'),
+          ]);
+          const octokit = await githubClient({ token, baseUrl: apiUrl, logger });
+          return redeliverFailed(octokit, parseHooks(hooks), { since, dryRun: false, logger });
+        };
+  const common = { config, settings, logger, store: lazyStore, backend: lazyBackend, redeliverGithub };
   if (config.bus === 'pubsub') {
     const bus = new PubSubBus({ projectId: config.projectId, publishTimeoutMs: config.publishTimeoutMs });
     // Only ingest publishes: process and rollup instances do not load the Pub/Sub client at start.

@@ -11,6 +11,8 @@ import { Exporter } from './export.ts';
 import { createLogger } from './log.ts';
 import { buildReport, dayRange, previousPeriod, quarter } from './report/figures.ts';
 import { renderHtml, renderMarkdown } from './report/render.ts';
+import { githubClient } from './github/client.ts';
+import { parseHooks, redeliverFailed } from './github/redeliver.ts';
 import { replayEmbedded, replayPubSub } from './replay.ts';
 import { rollup } from './rollup.ts';
 import { loadSettings, type Settings } from './settings.ts';
@@ -32,6 +34,9 @@ commands:
          one rollup now: retry unfinished exports, publish today's gauges per team (as the scheduled rollup does)
   events --failed [--json]
          exports Datadog refused for good (a 400), parked with the reason: sent again only by replay
+  redeliver github [--since ISO-8601] [--dry-run]
+         ask GitHub to redeliver the failed deliveries of the hooks in DEVSTATS_GITHUB_HOOKS (GITHUB_TOKEN:
+         a token that administers the hooks; GitHub never retries a failed delivery by itself)
   replay [--source S] [--since ISO-8601] [--dry-run]
          send the dead letters again (the embedded queue's, or Pub/Sub's dead-letter subscription), and
          give parked exports another try; what was stored already is stored once
@@ -49,6 +54,7 @@ export async function main(
   if (command === 'report') return runReport(rest, env, out);
   if (command === 'dashboard' && rest[0] === 'push') return runDashboardPush(rest.slice(1), env, out);
   if (command === 'replay') return runReplay(rest, env, out);
+  if (command === 'redeliver' && rest[0] === 'github') return runRedeliver(rest.slice(1), env, out);
   if (command === 'events' && rest.includes('--failed')) return runFailed(rest, env, out);
   if (command !== 'events') {
     out(USAGE);
@@ -275,6 +281,33 @@ async function runReplay(
       out(`${unparked} parked exports tried again: ${unparked - still} sent, ${still} refused again`);
     }
   });
+}
+
+async function runRedeliver(
+  args: string[],
+  env: Record<string, string | undefined>,
+  out: (line: string) => void,
+): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { since: { type: 'string' }, 'dry-run': { type: 'boolean', default: false } },
+    strict: true,
+  });
+  const config = loadConfig(env);
+  const hooks = parseHooks(config.github.hooks);
+  if (config.github.token === undefined)
+    throw new ConfigError('redeliver github needs GITHUB_TOKEN (a token that administers the hooks)');
+  if (hooks.length === 0)
+    throw new ConfigError('redeliver github needs DEVSTATS_GITHUB_HOOKS (repo:<owner>/<name>:<hook id>,…)');
+  const since = utc(values.since ?? new Date(Date.now() - 24 * 3600_000));
+  const logger = createLogger(() => undefined);
+  const octokit = await githubClient({ token: config.github.token, baseUrl: config.github.apiUrl, logger });
+  const results = await redeliverFailed(octokit, hooks, { since, dryRun: values['dry-run'], logger });
+  for (const r of results)
+    out(
+      `${r.hook}: ${r.listed} deliveries since ${since}, ${r.failed} failed, ${values['dry-run'] ? `${r.failed} would be` : r.redelivered} redelivered`,
+    );
+  return 0;
 }
 
 async function runRollup(

@@ -47,6 +47,8 @@ export interface Config {
   insecureDev: boolean;
   dataDir: string;
   datadog: DatadogConfig;
+  /** GitHub's API, for `devstats redeliver github` (and hourly from rollup when hooks are named). */
+  github: { token: string | undefined; apiUrl: string | undefined; hooks: string | undefined };
   /** Embedded mode: seconds between rollups (Cloud Scheduler does it every 5 minutes in the cloud). */
   rollupIntervalSeconds: number;
 }
@@ -84,6 +86,9 @@ const Env = z.object({
   DEVSTATS_DD_BACKOFF_MS: positiveInt.default(500),
   DEVSTATS_ROLLUP_INTERVAL_S: positiveInt.default(300),
   DEVSTATS_SECRET_TTL_MS: z.coerce.number().int().nonnegative().default(30_000),
+  GITHUB_TOKEN: z.string().optional(),
+  GITHUB_API_URL: z.url().optional(),
+  DEVSTATS_GITHUB_HOOKS: z.string().optional(),
 });
 
 /** `GITHUB_WEBHOOK_SECRET_FILE` and the like: the secret variables' file forms. */
@@ -157,6 +162,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       backoffMs: e.DEVSTATS_DD_BACKOFF_MS,
       dataDir: e.DEVSTATS_DATA_DIR,
     },
+    github: { token: e.GITHUB_TOKEN, apiUrl: e.GITHUB_API_URL, hooks: e.DEVSTATS_GITHUB_HOOKS },
     rollupIntervalSeconds: e.DEVSTATS_ROLLUP_INTERVAL_S,
   };
 }

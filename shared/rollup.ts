@@ -24,6 +24,8 @@ export interface RollupDeps {
   logger: Logger;
   exporter: Exporter;
   now: () => Date;
+  /** Asks GitHub to redeliver what failed since a time (when hooks and a token are configured). */
+  redeliverGithub?: (since: string) => Promise<unknown>;
 }
 
 export interface TeamFigures {
@@ -111,6 +113,14 @@ export async function rollup(deps: RollupDeps): Promise<{
     logger.error('retrying unfinished exports failed; the gauges go anyway', { error: String(error) });
   }
   const now = deps.now();
+  // Once an hour (the first tick after the hour), over the last two hours: GitHub never retries.
+  if (deps.redeliverGithub !== undefined && now.getUTCMinutes() < 5) {
+    await deps.redeliverGithub(new Date(now.getTime() - 2 * 3600_000).toISOString()).catch((error: unknown) => {
+      logger.error('asking GitHub to redeliver failed deliveries did not work; the next hour tries again', {
+        error: String(error),
+      });
+    });
+  }
   const day = dayOf(now, settings.timezone);
   const start = startOfDay(day, settings.timezone);
   const closingDay = now.getTime() - start.getTime() < CLOSING_WINDOW_MS ? addDays(day, -1) : undefined;
