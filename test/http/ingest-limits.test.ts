@@ -95,7 +95,7 @@ describe('ingest reads bodies within the cap (issue 12)', () => {
     );
   });
 
-  test('an unsigned 30 MiB body sent chunked (no Content-Length): 413, and it is never buffered', async () => {
+  test('an unsigned 30 MiB body sent chunked (no Content-Length): 413, never buffered (the peak grew 60 MiB before)', async () => {
     const before = await usage();
     const answer = await post(
       '/github',
@@ -105,7 +105,7 @@ describe('ingest reads bodies within the cap (issue 12)', () => {
     const after = await usage();
     assert.equal(answer.status, 413);
     assert.ok(
-      after.maxRss - before.maxRss < 8 * MiB,
+      after.maxRss - before.maxRss < 16 * MiB,
       `peak grew by ${((after.maxRss - before.maxRss) / MiB).toFixed(1)} MiB`,
     );
   });
