@@ -18,7 +18,15 @@ const { bus, config, settings, logger } = runtime;
 const local = !config.onGoogleCloud;
 
 if (local && (bus instanceof SqliteQueueBus || (bus instanceof PubSubBus && config.pubsubEmulatorHost !== undefined))) {
-  const backend = runtime.backend();
+  const backend = runtime.backend().then((b) => {
+    // This process is the only exporter of its SQLite file: what a killed run claimed is free again.
+    const store = b.store as Partial<{ releaseAllClaims(): number }>;
+    if (store.releaseAllClaims !== undefined) {
+      const released = store.releaseAllClaims.call(b.store);
+      if (released > 0) logger.info('export claims of an earlier run given back', { released });
+    }
+    return b;
+  });
   const processor = backend.then(({ store, exporter }) => createProcessor({ store, exporter, settings, logger }));
   const runRollup = async () => {
     const { store, sink, exporter } = await backend;

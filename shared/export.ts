@@ -210,11 +210,15 @@ async function restoresOf(store: Store, deploy: Deploy): Promise<Restore[]> {
   return restores;
 }
 
-/** A restore's time to restore and its closed DORA failure, once. */
-async function exportRestore(deps: ExportDeps, restore: Restore): Promise<void> {
-  const { settings, sink } = deps;
+/** A restore's closed DORA failure (sent again harmlessly), then its time to restore, once. */
+async function exportRestore(deps: ExportDeps, restore: Restore, id: string): Promise<void> {
+  const { settings, sink, store } = deps;
+  await sink.doraFailure(doraFailureOf(settings, restore.cause, restore.failed, restore.restoredBy));
   const finished = epochSeconds(restore.restoredBy.finishedAt);
-  if (accepted(finished, deps.now())) {
+  if (!accepted(finished, deps.now())) return;
+  const ref = [{ kind: 'item' as const, id }];
+  await store.markExportsInDoubt(ref);
+  try {
     await sink.distributions([
       {
         metric: METRIC.timeToRestore,
@@ -223,8 +227,10 @@ async function exportRestore(deps: ExportDeps, restore: Restore): Promise<void> 
         tags: [...deployTags(settings, restore.failed), 'cause:deploy'],
       },
     ]);
+  } catch (error) {
+    await store.clearExportsInDoubt(ref).catch(() => undefined);
+    throw error;
   }
-  await sink.doraFailure(doraFailureOf(settings, restore.cause, restore.failed, restore.restoredBy));
 }
 
 // ---- a deploy's own export -----------------------------------------------------------------
@@ -331,10 +337,14 @@ export async function exportDeploy(
   const sent = new Set(done);
   for (const part of DEPLOY_PARTS) {
     if (sent.has(part)) continue;
+    // Datadog adds distribution values up: recorded as sent before they go, so an exporter that
+    // dies with the request in flight never has them sent twice (a value may be missing instead).
+    const additive = part === 'distributions';
+    if (additive) await store.markDeployParts(deploy.id, [...sent, part]);
     try {
       await parts[part]();
     } catch (error) {
-      if (sent.size > done.size) await store.markDeployParts(deploy.id, [...sent]).catch(() => undefined);
+      if (additive || sent.size > done.size) await store.markDeployParts(deploy.id, [...sent]).catch(() => undefined);
       throw error;
     }
     sent.add(part);
@@ -371,7 +381,17 @@ export async function exportShipped(deps: ExportDeps, shipped: ShippedChange[]):
       });
     }
   }
-  if (points.length > 0) await deps.sink.distributions(points);
+  const refs = shipped.map((s) => ({ kind: 'shipped' as const, id: s.id }));
+  if (points.length > 0) {
+    // Marked in doubt while the values are in flight: never sent twice (see markExportsInDoubt).
+    await deps.store.markExportsInDoubt(refs);
+    try {
+      await deps.sink.distributions(points);
+    } catch (error) {
+      await deps.store.clearExportsInDoubt(refs).catch(() => undefined);
+      throw error;
+    }
+  }
   await deps.store.markShippedExported(shipped.map((s) => s.id));
 }
 
@@ -381,8 +401,8 @@ export async function exportShipped(deps: ExportDeps, shipped: ShippedChange[]):
  * first export still running never sends the same points, and short enough for a retry soon after
  * an exporter died.
  */
-export const EXPORT_BUDGET_MS = 90 * 1000;
-const CLAIM_MS = 2 * 60 * 1000;
+export const EXPORT_BUDGET_MS = 30 * 1000;
+export const CLAIM_MS = 45 * 1000;
 
 /**
  * Exports each item once: it first claims the item in the store, so another exporter (another
@@ -420,6 +440,10 @@ export class Exporter {
     const [now, until] = this.claimWindow();
     const done = await this.deps.store.claimDeployExport(deploy.id, now, until);
     if (done === undefined) return;
+    if (done.includes('distributions'))
+      this.deps.logger.warn('distribution values in doubt (an exporter died sending them): not sent again', {
+        id: deploy.id,
+      });
     let items: ExportItem[];
     try {
       items = await this.budgeted(() => exportDeploy(this.deps, deploy, delivery, new Set(done)));
@@ -479,7 +503,7 @@ export class Exporter {
     for (const item of items.filter((i) => claimed.includes(i.id))) {
       try {
         const restore = Restore.safeParse(item.body);
-        if (restore.success) await this.budgeted(() => exportRestore(this.deps, restore.data));
+        if (restore.success) await this.budgeted(() => exportRestore(this.deps, restore.data, item.id));
         await this.deps.store.markItemsExported([item.id]);
       } catch (error) {
         if (error instanceof DatadogRejected) {

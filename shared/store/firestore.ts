@@ -55,6 +55,8 @@ const COUNTED = '_counted';
 const PARTS = '_exportedParts';
 /** `_exported` of an export Datadog refused for good, and why. */
 const PARKED = 'parked';
+/** `_exported` of additive values whose request was in flight: never sent again. */
+const IN_DOUBT = 'doubt';
 const PARKED_BECAUSE = '_parked';
 /** Firestore's limit on the values of one `in` filter. */
 const IN_LIMIT = 30;
@@ -479,6 +481,24 @@ export class FirestoreStore implements Store {
         });
       }
     });
+  }
+
+  markExportsInDoubt(exports: ExportRef[]): Promise<void> {
+    return this.guard('markExportsInDoubt', () => this.setExportState(exports, false, IN_DOUBT));
+  }
+
+  clearExportsInDoubt(exports: ExportRef[]): Promise<void> {
+    return this.guard('clearExportsInDoubt', () => this.setExportState(exports, IN_DOUBT, false));
+  }
+
+  private async setExportState(exports: ExportRef[], from: unknown, to: unknown): Promise<void> {
+    for (const { kind, id } of exports) {
+      const ref = this.collectionOf(kind).doc(docId(id));
+      await this.db.runTransaction(async (tx) => {
+        const data = (await tx.get(ref)).data();
+        if (data !== undefined && data[EXPORTED] === from) tx.update(ref, { [EXPORTED]: to });
+      });
+    }
   }
 
   parkedExports(limit: number): Promise<ParkedExport[]> {

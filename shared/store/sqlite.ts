@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS events (
   status TEXT,
   ships INTEGER NOT NULL DEFAULT 0,  -- a deploy that ships commits (lead time)
   ship_order TEXT,                   -- finishedAt|id of a deploy that ships
-  exported INTEGER NOT NULL DEFAULT 0,  -- 0 to send, 1 sent, 2 parked (Datadog refused it for good)
+  exported INTEGER NOT NULL DEFAULT 0,  -- 0 to send, 1 sent, 2 parked (Datadog refused it), 3 in doubt
   claim_until TEXT,
   parts TEXT,                          -- a deploy's export parts already sent, when it stopped part-way
   parked TEXT,                         -- why it is parked: reason and time, as JSON
@@ -478,6 +478,23 @@ export class SqliteStore implements Store {
     });
   }
 
+  markExportsInDoubt(exports: ExportRef[]): Promise<void> {
+    return this.setExportState(exports, 0, 3);
+  }
+
+  clearExportsInDoubt(exports: ExportRef[]): Promise<void> {
+    return this.setExportState(exports, 3, 0);
+  }
+
+  private setExportState(exports: ExportRef[], from: number, to: number): Promise<void> {
+    return this.transaction(() => {
+      for (const { kind, id } of exports) {
+        const table = kind === 'deploy' ? 'events' : kind === 'shipped' ? 'shipped' : 'items';
+        this.db.prepare(`UPDATE ${table} SET exported = ? WHERE id = ? AND exported = ?`).run(to, id, from);
+      }
+    });
+  }
+
   parkedExports(limit: number): Promise<ParkedExport[]> {
     const rows = this.db
       .prepare(
@@ -535,6 +552,19 @@ export class SqliteStore implements Store {
 
   unexportedShipped(limit: number): Promise<ShippedChange[]> {
     return Promise.resolve(this.bodies<ShippedChange>(this.statements.unexportedShipped.all(limit)));
+  }
+
+  /**
+   * Gives back every export claim: for the embedded mode at start, where this process is the only
+   * exporter of its file, so a claim left by a run that was killed holds nothing up.
+   */
+  releaseAllClaims(): number {
+    let count = 0;
+    for (const table of ['events', 'shipped', 'items'])
+      count += Number(
+        this.db.prepare(`UPDATE ${table} SET claim_until = NULL WHERE claim_until IS NOT NULL`).run().changes,
+      );
+    return count;
   }
 
   /** SQLite's plan for each lookup `process` runs per delivery: each must search an index, never scan. */

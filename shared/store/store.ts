@@ -105,6 +105,14 @@ export interface Store {
    * until `unparkExports` (`devstats replay`) gives them another try.
    */
   parkExports(exports: ExportRef[], reason: string, at: string): Promise<void>;
+  /**
+   * Datadog adds distribution values up and cannot take one back: a shipped change or item is
+   * marked in doubt just before its values go, and marked exported after. One that stays in doubt
+   * (the exporter died while its request was in flight) is never sent again: a value may be
+   * missing, never counted twice. `clearExportsInDoubt` undoes the mark after a definite failure.
+   */
+  markExportsInDoubt(exports: ExportRef[]): Promise<void>;
+  clearExportsInDoubt(exports: ExportRef[]): Promise<void>;
   parkedExports(limit: number): Promise<ParkedExport[]>;
   /** Makes every parked export due again; returns how many. */
   unparkExports(): Promise<number>;
