@@ -365,7 +365,7 @@ export async function runChaos(deliveries: number): Promise<ChaosRow[]> {
 
 export function chaosTable(rows: ChaosRow[]): string {
   const header =
-    '| run | sent | accepted | stored | exported | parked (400) | lost | counted twice | kills | redeliveries | s |';
+    '| run | sent | accepted | stored | exported | parked (400) | lost | counted twice | kills | redeliveries | values in doubt | s |';
   const lines = rows.map(
     (r) =>
       `| ${r.scenario} | ${r.sent} | ${r.accepted} | ${r.stored} | ${r.exported} | ${r.parked} | ${r.lost} | ${r.countedTwice} | ${r.kills} | ${r.redeliveries} | ${r.inDoubt} | ${r.seconds} |`,
