@@ -89,7 +89,7 @@ for (let i = 0; i < DEPLOYS; i++) {
         leadTimeSeconds: lead,
       };
     });
-    await store.recordShipped(deploy, { shipped: shipped, baseline: [], watching: [] });
+    await store.recordShipped(deploy, { shipped: shipped, baseline: [], watching: [], first: false });
   }
 }
 const filled = (performance.now() - filling) / 1000;

@@ -11,9 +11,12 @@ import { Exporter } from './export.ts';
 import { createLogger } from './log.ts';
 import { buildReport, dayRange, previousPeriod, quarter } from './report/figures.ts';
 import { renderHtml, renderMarkdown } from './report/render.ts';
+import { backfillSource, progressPrinter } from './backfill/core.ts';
+import { BACKFILL_SOURCES, historySource } from './backfill/sources.ts';
 import { githubClient } from './github/client.ts';
 import { parseHooks, redeliverFailed } from './github/redeliver.ts';
 import { replayEmbedded, replayPubSub } from './replay.ts';
+import { createProcessor } from './process.ts';
 import { rollup } from './rollup.ts';
 import { loadSettings, type Settings } from './settings.ts';
 import { createDatadogSink, pushDashboard } from './sinks/datadog.ts';
@@ -34,6 +37,10 @@ commands:
          one rollup now: retry unfinished exports, publish today's gauges per team (as the scheduled rollup does)
   events --failed [--json]
          exports Datadog refused for good (a 400), parked with the reason: sent again only by replay
+  backfill <github|spinnaker|terraform|circleci|cloudbuild|all> [--since ISO] [--until ISO]
+         [--repository owner/name]... [--application app]... [--dry-run]
+         the history the sources still hold, through the same normalisers as live deliveries (stored
+         once), resumable; then a rollup
   redeliver github [--since ISO-8601] [--dry-run]
          ask GitHub to redeliver the failed deliveries of the hooks in DEVSTATS_GITHUB_HOOKS (GITHUB_TOKEN:
          a token that administers the hooks; GitHub never retries a failed delivery by itself)
@@ -54,6 +61,7 @@ export async function main(
   if (command === 'report') return runReport(rest, env, out);
   if (command === 'dashboard' && rest[0] === 'push') return runDashboardPush(rest.slice(1), env, out);
   if (command === 'replay') return runReplay(rest, env, out);
+  if (command === 'backfill') return runBackfill(rest, env, out);
   if (command === 'redeliver' && rest[0] === 'github') return runRedeliver(rest.slice(1), env, out);
   if (command === 'events' && rest.includes('--failed')) return runFailed(rest, env, out);
   if (command !== 'events') {
@@ -281,6 +289,87 @@ async function runReplay(
       out(`${unparked} parked exports tried again: ${unparked - still} sent, ${still} refused again`);
     }
   });
+}
+
+/** What a terminal line starts with when it redraws itself. */
+const CLEAR_LINE = new RegExp(`^\r${String.fromCharCode(27)}\\[2K`);
+
+async function runBackfill(
+  args: string[],
+  env: Record<string, string | undefined>,
+  out: (line: string) => void,
+  tty = process.stdout.isTTY,
+): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      since: { type: 'string' },
+      until: { type: 'string' },
+      repository: { type: 'string', multiple: true },
+      application: { type: 'string', multiple: true },
+      'dry-run': { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const [which] = positionals;
+  const names = which === 'all' ? [...BACKFILL_SOURCES] : BACKFILL_SOURCES.filter((s) => s === which);
+  if (names.length === 0) throw new ConfigError(`backfill takes one of ${BACKFILL_SOURCES.join(', ')} or all`);
+  // By default the two quarters before now: the first review has a quarter to compare against.
+  const window = {
+    since: utc(values.since ?? new Date(Date.now() - 183 * 86_400_000)),
+    until: utc(values.until ?? new Date()),
+  };
+  const dryRun = values['dry-run'];
+  const logger = createLogger(() => undefined);
+  let partial = '';
+  const progress = progressPrinter((text) => {
+    // On a terminal the line is redrawn; a finished line goes out whole.
+    if (tty && !text.endsWith('\n')) process.stdout.write(text);
+    else {
+      partial += text;
+      for (const line of partial.split('\n').slice(0, -1)) out(line.replace(CLEAR_LINE, ''));
+      partial = partial.split('\n').at(-1) ?? '';
+    }
+  }, tty);
+  let failed = false;
+  const code = await withStore(env, async ({ store, settings, config }) => {
+    const sink = createDatadogSink(config.datadog, logger);
+    const exporter = new Exporter({ store, sink, settings, logger, now: () => new Date() });
+    const processMessage = createProcessor({ store, settings, logger, exporter });
+    const totals: Record<string, number> = {};
+    for (const name of names) {
+      const made = await historySource(
+        name,
+        config,
+        settings,
+        { repositories: values.repository ?? [], applications: values.application ?? [] },
+        logger,
+      );
+      if ('missing' in made) {
+        if (which !== 'all') throw new ConfigError(`backfill ${name} needs ${made.missing}`);
+        out(`${name}: skipped (not configured: ${made.missing})`);
+        continue;
+      }
+      const tally = await backfillSource(
+        made.source,
+        window,
+        { store, settings, logger, processMessage, progress, now: () => new Date() },
+        { dryRun, waits: made.waits },
+      );
+      for (const [kind, n] of Object.entries(tally.stored)) totals[kind] = (totals[kind] ?? 0) + n;
+      if (tally.stoppedBecause !== undefined) failed = true;
+    }
+    const summary = Object.entries(totals)
+      .map(([kind, n]) => `${n} ${kind}${n === 1 ? '' : 's'}`)
+      .join(', ');
+    out(`${dryRun ? 'would store' : 'stored'} ${summary || 'nothing new'} (${window.since} to ${window.until})`);
+    if (!dryRun) {
+      const result = await rollup({ store, sink, exporter, settings, logger, now: () => new Date() });
+      out(`rollup: ${result.figures.length} teams' figures published`);
+    }
+  });
+  return failed ? 1 : code;
 }
 
 async function runRedeliver(

@@ -47,6 +47,18 @@ export interface Config {
   insecureDev: boolean;
   dataDir: string;
   datadog: DatadogConfig;
+  /** The history APIs `devstats backfill` reads, beside GitHub's. */
+  backfill: {
+    spinnakerGateUrl: string | undefined;
+    spinnakerGateToken: string | undefined;
+    spinnakerGateBasic: string | undefined;
+    tfcToken: string | undefined;
+    tfcOrganization: string | undefined;
+    tfcUrl: string;
+    circleciToken: string | undefined;
+    circleciUrl: string;
+    cloudbuildApiUrl: string | undefined;
+  };
   /** GitHub's API, for `devstats redeliver github` (and hourly from rollup when hooks are named). */
   github: { token: string | undefined; apiUrl: string | undefined; hooks: string | undefined };
   /** Embedded mode: seconds between rollups (Cloud Scheduler does it every 5 minutes in the cloud). */
@@ -89,6 +101,15 @@ const Env = z.object({
   GITHUB_TOKEN: z.string().optional(),
   GITHUB_API_URL: z.url().optional(),
   DEVSTATS_GITHUB_HOOKS: z.string().optional(),
+  SPINNAKER_GATE_URL: z.url().optional(),
+  SPINNAKER_GATE_TOKEN: z.string().optional(),
+  SPINNAKER_GATE_BASIC: z.string().optional(),
+  TFC_TOKEN: z.string().optional(),
+  TFC_ORGANIZATION: z.string().optional(),
+  TFC_URL: z.url().default('https://app.terraform.io'),
+  CIRCLECI_TOKEN: z.string().optional(),
+  CIRCLECI_URL: z.url().default('https://circleci.com/api/v2'),
+  CLOUDBUILD_API_URL: z.url().optional(),
 });
 
 /** `GITHUB_WEBHOOK_SECRET_FILE` and the like: the secret variables' file forms. */
@@ -163,6 +184,17 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       dataDir: e.DEVSTATS_DATA_DIR,
     },
     github: { token: e.GITHUB_TOKEN, apiUrl: e.GITHUB_API_URL, hooks: e.DEVSTATS_GITHUB_HOOKS },
+    backfill: {
+      spinnakerGateUrl: e.SPINNAKER_GATE_URL,
+      spinnakerGateToken: e.SPINNAKER_GATE_TOKEN,
+      spinnakerGateBasic: e.SPINNAKER_GATE_BASIC,
+      tfcToken: e.TFC_TOKEN,
+      tfcOrganization: e.TFC_ORGANIZATION,
+      tfcUrl: e.TFC_URL,
+      circleciToken: e.CIRCLECI_TOKEN,
+      circleciUrl: e.CIRCLECI_URL,
+      cloudbuildApiUrl: e.CLOUDBUILD_API_URL,
+    },
     rollupIntervalSeconds: e.DEVSTATS_ROLLUP_INTERVAL_S,
   };
 }

@@ -185,10 +185,19 @@ export async function settleLeadTime(
   previous?: Deploy,
 ): Promise<ShippedChange[]> {
   const toExport: ShippedChange[] = [];
+  // The stored report is the truth: another delivery of this deploy may have replaced it meanwhile.
+  deploy = (await store.deploy(deploy.id)) ?? deploy;
   let resolution = await resolveShipped(store, settings, deploy);
   let recorded = await store.recordShipped(deploy, resolution);
-  // A push stored while this walk ran may have missed the wait written just now: look again.
-  for (let again = 0; again < 3 && (await anyArrived(store, deploy, resolution)); again++) {
+  // A push stored while this walk ran may have missed the wait written just now, and an earlier
+  // deploy stored meanwhile (another delivery, handled at the same time) may have made this one
+  // first no more, or re-walked it before this stale walk was recorded: look again.
+  for (let again = 0; again < 5; again++) {
+    const stored = (await store.deploy(deploy.id)) ?? deploy;
+    const replaced = JSON.stringify(stored) !== JSON.stringify(deploy);
+    if (!replaced && !(await changedMeanwhile(store, settings, deploy, resolution))) break;
+    if (replaced) previous ??= deploy;
+    deploy = stored;
     toExport.push(...recorded.toExport);
     resolution = await resolveShipped(store, settings, deploy);
     recorded = await store.recordShipped(deploy, resolution);
@@ -199,11 +208,18 @@ export async function settleLeadTime(
   const was = previous !== undefined && shipsChanges(settings, previous) ? shipOrder(previous) : order;
   // Every deploy between where it was and where it is now lost or gained it as an earlier deploy.
   const passed = was > order ? was : order;
+  // Deploys resolved as the service's first that come after this one are first no more: walk
+  // them again (one per arrival is not enough: several earlier deploys may arrive together).
+  for (const later of await store.laterFirstDeploys(deploy.service, order)) {
+    if (later.id === deploy.id) continue;
+    const again = await resolveShipped(store, settings, later);
+    toExport.push(...(await store.recordShipped(later, again)).toExport);
+  }
   const released = new Set(recorded.released);
   let cursor = was < order ? was : order;
   let next: Deploy | undefined;
   for (let followers = 0; followers < MAX_FOLLOWERS; followers++) {
-    const needed = released.size > 0 || cursor < passed || (followers === 0 && resolution.first);
+    const needed = released.size > 0 || cursor < passed;
     if (!needed) break;
     [next] = await store.nextShippingDeploys(deploy.service, cursor, 1);
     if (next === undefined) break;
@@ -216,6 +232,17 @@ export async function settleLeadTime(
     for (const id of result.released) released.add(id);
   }
   return toExport;
+}
+
+async function changedMeanwhile(
+  store: Store,
+  settings: Settings,
+  deploy: Deploy,
+  resolution: Resolution,
+): Promise<boolean> {
+  if (!shipsChanges(settings, deploy)) return false;
+  const first = (await store.previousShippingDeploy(deploy.service, shipOrder(deploy))) === undefined;
+  return first !== resolution.first || (await anyArrived(store, deploy, resolution));
 }
 
 async function anyArrived(store: Store, deploy: Deploy, resolution: Resolution): Promise<boolean> {

@@ -72,8 +72,10 @@ export const Settings = z
           )
           .default([]),
         defaultEnvironment: z.string().default('production'),
+        /** Project slugs (`gh/acme/infra-live`) `devstats backfill circleci` reads. */
+        projects: z.array(z.string()).default([]),
       })
-      .default({ deploys: [], defaultEnvironment: 'production' }),
+      .default({ deploys: [], defaultEnvironment: 'production', projects: [] }),
   })
   .strict();
 export type Settings = z.infer<typeof Settings>;

@@ -13,6 +13,8 @@ export interface GithubClientOptions {
   logger: Logger;
   /** Retries of one request on 5xx and network errors. */
   retries?: number;
+  /** Called each time a rate limit makes it wait. */
+  onWait?: () => void;
 }
 
 export async function githubClient(options: GithubClientOptions): Promise<Octokit> {
@@ -36,6 +38,7 @@ export async function githubClient(options: GithubClientOptions): Promise<Octoki
         retryCount: number,
       ) => {
         logger.warn('GitHub rate limit: waiting as it asks', { retryAfter, url: request.url, retryCount });
+        options.onWait?.();
         return retryCount < 5;
       },
       onSecondaryRateLimit: (
@@ -45,6 +48,7 @@ export async function githubClient(options: GithubClientOptions): Promise<Octoki
         retryCount: number,
       ) => {
         logger.warn('GitHub secondary rate limit: waiting as it asks', { retryAfter, url: request.url, retryCount });
+        options.onWait?.();
         return retryCount < 5;
       },
     },

@@ -254,3 +254,48 @@ export const normalizeGithub: Normalizer = (body, eventType, { settings, receive
       return [];
   }
 };
+
+// ---- history from the REST API (devstats backfill) -----------------------------------------
+
+/** Commits of a branch as `GET /repos/{owner}/{repo}/commits` lists them: with their parents. */
+const CommitsPage = z.object({
+  repository: z.string().min(1),
+  branch: z.string().min(1),
+  commits: z.array(
+    z.object({
+      sha: z.string().min(1),
+      commit: z.object({
+        author: z.object({ name: z.string(), email: z.string().nullish(), date: z.string() }).nullish(),
+        committer: z.object({ date: z.string() }).nullish(),
+      }),
+      author: Login.nullish(),
+      parents: z.array(z.object({ sha: z.string() })),
+    }),
+  ),
+});
+
+/**
+ * `devstats backfill github`: a page of a default branch's commits. Each is a commit on that branch
+ * with its parents, which the lead-time walk follows where no push recorded the history.
+ */
+export const normalizeGithubHistory: Normalizer = (body, _eventType, { settings }) => {
+  const page = parseOrThrow(CommitsPage, body);
+  return page.commits.map((c): Commit => {
+    const name = c.commit.author?.name ?? c.author?.login ?? 'unknown';
+    const email = c.commit.author?.email ?? undefined;
+    const login = c.author?.login;
+    return {
+      kind: 'commit',
+      id: commitId(page.repository, c.sha),
+      repository: page.repository,
+      branch: page.branch,
+      sha: c.sha,
+      ...(login ? { authorLogin: login } : {}),
+      authorName: name,
+      ...(email ? { authorEmail: email } : {}),
+      timestamp: utc(c.commit.author?.date ?? c.commit.committer?.date ?? 0),
+      isBot: isBot(settings, { login, name, email }),
+      parents: c.parents.map((p) => p.sha),
+    };
+  });
+};

@@ -3,7 +3,7 @@ import type { Settings } from '../settings.ts';
 import { normalizeCircleci } from './circleci.ts';
 import { normalizeCloudbuild } from './cloudbuild.ts';
 import { normalizeDeployment } from './deployments.ts';
-import { normalizeGithub } from './github.ts';
+import { normalizeGithub, normalizeGithubHistory } from './github.ts';
 import { type Normalizer, UnusablePayload } from './normalize.ts';
 import { normalizeSpinnaker } from './spinnaker.ts';
 import { normalizeTerraform } from './terraform.ts';
@@ -11,6 +11,8 @@ import { normalizeTerraform } from './terraform.ts';
 /** Each source's normaliser, by the `source` attribute of its messages. */
 export const NORMALIZERS: Readonly<Record<string, Normalizer>> = {
   github: normalizeGithub,
+  /** Only from `devstats backfill github` (no route at ingest reaches it). */
+  github_history: normalizeGithubHistory,
   spinnaker: normalizeSpinnaker,
   terraform: normalizeTerraform,
   ci: normalizeDeployment,

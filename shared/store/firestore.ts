@@ -45,6 +45,7 @@ const TIME_FIELD: Record<EventKind, string> = {
 const SHIPS = '_ships';
 const SHIP_ORDER = '_shipOrder';
 const WATCHING = '_watching';
+const RESOLVED_FIRST = '_resolvedFirst';
 const EXPORTED = '_exported';
 const CLAIM = '_exportClaimUntil';
 /** A shipped change no deploy holds now (released, until a later deploy takes it). */
@@ -71,6 +72,7 @@ function withoutInternal<T>(data: Record<string, unknown>): T {
     [SHIPS]: _ships,
     [SHIP_ORDER]: _order,
     [WATCHING]: _watching,
+    [RESOLVED_FIRST]: _resolvedFirst,
     [EXPORTED]: _exported,
     [CLAIM]: _claim,
     [HELD]: _held,
@@ -260,6 +262,19 @@ export class FirestoreStore implements Store {
     });
   }
 
+  laterFirstDeploys(service: string, order: string): Promise<Deploy[]> {
+    return this.guard('laterFirstDeploys', () =>
+      this.all<Deploy>(
+        this.collection('deploy')
+          .where('service', '==', service)
+          .where(SHIPS, '==', true)
+          .where(RESOLVED_FIRST, '==', true)
+          .where(SHIP_ORDER, '>', order)
+          .orderBy(SHIP_ORDER),
+      ),
+    );
+  }
+
   nextShippingDeploys(service: string, order: string, limit: number): Promise<Deploy[]> {
     return this.guard('nextShippingDeploys', () =>
       this.all<Deploy>(
@@ -382,7 +397,10 @@ export class FirestoreStore implements Store {
           if (counted && data[EXPORTED] !== true) toExport.push(change);
         });
         for (const id of held) tx.update(this.db.collection('shipped').doc(id), { [HELD]: false, [SHIP_ORDER]: null });
-        tx.update(this.collection('deploy').doc(docId(deploy.id)), { [WATCHING]: [...new Set(record.watching)] });
+        tx.update(this.collection('deploy').doc(docId(deploy.id)), {
+          [WATCHING]: [...new Set(record.watching)],
+          [RESOLVED_FIRST]: record.first,
+        });
         const released = heldSnapshot.docs.filter((d) => held.has(d.id)).map((d) => String(d.data().id));
         return { toExport, released };
       }),
@@ -602,6 +620,19 @@ export class FirestoreStore implements Store {
           .limit(limit),
       ),
     );
+  }
+
+  backfillCursor(key: string): Promise<string | undefined> {
+    return this.guard('backfillCursor', async () => {
+      const data = (await this.db.collection('cursors').doc(docId(key)).get()).data();
+      return typeof data?.value === 'string' ? data.value : undefined;
+    });
+  }
+
+  putBackfillCursor(key: string, value: string): Promise<void> {
+    return this.guard('putBackfillCursor', async () => {
+      await this.db.collection('cursors').doc(docId(key)).set({ key, value });
+    });
   }
 
   events(filter: EventFilter): Promise<CanonicalEvent[]> {

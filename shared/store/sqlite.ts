@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS events (
   status TEXT,
   ships INTEGER NOT NULL DEFAULT 0,  -- a deploy that ships commits (lead time)
   ship_order TEXT,                   -- finishedAt|id of a deploy that ships
+  resolved_first INTEGER NOT NULL DEFAULT 0, -- its shipped commits were resolved as its service's first
   exported INTEGER NOT NULL DEFAULT 0,  -- 0 to send, 1 sent, 2 parked (Datadog refused it), 3 in doubt
   claim_until TEXT,
   parts TEXT,                          -- a deploy's export parts already sent, when it stopped part-way
@@ -82,6 +83,7 @@ CREATE TABLE IF NOT EXISTS items (
   body TEXT NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS items_unexported ON items (at) WHERE exported = 0;
+CREATE TABLE IF NOT EXISTS cursors (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
 CREATE INDEX IF NOT EXISTS events_parked ON events (kind) WHERE exported = 2;
 CREATE INDEX IF NOT EXISTS shipped_parked ON shipped (id) WHERE exported = 2;
 CREATE INDEX IF NOT EXISTS items_parked ON items (id) WHERE exported = 2;
@@ -134,6 +136,10 @@ function prepareStatements(db: DatabaseSync) {
     previousShipping: prepare(
       'SELECT body FROM events WHERE ships = 1 AND service = ? AND ship_order < ? ORDER BY ship_order DESC LIMIT 1',
     ),
+    laterFirst: prepare(
+      'SELECT body FROM events WHERE ships = 1 AND service = ? AND ship_order > ? AND resolved_first = 1 ORDER BY ship_order',
+    ),
+    setFirst: prepare('UPDATE events SET resolved_first = ? WHERE id = ?'),
     nextShipping: prepare(
       'SELECT body FROM events WHERE ships = 1 AND service = ? AND ship_order > ? ORDER BY ship_order LIMIT ?',
     ),
@@ -322,6 +328,10 @@ export class SqliteStore implements Store {
     return Promise.resolve(this.bodies<Deploy>(this.statements.previousShipping.all(service, order))[0]);
   }
 
+  laterFirstDeploys(service: string, order: string): Promise<Deploy[]> {
+    return Promise.resolve(this.bodies<Deploy>(this.statements.laterFirst.all(service, order)));
+  }
+
   nextShippingDeploys(service: string, order: string, limit: number): Promise<Deploy[]> {
     return Promise.resolve(this.bodies<Deploy>(this.statements.nextShipping.all(service, order, limit)));
   }
@@ -388,6 +398,7 @@ export class SqliteStore implements Store {
       for (const change of record.shipped) hold(change, 1);
       for (const change of record.baseline) hold(change, 0);
       for (const id of held) this.statements.releaseShipped.run(id);
+      this.statements.setFirst.run(record.first ? 1 : 0, deploy.id);
       this.statements.clearWaits.run(deploy.id);
       if (deploy.repository !== undefined)
         for (const sha of record.watching) this.statements.addWait.run(deploy.id, deploy.repository, sha);
@@ -552,6 +563,18 @@ export class SqliteStore implements Store {
 
   unexportedShipped(limit: number): Promise<ShippedChange[]> {
     return Promise.resolve(this.bodies<ShippedChange>(this.statements.unexportedShipped.all(limit)));
+  }
+
+  backfillCursor(key: string): Promise<string | undefined> {
+    const row = this.db.prepare('SELECT value FROM cursors WHERE key = ?').get(key) as { value: string } | undefined;
+    return Promise.resolve(row?.value);
+  }
+
+  putBackfillCursor(key: string, value: string): Promise<void> {
+    this.db
+      .prepare('INSERT INTO cursors (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
+      .run(key, value);
+    return Promise.resolve();
   }
 
   /**

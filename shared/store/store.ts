@@ -38,6 +38,8 @@ export interface Store {
   previousShippingDeploy(service: string, order: string): Promise<Deploy | undefined>;
   /** Shipping deploys of a service after `order`, earliest first, at most `limit`. */
   nextShippingDeploys(service: string, order: string, limit: number): Promise<Deploy[]>;
+  /** Shipping deploys of a service after `order` that were resolved as the service's first. */
+  laterFirstDeploys(service: string, order: string): Promise<Deploy[]>;
   /** Shipping deploys (of any service) of a repository at a sha. */
   shippingDeploysAt(repository: string, sha: string): Promise<Deploy[]>;
   /** The pushes to a repository whose `after` is `sha` (one per branch it was pushed to), by pushedAt then id. */
@@ -125,6 +127,10 @@ export interface Store {
   /** Shipped changes whose distributions have not been sent, oldest first. */
   unexportedShipped(limit: number): Promise<ShippedChange[]>;
 
+  /** A backfill's place in one scope of one source (a page, a token, or "done"), so a run resumes. */
+  backfillCursor(key: string): Promise<string | undefined>;
+  putBackfillCursor(key: string, value: string): Promise<void>;
+
   /** What the store holds, oldest first: for `devstats events`. */
   events(filter: EventFilter): Promise<CanonicalEvent[]>;
   close(): Promise<void>;
@@ -152,6 +158,8 @@ export interface ShippedRecord {
   shipped: readonly ShippedChange[];
   baseline: readonly ShippedChange[];
   watching: readonly string[];
+  /** Resolved as its service's first deploy: an earlier deploy arriving later must walk it again. */
+  first: boolean;
 }
 
 /** A store that could not be reached or refused a write: `process` throws, so Pub/Sub redelivers. */

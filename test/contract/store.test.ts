@@ -206,6 +206,13 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
           ['b', 'b2', 'd'],
         );
         assert.deepEqual(await store.shippingDeploysAt(REPO, 'nope'), []);
+        // Resolved as the service's first: found by an earlier deploy arriving later.
+        await store.recordShipped(b2, { shipped: [], baseline: [], watching: [], first: true });
+        assert.deepEqual(
+          (await store.laterFirstDeploys('billing', shipOrder(a))).map((d) => d.id),
+          ['b2'],
+        );
+        assert.deepEqual(await store.laterFirstDeploys('billing', shipOrder(b2)), []);
       }));
 
     test('shipped changes: each held by the earliest deploy that ships it, export state kept on a takeover', () =>
@@ -217,6 +224,7 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
           shipped: [shipped('c1', later), shipped('c2', later)],
           baseline: [],
           watching: ['c0'],
+          first: false,
         });
         assert.deepEqual(
           first.toExport.map((c) => c.sha),
@@ -232,6 +240,7 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
           shipped: [shipped('c1', later), shipped('c2', later)],
           baseline: [],
           watching: [],
+          first: false,
         });
         assert.deepEqual(again, { toExport: [shipped('c2', later)], released: [] });
         assert.deepEqual(await store.deploysWatching(REPO, 'c0'), [], 'the wait is over');
@@ -241,6 +250,7 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
           shipped: [shipped('c1', earlier)],
           baseline: [],
           watching: [],
+          first: false,
         });
         assert.deepEqual(takeover, { toExport: [], released: [] });
         assert.deepEqual(await store.shippedBy('earlier'), [shipped('c1', earlier)]);
@@ -250,6 +260,7 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
           shipped: [shipped('c1', later), shipped('c2', later)],
           baseline: [],
           watching: [],
+          first: false,
         });
         assert.deepEqual(await store.shippedBy('earlier'), [shipped('c1', earlier)]);
         assert.deepEqual(
@@ -258,7 +269,7 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
         );
 
         // What a deploy no longer ships is released; the next holder keeps its export state.
-        const released = await store.recordShipped(earlier, { shipped: [], baseline: [], watching: [] });
+        const released = await store.recordShipped(earlier, { shipped: [], baseline: [], watching: [], first: false });
         assert.deepEqual(released, { toExport: [], released: [shipped('c1').id] });
         assert.deepEqual(await store.shippedBy('earlier'), []);
         assert.deepEqual(
@@ -269,6 +280,7 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
           shipped: [shipped('c1', later), shipped('c2', later)],
           baseline: [],
           watching: [],
+          first: false,
         });
         assert.deepEqual(
           retaken.toExport.map((c) => c.sha),
@@ -321,14 +333,24 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
           ['success'],
         );
 
-        await store.recordShipped(deploy(), { shipped: [shipped('c1'), shipped('c2')], baseline: [], watching: [] });
+        await store.recordShipped(deploy(), {
+          shipped: [shipped('c1'), shipped('c2')],
+          baseline: [],
+          watching: [],
+          first: false,
+        });
         assert.deepEqual(
           (await store.unexportedShipped(10)).map((s) => s.id),
           [C1, C2],
         );
         await store.markShippedExported([C1]);
         // Recorded again (a redelivery): c1 stays exported, so it is never sent twice.
-        await store.recordShipped(deploy(), { shipped: [shipped('c1'), shipped('c2')], baseline: [], watching: [] });
+        await store.recordShipped(deploy(), {
+          shipped: [shipped('c1'), shipped('c2')],
+          baseline: [],
+          watching: [],
+          first: false,
+        });
         assert.deepEqual(
           (await store.unexportedShipped(10)).map((s) => s.id),
           [C2],
@@ -356,7 +378,12 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
         assert.equal(await store.claimDeployExport('github:1', t(9), t(11)), undefined, 'exported already');
         assert.equal(await store.claimDeployExport('nope', t(9), t(11)), undefined);
 
-        await store.recordShipped(deploy(), { shipped: [shipped('c1'), shipped('c2')], baseline: [], watching: [] });
+        await store.recordShipped(deploy(), {
+          shipped: [shipped('c1'), shipped('c2')],
+          baseline: [],
+          watching: [],
+          first: false,
+        });
         assert.deepEqual(await store.claimShippedExport([C1], t(0), t(2)), [C1]);
         assert.deepEqual(await store.claimShippedExport([C1, C2], t(1), t(3)), [C2]);
         await store.releaseExportClaims([], [C1]);
@@ -372,7 +399,7 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
         const t = (minute: number) => new Date(Date.UTC(2026, 10, 20, 10, minute)).toISOString();
         await store.putDeploy(deploy(), { shipsChanges: false });
         await store.putDeploy(deploy({ id: 'github:2' }), { shipsChanges: false });
-        await store.recordShipped(deploy(), { shipped: [shipped('c1')], baseline: [], watching: [] });
+        await store.recordShipped(deploy(), { shipped: [shipped('c1')], baseline: [], watching: [], first: false });
         await store.putExportItems([{ id: 'failure:github:1', at: t(0), body: { kind: 'restore' } }]);
         await store.parkExports(
           [

@@ -365,7 +365,7 @@ function pipeline(withExport: boolean) {
       });
     return out;
   };
-  return { store, deliver, shipped, sink };
+  return { store, deliver, shipped, sink, processMessage };
 }
 
 const sorted = (map: Map<string, Shipped>) => [...map].sort(([a], [b]) => (a < b ? -1 : 1));
@@ -399,6 +399,23 @@ describe('lead time against a reference model (fast-check)', () => {
           assert.deepEqual(sorted(await shipped()), expected);
           await deliver(second.map((i) => history.messages[i]!));
           assert.deepEqual(sorted(await shipped()), expected, 'redelivered in another order');
+        } finally {
+          await store.close();
+        }
+      }),
+      { numRuns: RUNS, includeErrorInReport: true, ...REPLAY },
+    );
+  });
+
+  test('delivered concurrently (as several instances of process handle them), the same figures', async () => {
+    await fc.assert(
+      fc.asyncProperty(scenario, fc.integer({ min: 2, max: 8 }), async ([history, first], width) => {
+        const { shipped, store, processMessage } = pipeline(false);
+        try {
+          const messages = first.map((i) => history.messages[i]!);
+          for (let i = 0; i < messages.length; i += width)
+            await Promise.all(messages.slice(i, i + width).map((m) => processMessage(m)));
+          assert.deepEqual(sorted(await shipped()), sorted(model(history)));
         } finally {
           await store.close();
         }

@@ -78,12 +78,23 @@ const commits = [
 export async function fill(store: SqliteStore): Promise<void> {
   for (const d of [...Object.values(q3), may5]) await store.putDeploy(d, { shipsChanges: false });
   for (const c of commits) await store.putChange(c);
-  await store.recordShipped(q3.jul10, { shipped: [shipped(q3.jul10, 's1', 7200)], baseline: [], watching: [] });
+  await store.recordShipped(q3.jul10, {
+    shipped: [shipped(q3.jul10, 's1', 7200)],
+    baseline: [],
+    watching: [],
+    first: false,
+  });
   await store.recordShipped(q3.sep20, {
     shipped: [shipped(q3.sep20, 's2', 3600), shipped(q3.sep20, 's3', 10800)],
     baseline: [],
     watching: [],
+    first: false,
   });
-  await store.recordShipped(q3.aug5, { shipped: [shipped(q3.aug5, 's4', 1800)], baseline: [], watching: [] });
-  await store.recordShipped(may5, { shipped: [shipped(may5, 's0', 14400)], baseline: [], watching: [] });
+  await store.recordShipped(q3.aug5, {
+    shipped: [shipped(q3.aug5, 's4', 1800)],
+    baseline: [],
+    watching: [],
+    first: false,
+  });
+  await store.recordShipped(may5, { shipped: [shipped(may5, 's0', 14400)], baseline: [], watching: [], first: false });
 }

@@ -1,0 +1,215 @@
+import type { BusMessage } from '../bus/bus.ts';
+import type { Logger } from '../log.ts';
+import type { ProcessOutcome } from '../process.ts';
+import type { Settings } from '../settings.ts';
+import { normalizeForStore } from '../sources/index.ts';
+import type { Store } from '../store/store.ts';
+
+/**
+ * `devstats backfill`: the history a source still holds, fetched through its API and handed to
+ * `process` as the deliveries its webhooks would have been (the same normalisers, the same
+ * deterministic ids), so a live delivery and a backfilled one of the same fact are stored once, and
+ * lead times do not depend on the order history arrives in.
+ */
+
+/** One delivery as the source's webhook (or Pub/Sub message) would have carried it. */
+export interface HistoryItem {
+  /** The normaliser's name (`github`, `spinnaker`, …, or `github_history` for commits with parents). */
+  source: string;
+  eventType: string;
+  deliveryId: string;
+  body: unknown;
+}
+
+/** One page of a scope (a repository, an application, a workspace, a project). */
+export interface HistoryPage {
+  items: HistoryItem[];
+  /** Where the next page starts, stored so an interrupted run resumes there; undefined: the last page. */
+  next: string | undefined;
+}
+
+export interface Window {
+  since: string;
+  until: string;
+}
+
+/** A source's history: its scopes, and each scope's pages from a stored place. */
+export interface HistorySource {
+  name: string;
+  /** The token variable and the least permission, named when the API refuses it (401/403). */
+  credential: string;
+  scopes(window: Window): Promise<string[]>;
+  pages(scope: string, from: string | undefined, window: Window): AsyncIterable<HistoryPage>;
+}
+
+/** The API refused the token: that source stops, with a message naming the token and the permission. */
+export class BackfillDenied extends Error {
+  override name = 'BackfillDenied';
+}
+
+/** What a backfill did, per source: the figures its progress shows. */
+export interface BackfillTally {
+  source: string;
+  scopes: number;
+  fetched: number;
+  stored: Record<string, number>;
+  duplicates: number;
+  rejected: number;
+  rateLimitWaits: number;
+  seconds: number;
+  stoppedBecause?: string;
+}
+
+export interface Progress {
+  step(tally: BackfillTally, scope: string, page: number, eta: number | undefined): void;
+  done(tally: BackfillTally): void;
+}
+
+/** On a terminal: one line per source, redrawn. Otherwise: one JSON line per step. */
+export function progressPrinter(write: (text: string) => void, tty: boolean): Progress {
+  const describe = (t: BackfillTally) =>
+    `${t.source}: ${t.fetched} fetched, ${Object.values(t.stored).reduce((a, b) => a + b, 0)} stored, ${t.duplicates} duplicates, ${t.rateLimitWaits} rate-limit waits`;
+  return {
+    step(tally, scope, page, eta) {
+      if (tty)
+        write(
+          `\r\x1b[2K${describe(tally)} (${scope}, page ${page}${eta === undefined ? '' : `, about ${Math.ceil(eta)} s left`})`,
+        );
+      else
+        write(
+          JSON.stringify({
+            step: 'page',
+            scope,
+            page,
+            ...tally,
+            ...(eta === undefined ? {} : { etaSeconds: Math.ceil(eta) }),
+          }) + '\n',
+        );
+    },
+    done(tally) {
+      if (tty)
+        write(
+          `\r\x1b[2K${describe(tally)}, in ${tally.seconds} s${tally.stoppedBecause ? ` — stopped: ${tally.stoppedBecause}` : ''}\n`,
+        );
+      else write(JSON.stringify({ step: 'done', ...tally }) + '\n');
+    },
+  };
+}
+
+export interface BackfillDeps {
+  store: Store;
+  settings: Settings;
+  logger: Logger;
+  /** `process` itself: history goes through the same path as a live delivery. */
+  processMessage: (message: BusMessage) => Promise<ProcessOutcome>;
+  progress: Progress;
+  now: () => Date;
+  /** Deliveries handled at once. */
+  concurrency?: number;
+}
+
+/** Runs one source's backfill over a window, resuming each scope where an earlier run stopped. */
+export async function backfillSource(
+  source: HistorySource,
+  window: Window,
+  deps: BackfillDeps,
+  options: { dryRun: boolean; waits: () => number },
+): Promise<BackfillTally> {
+  const started = performance.now();
+  const tally: BackfillTally = {
+    source: source.name,
+    scopes: 0,
+    fetched: 0,
+    stored: {},
+    duplicates: 0,
+    rejected: 0,
+    rateLimitWaits: 0,
+    seconds: 0,
+  };
+  const finish = () => {
+    tally.rateLimitWaits = options.waits();
+    tally.seconds = Math.round((performance.now() - started) / 100) / 10;
+    deps.progress.done(tally);
+    return tally;
+  };
+  let scopes: string[];
+  try {
+    scopes = await source.scopes(window);
+  } catch (error) {
+    if (!(error instanceof BackfillDenied)) throw error;
+    tally.stoppedBecause = error.message;
+    return finish();
+  }
+  tally.scopes = scopes.length;
+  const receivedAt = deps.now().toISOString();
+  const concurrency = deps.concurrency ?? 8;
+  for (const [index, scope] of scopes.entries()) {
+    const key = `${source.name}|${window.since}|${window.until}|${scope}`;
+    const place = await deps.store.backfillCursor(key);
+    if (place === 'done' && !options.dryRun) continue;
+    let page = 0;
+    try {
+      for await (const { items, next } of source.pages(scope, options.dryRun ? undefined : place, window)) {
+        page++;
+        tally.fetched += items.length;
+        for (let i = 0; i < items.length; i += concurrency)
+          await Promise.all(items.slice(i, i + concurrency).map((item) => handle(item)));
+        if (!options.dryRun) await deps.store.putBackfillCursor(key, next ?? 'done');
+        tally.rateLimitWaits = options.waits();
+        const elapsed = (performance.now() - started) / 1000;
+        const eta = index === 0 ? undefined : (elapsed / index) * (scopes.length - index);
+        deps.progress.step(tally, scope, page, eta);
+      }
+      if (!options.dryRun) await deps.store.putBackfillCursor(key, 'done');
+    } catch (error) {
+      if (!(error instanceof BackfillDenied)) throw error;
+      tally.stoppedBecause = error.message;
+      return finish();
+    }
+  }
+  return finish();
+
+  async function handle(item: HistoryItem): Promise<void> {
+    if (options.dryRun) {
+      // What it would store: the events the normaliser makes, not yet in the store.
+      const normalized = normalizeForStore(item.source, item.body, item.eventType, {
+        settings: deps.settings,
+        receivedAt,
+      });
+      if (!normalized.ok) {
+        tally.rejected++;
+        return;
+      }
+      for (const event of normalized.events) {
+        const known =
+          event.kind === 'deploy'
+            ? (await deps.store.deploy(event.id)) !== undefined
+            : event.kind === 'commit'
+              ? (await deps.store.commit(event.repository, event.sha)) !== undefined
+              : event.kind === 'push'
+                ? (await deps.store.pushesTo(event.repository, event.after)).some((p) => p.id === event.id)
+                : (await deps.store.pullRequestByMergeSha(event.repository, event.mergeCommitSha)) !== undefined;
+        if (known) tally.duplicates++;
+        else tally.stored[event.kind] = (tally.stored[event.kind] ?? 0) + 1;
+      }
+      return;
+    }
+    const outcome = await deps.processMessage({
+      data: Buffer.from(JSON.stringify(item.body)),
+      attributes: { source: item.source, eventType: item.eventType, deliveryId: item.deliveryId, receivedAt },
+    });
+    if (outcome.outcome === 'rejected') {
+      tally.rejected++;
+      deps.logger.warn('history item not usable', {
+        source: item.source,
+        deliveryId: item.deliveryId,
+        reason: outcome.reason,
+      });
+      return;
+    }
+    for (const { kind, result } of outcome.results) {
+      if (result === 'unchanged') tally.duplicates++;
+      else tally.stored[kind] = (tally.stored[kind] ?? 0) + 1;
+    }
+  }
+}
