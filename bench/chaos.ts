@@ -243,12 +243,29 @@ async function runScenario(options: {
         (b) => b.data.attributes.id,
       ),
     );
+  // Pushes a killed process held come back only after their ack deadline: wait for them to be
+  // stored too, or a quick export of every deploy would end the wait before they arrive.
+  const storedNow = (): Set<string> => {
+    try {
+      const db = new DatabaseSync(join(dataDir, 'devstats.sqlite'), { readOnly: true });
+      try {
+        return new Set((db.prepare('SELECT id FROM events').all() as Array<{ id: string }>).map((r) => r.id));
+      } finally {
+        db.close();
+      }
+    } catch {
+      return new Set(); // busy or not there yet: ask again
+    }
+  };
   while (Date.now() < deadline) {
     const seen = doraIds();
     const missing = [...acceptedDeploys].filter(
       (id) => !seen.has(id) && !seen.has(`devstats:${id}`) && !id.endsWith(refusedDeploy),
     );
-    if (missing.length === 0) break;
+    if (missing.length === 0) {
+      const inStore = storedNow();
+      if ([...accepted].every((id) => inStore.has(id))) break;
+    }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   redeliveries += node.logs.filter((l) => l.includes('redeliver')).length;
