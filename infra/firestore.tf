@@ -11,6 +11,8 @@ locals {
     deploys_of_service       = { collection = "deploys", fields = [["service", "ASCENDING"], ["environment", "ASCENDING"], ["finishedAt", "ASCENDING"]] }
     deploys_shipping         = { collection = "deploys", fields = [["service", "ASCENDING"], ["_ships", "ASCENDING"], ["_shipOrder", "ASCENDING"]] }
     deploys_shipping_desc    = { collection = "deploys", fields = [["service", "ASCENDING"], ["_ships", "ASCENDING"], ["_shipOrder", "DESCENDING"]] }
+    deploys_next_success     = { collection = "deploys", fields = [["service", "ASCENDING"], ["environment", "ASCENDING"], ["status", "ASCENDING"], ["finishedAt", "ASCENDING"]] }
+    deploys_later_first      = { collection = "deploys", fields = [["service", "ASCENDING"], ["_ships", "ASCENDING"], ["_resolvedFirst", "ASCENDING"], ["_shipOrder", "ASCENDING"]] }
     deploys_shipping_at      = { collection = "deploys", fields = [["repository", "ASCENDING"], ["commitSha", "ASCENDING"], ["_ships", "ASCENDING"]] }
     deploys_watching         = { collection = "deploys", fields = [["repository", "ASCENDING"], ["_watching", "CONTAINS"]] }
     deploys_unexported       = { collection = "deploys", fields = [["_exported", "ASCENDING"], ["finishedAt", "ASCENDING"]] }
@@ -18,6 +20,7 @@ locals {
     pull_requests_by_merge   = { collection = "pull_requests", fields = [["repository", "ASCENDING"], ["mergeCommitSha", "ASCENDING"]] }
     shipped_by_deploy        = { collection = "shipped", fields = [["deployId", "ASCENDING"], ["_held", "ASCENDING"], ["_counted", "ASCENDING"]] }
     shipped_by_time          = { collection = "shipped", fields = [["_held", "ASCENDING"], ["_counted", "ASCENDING"], ["deployedAt", "ASCENDING"]] }
+    items_unexported         = { collection = "items", fields = [["_exported", "ASCENDING"], ["at", "ASCENDING"]] }
     shipped_unexported       = { collection = "shipped", fields = [["_held", "ASCENDING"], ["_counted", "ASCENDING"], ["_exported", "ASCENDING"], ["deployedAt", "ASCENDING"]] }
   }
 }

@@ -106,6 +106,8 @@ export interface BackfillDeps {
   now: () => Date;
   /** Deliveries handled at once. */
   concurrency?: number;
+  /** Scope groups (repositories, applications…) fetched at once. */
+  groupsAtOnce?: number;
 }
 
 /** Runs one source's backfill over a window, resuming each scope where an earlier run stopped. */
@@ -143,29 +145,43 @@ export async function backfillSource(
   tally.scopes = scopes.length;
   const receivedAt = deps.now().toISOString();
   const concurrency = deps.concurrency ?? 8;
-  for (const [index, scope] of scopes.entries()) {
+  // Scopes of one group (a repository's commits, then its pull requests, then its deploys) go in
+  // order; groups go side by side.
+  const groups = new Map<string, string[]>();
+  for (const scope of scopes) {
+    const group = scope.split(' ')[0] ?? scope;
+    groups.set(group, [...(groups.get(group) ?? []), scope]);
+  }
+  let finished = 0;
+  const runScope = async (scope: string) => {
     const key = `${source.name}|${window.since}|${window.until}|${scope}`;
     const place = await deps.store.backfillCursor(key);
-    if (place === 'done' && !options.dryRun) continue;
+    if (place === 'done' && !options.dryRun) return;
     let page = 0;
-    try {
-      for await (const { items, next } of source.pages(scope, options.dryRun ? undefined : place, window)) {
-        page++;
-        tally.fetched += items.length;
-        for (let i = 0; i < items.length; i += concurrency)
-          await Promise.all(items.slice(i, i + concurrency).map((item) => handle(item)));
-        if (!options.dryRun) await deps.store.putBackfillCursor(key, next ?? 'done');
-        tally.rateLimitWaits = options.waits();
-        const elapsed = (performance.now() - started) / 1000;
-        const eta = index === 0 ? undefined : (elapsed / index) * (scopes.length - index);
-        deps.progress.step(tally, scope, page, eta);
-      }
-      if (!options.dryRun) await deps.store.putBackfillCursor(key, 'done');
-    } catch (error) {
-      if (!(error instanceof BackfillDenied)) throw error;
-      tally.stoppedBecause = error.message;
-      return finish();
+    for await (const { items, next } of source.pages(scope, options.dryRun ? undefined : place, window)) {
+      page++;
+      tally.fetched += items.length;
+      for (let i = 0; i < items.length; i += concurrency)
+        await Promise.all(items.slice(i, i + concurrency).map((item) => handle(item)));
+      if (!options.dryRun) await deps.store.putBackfillCursor(key, next ?? 'done');
+      tally.rateLimitWaits = options.waits();
+      const elapsed = (performance.now() - started) / 1000;
+      const eta = finished === 0 ? undefined : (elapsed / finished) * (scopes.length - finished);
+      deps.progress.step(tally, scope, page, eta);
     }
+    if (!options.dryRun) await deps.store.putBackfillCursor(key, 'done');
+    finished++;
+  };
+  const queue = [...groups.values()];
+  const worker = async () => {
+    for (let group = queue.shift(); group !== undefined; group = queue.shift())
+      for (const scope of group) await runScope(scope);
+  };
+  try {
+    await Promise.all(Array.from({ length: deps.groupsAtOnce ?? 4 }, worker));
+  } catch (error) {
+    if (!(error instanceof BackfillDenied)) throw error;
+    tally.stoppedBecause = error.message;
   }
   return finish();
 

@@ -146,26 +146,29 @@ export function githubHistory(octokit: Octokit, repositories: string[]): History
     }
   }
 
-  async function* deployments(
-    owner: string,
-    repo: string,
-    from: string | undefined,
-    window: Window,
-  ): AsyncIterable<HistoryPage> {
-    let after = from ?? null;
+  /**
+   * Deployments come newest first, and are handed on oldest first: each deploy then finds the one
+   * before it already stored and walks back only to it, where newest first would make each the
+   * service's first in turn (each walking the whole history). A scope's deployments are one step.
+   */
+  async function* deployments(owner: string, repo: string, window: Window): AsyncIterable<HistoryPage> {
+    let after: string | null = null;
+    const items: Array<HistoryItem & { at: string }> = [];
     for (;;) {
-      const answer = await denied(() => octokit.graphql<GraphqlDeployments>(DEPLOYMENTS, { owner, name: repo, after }));
+      const answer: GraphqlDeployments = await denied(() =>
+        octokit.graphql<GraphqlDeployments>(DEPLOYMENTS, { owner, name: repo, after }),
+      );
       const connection = answer.repository?.deployments;
-      if (connection === undefined) return;
-      const items: HistoryItem[] = [];
+      if (connection === undefined) break;
       for (const d of connection.nodes) {
-        if (d.createdAt >= window.until) continue;
+        if (d.createdAt >= window.until || d.createdAt < window.since) continue;
         // The last terminal status says how it ended (later it may only have gone inactive).
         const status = [...d.statuses.nodes]
           .sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1))
           .find((s) => TERMINAL.has(s.state.toLowerCase()));
         if (status === undefined) continue;
         items.push({
+          at: status.createdAt,
           source: 'github',
           eventType: 'deployment_status',
           deliveryId: `backfill:github:deployment:${d.databaseId}`,
@@ -190,9 +193,9 @@ export function githubHistory(octokit: Octokit, repositories: string[]): History
       }
       const older = connection.nodes.some((d) => d.createdAt < window.since);
       after = connection.pageInfo.endCursor;
-      yield { items, next: connection.pageInfo.hasNextPage && !older && after !== null ? after : undefined };
-      if (!connection.pageInfo.hasNextPage || older) return;
+      if (!connection.pageInfo.hasNextPage || older || after === null) break;
     }
+    yield { items: items.sort((a, b) => (a.at < b.at ? -1 : 1)).map(({ at: _at, ...item }) => item), next: undefined };
   }
 
   return {
@@ -204,7 +207,7 @@ export function githubHistory(octokit: Octokit, repositories: string[]): History
       const [owner = '', repo = ''] = repository.split('/');
       if (kind === 'commits') return commits(owner, repo, Number(from ?? 1) || 1, window);
       if (kind === 'pulls') return pulls(owner, repo, Number(from ?? 1) || 1, window);
-      return deployments(owner, repo, from, window);
+      return deployments(owner, repo, window);
     },
   };
 }
