@@ -104,8 +104,10 @@ describe('ingest reads bodies within the cap (issue 12)', () => {
     );
     const after = await usage();
     assert.equal(answer.status, 413);
+    // Buffering the body would grow the peak by its 30 MiB at least; socket buffers and garbage
+    // not collected yet have grown it by up to 17 MiB on a loaded 2-core machine.
     assert.ok(
-      after.maxRss - before.maxRss < 16 * MiB,
+      after.maxRss - before.maxRss < 24 * MiB,
       `peak grew by ${((after.maxRss - before.maxRss) / MiB).toFixed(1)} MiB`,
     );
   });
