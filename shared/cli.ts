@@ -49,7 +49,7 @@ commands:
          give parked exports another try; what was stored already is stored once
 `;
 
-const KINDS: readonly EventKind[] = ['deploy', 'commit', 'pull_request', 'push'];
+const KINDS: readonly EventKind[] = ['deploy', 'commit', 'pull_request', 'push', 'incident'];
 
 export async function main(
   argv: string[],
@@ -93,7 +93,9 @@ export async function main(
               ? `${event.repository}@${event.sha.slice(0, 7)} by ${event.authorLogin ?? event.authorName}${event.isBot ? ' [bot]' : ''}`
               : event.kind === 'pull_request'
                 ? `${event.repository}#${event.number} merged as ${event.mergeCommitSha.slice(0, 7)}`
-                : `${event.repository} ${event.branch} ${event.before.slice(0, 7)}..${event.after.slice(0, 7)} (${event.commitShas.length} commits)`;
+                : event.kind === 'push'
+                  ? `${event.repository} ${event.branch} ${event.before.slice(0, 7)}..${event.after.slice(0, 7)} (${event.commitShas.length} commits)`
+                  : `${event.service ?? '(no service)'} ${event.environment} ${event.state}${event.resolvedAt ? ` at ${event.resolvedAt}` : ''} (${event.source})`;
         out(`${event.kind.padEnd(12)} ${event.id}  ${what}`);
       }
     }

@@ -85,10 +85,43 @@ export const Push = z.object({
 });
 export type Push = z.infer<typeof Push>;
 
+export const IncidentSource = z.enum(['pagerduty', 'opsgenie', 'datadog', 'github']);
+export type IncidentSource = z.infer<typeof IncidentSource>;
+
+/**
+ * A production failure reported by an incident tool: one per incident, whatever number of updates
+ * it took. Each update carries the state it left the incident in and when (`updatedAt`); the
+ * stored incident is the merge of every update seen (`mergeIncident`), so the order they arrive
+ * in does not matter: the earliest start, and the state of the latest update. A reopened
+ * incident is open again, and resolved at its last resolution.
+ */
+export const Incident = z.object({
+  kind: z.literal('incident'),
+  id: z.string().min(1),
+  source: IncidentSource,
+  /** The DevStats service (the vendor's service through `incidents.services`), when the payload names one. */
+  service: z.string().min(1).optional(),
+  environment: z.string().min(1),
+  severity: z.string().optional(),
+  title: z.string().optional(),
+  startedAt: UtcTime,
+  resolvedAt: UtcTime.optional(),
+  state: z.enum(['open', 'resolved']),
+  updatedAt: UtcTime,
+  /** A deploy the incident names (`deploy:<id>` in its tags or body), or a sha it names (`sha:<hex>`). */
+  deployId: z.string().min(1).optional(),
+  sha: z
+    .string()
+    .regex(/^[0-9a-f]{7,40}$/)
+    .optional(),
+  url: z.string().optional(),
+});
+export type Incident = z.infer<typeof Incident>;
+
 export type Change = Commit | PullRequest | Push;
-export type CanonicalEvent = Deploy | Change;
+export type CanonicalEvent = Deploy | Change | Incident;
 export type EventKind = CanonicalEvent['kind'];
-export const CanonicalEvent = z.discriminatedUnion('kind', [Deploy, Commit, PullRequest, Push]);
+export const CanonicalEvent = z.discriminatedUnion('kind', [Deploy, Commit, PullRequest, Push, Incident]);
 
 /**
  * One commit shipped to production by a service, with its lead time to the first successful
@@ -131,5 +164,6 @@ export const deployId = {
 export const shippedId = (service: string, repository: string, sha: string) => `${service}|${repository}@${sha}`;
 export const commitId = (repository: string, sha: string) => `${repository}@${sha}`;
 export const pullRequestId = (repository: string, number: number) => `${repository}#${number}`;
+export const incidentId = (source: IncidentSource, key: string) => `${source}:${key}`;
 export const pushId = (repository: string, branch: string, before: string, after: string) =>
   `${repository}:${branch}:${before}..${after}`;

@@ -204,7 +204,9 @@ export async function backfillSource(
               ? (await deps.store.commit(event.repository, event.sha)) !== undefined
               : event.kind === 'push'
                 ? (await deps.store.pushesTo(event.repository, event.after)).some((p) => p.id === event.id)
-                : (await deps.store.pullRequestByMergeSha(event.repository, event.mergeCommitSha)) !== undefined;
+                : event.kind === 'pull_request'
+                  ? (await deps.store.pullRequestByMergeSha(event.repository, event.mergeCommitSha)) !== undefined
+                  : false;
         if (known) tally.duplicates++;
         else tally.stored[event.kind] = (tally.stored[event.kind] ?? 0) + 1;
       }

@@ -5,6 +5,7 @@ import {
   type Commit,
   type Deploy,
   type EventKind,
+  type Incident,
   type PullRequest,
   type Push,
   ShippedChange,
@@ -17,6 +18,7 @@ import {
   type ExportItem,
   type ExportRef,
   mergeCommit,
+  mergeIncident,
   mergePush,
   type ParkedExport,
   type PutResult,
@@ -33,6 +35,7 @@ const COLLECTIONS: Record<EventKind, string> = {
   commit: 'commits',
   pull_request: 'pull_requests',
   push: 'pushes',
+  incident: 'incidents',
 };
 /** The field each collection is ordered and filtered by in time. */
 const TIME_FIELD: Record<EventKind, string> = {
@@ -40,6 +43,7 @@ const TIME_FIELD: Record<EventKind, string> = {
   commit: 'timestamp',
   pull_request: 'mergedAt',
   push: 'pushedAt',
+  incident: 'startedAt',
 };
 /** Bookkeeping fields beside each stored fact (never part of it). */
 const SHIPS = '_ships';
@@ -176,6 +180,39 @@ export class FirestoreStore implements Store {
         throw error;
       }
     });
+  }
+
+  putIncident(incident: Incident): Promise<{ result: PutResult; incident: Incident }> {
+    const ref = this.collection('incident').doc(docId(incident.id));
+    return this.guard('putIncident', () =>
+      this.db.runTransaction(async (tx) => {
+        const snapshot = await tx.get(ref);
+        if (!snapshot.exists) {
+          tx.create(ref, incident);
+          return { result: 'created' as const, incident };
+        }
+        const stored = snapshot.data() as Incident;
+        const merged = mergeIncident(stored, incident);
+        if (merged === undefined) return { result: 'unchanged' as const, incident: stored };
+        tx.set(ref, merged);
+        return { result: 'updated' as const, incident: merged };
+      }),
+    );
+  }
+
+  incident(id: string): Promise<Incident | undefined> {
+    return this.guard('incident', async () => {
+      const snapshot = await this.collection('incident').doc(docId(id)).get();
+      return snapshot.exists ? (snapshot.data() as Incident) : undefined;
+    });
+  }
+
+  incidentsBetween(from: string, to: string): Promise<Incident[]> {
+    return this.guard('incidentsBetween', () =>
+      this.all<Incident>(
+        this.collection('incident').where('startedAt', '>=', from).where('startedAt', '<', to).orderBy('startedAt'),
+      ),
+    );
   }
 
   private async all<T>(query: Query): Promise<T[]> {

@@ -6,6 +6,7 @@ import {
   type Change,
   type Commit,
   type Deploy,
+  type Incident,
   type PullRequest,
   type Push,
   ShippedChange,
@@ -17,6 +18,7 @@ import {
   type ExportItem,
   type ExportRef,
   mergeCommit,
+  mergeIncident,
   mergePush,
   type ParkedExport,
   type PutResult,
@@ -99,6 +101,8 @@ function shaOf(event: CanonicalEvent): string | null {
       return event.mergeCommitSha;
     case 'push':
       return event.after;
+    case 'incident':
+      return event.sha ?? null;
   }
 }
 
@@ -213,9 +217,57 @@ export class SqliteStore implements Store {
   }
 
   private row(event: CanonicalEvent): [string | null, string | null, string | null, string | null] {
-    return event.kind === 'deploy'
-      ? [event.repository ?? null, shaOf(event), event.service, event.environment]
-      : [event.repository, shaOf(event), null, null];
+    if (event.kind === 'deploy') return [event.repository ?? null, shaOf(event), event.service, event.environment];
+    if (event.kind === 'incident') return [null, shaOf(event), event.service ?? null, event.environment];
+    return [event.repository, shaOf(event), null, null];
+  }
+
+  putIncident(incident: Incident): Promise<{ result: PutResult; incident: Incident }> {
+    const [, sha, service, environment] = this.row(incident);
+    return this.transaction(() => {
+      const inserted = this.statements.insert.run(
+        incident.id,
+        'incident',
+        incident.startedAt,
+        null,
+        sha,
+        service,
+        environment,
+        incident.state,
+        0,
+        null,
+        JSON.stringify(incident),
+      );
+      if (inserted.changes === 1) return { result: 'created' as const, incident };
+      const row = this.statements.get.get(incident.id) as { body: string };
+      const stored = JSON.parse(row.body) as Incident;
+      const merged = mergeIncident(stored, incident);
+      if (merged === undefined) return { result: 'unchanged' as const, incident: stored };
+      const [, mergedSha, mergedService, mergedEnvironment] = this.row(merged);
+      this.statements.update.run(
+        merged.startedAt,
+        null,
+        mergedSha,
+        mergedService,
+        mergedEnvironment,
+        merged.state,
+        0,
+        null,
+        JSON.stringify(merged),
+        merged.id,
+      );
+      return { result: 'updated' as const, incident: merged };
+    });
+  }
+
+  incident(id: string): Promise<Incident | undefined> {
+    const row = this.statements.get.get(id) as { body: string } | undefined;
+    const event = row === undefined ? undefined : (JSON.parse(row.body) as CanonicalEvent);
+    return Promise.resolve(event?.kind === 'incident' ? event : undefined);
+  }
+
+  incidentsBetween(from: string, to: string): Promise<Incident[]> {
+    return Promise.resolve(this.bodies<Incident>(this.statements.kindBetween.all('incident', from, to)));
   }
 
   putDeploy(deploy: Deploy, options: { shipsChanges: boolean }): Promise<PutResult> {
@@ -264,7 +316,8 @@ export class SqliteStore implements Store {
   }
 
   putChange(change: Change, options: { onDefaultBranch?: boolean } = {}): Promise<PutResult> {
-    const [repository, sha] = this.row(change);
+    const repository = change.repository;
+    const sha = shaOf(change);
     return this.transaction(() => {
       const inserted = this.statements.insert.run(
         change.id,

@@ -1,4 +1,14 @@
-import type { CanonicalEvent, Change, Commit, Deploy, EventKind, PullRequest, Push, ShippedChange } from '../events.ts';
+import type {
+  CanonicalEvent,
+  Change,
+  Commit,
+  Deploy,
+  EventKind,
+  Incident,
+  PullRequest,
+  Push,
+  ShippedChange,
+} from '../events.ts';
 
 /** What a write did: the same fact arriving twice is `unchanged` the second time. */
 export type PutResult = 'created' | 'updated' | 'unchanged';
@@ -29,6 +39,16 @@ export interface Store {
    * same ends as a stored one adds its commits (`mergePush`).
    */
   putChange(change: Change, options?: { onDefaultBranch?: boolean }): Promise<PutResult>;
+
+  /**
+   * Stores an incident update: created if absent, else merged into the stored incident
+   * (`mergeIncident`), so updates arriving in any order, or twice, leave the same incident.
+   * Returns what the store holds now.
+   */
+  putIncident(incident: Incident): Promise<{ result: PutResult; incident: Incident }>;
+  incident(id: string): Promise<Incident | undefined>;
+  /** Incidents that started in [from, to), oldest first. */
+  incidentsBetween(from: string, to: string): Promise<Incident[]>;
 
   /** The last successful deploy of a service to an environment that finished before `before`. */
   previousSuccessfulDeploy(service: string, environment: string, before: string): Promise<Deploy | undefined>;
@@ -178,6 +198,8 @@ export function timeOf(event: CanonicalEvent): string {
       return event.mergedAt;
     case 'push':
       return event.pushedAt;
+    case 'incident':
+      return event.startedAt;
   }
 }
 
@@ -232,4 +254,25 @@ export function mergeCommit(
   if (stored.authorEmail === undefined && incoming.authorEmail !== undefined) merged.authorEmail = incoming.authorEmail;
   if (stored.authorLogin === undefined && incoming.authorLogin !== undefined) merged.authorLogin = incoming.authorLogin;
   return JSON.stringify(merged) === JSON.stringify(stored) ? undefined : merged;
+}
+
+/**
+ * One incident from two records of it (the stored one and an update), the same whichever is
+ * which: the earliest start; the state, resolution and descriptive fields of the later update (by
+ * `updatedAt`, a resolution winning a tie); a field only one of them knows kept. Undefined when
+ * the update changes nothing.
+ */
+export function mergeIncident(stored: Incident, incoming: Incident): Incident | undefined {
+  const rank = (i: Incident) => `${i.updatedAt}|${i.state === 'resolved' ? 1 : 0}|${i.resolvedAt ?? ''}`;
+  const [older, newer] = rank(incoming) > rank(stored) ? [stored, incoming] : [incoming, stored];
+  const merged: Incident = { ...older, ...newer };
+  for (const key of ['service', 'severity', 'title', 'deployId', 'sha', 'url'] as const) {
+    const value = newer[key] ?? older[key];
+    if (value !== undefined) merged[key] = value;
+  }
+  merged.startedAt = older.startedAt < newer.startedAt ? older.startedAt : newer.startedAt;
+  if (newer.state === 'open') delete merged.resolvedAt;
+  const ordered = (i: Incident) =>
+    JSON.stringify(Object.fromEntries(Object.entries(i).sort(([a], [b]) => byText(a, b))));
+  return ordered(merged) === ordered(stored) ? undefined : merged;
 }

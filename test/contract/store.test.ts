@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import type { Commit, Deploy, PullRequest, Push, ShippedChange } from '../../shared/events.ts';
+import type { Commit, Deploy, Incident, PullRequest, Push, ShippedChange } from '../../shared/events.ts';
 import { FirestoreStore } from '../../shared/store/firestore.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
 import { shipOrder, type Store } from '../../shared/store/store.ts';
@@ -95,6 +95,42 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
         assert.equal(await store.putDeploy(deploy(), { shipsChanges: false }), 'created');
         assert.equal(await store.putDeploy(deploy(), { shipsChanges: false }), 'unchanged');
         assert.deepEqual(await store.events({ kind: 'deploy' }), [deploy()]);
+      }));
+
+    test('an incident is stored once and merged from its updates, whatever their order', () =>
+      withStore(async (store) => {
+        const opened: Incident = {
+          kind: 'incident',
+          id: 'pagerduty:P1',
+          source: 'pagerduty',
+          service: 'checkout',
+          environment: 'production',
+          startedAt: '2026-11-20T10:00:00.000Z',
+          state: 'open',
+          updatedAt: '2026-11-20T10:00:00.000Z',
+          title: 'Checkout is down',
+        };
+        const resolved: Incident = {
+          ...opened,
+          state: 'resolved',
+          updatedAt: '2026-11-20T11:00:00.000Z',
+          resolvedAt: '2026-11-20T11:00:00.000Z',
+        };
+        delete (resolved as { title?: string }).title;
+        // The resolution first, then its trigger: the trigger adds what it knows, changes no state.
+        assert.equal((await store.putIncident(resolved)).result, 'created');
+        const merged = await store.putIncident(opened);
+        assert.equal(merged.result, 'updated');
+        const expected = { ...resolved, title: 'Checkout is down' };
+        assert.deepEqual(merged.incident, expected);
+        assert.equal((await store.putIncident(opened)).result, 'unchanged');
+        assert.equal((await store.putIncident(resolved)).result, 'unchanged');
+        assert.deepEqual(await store.incident('pagerduty:P1'), expected);
+        assert.deepEqual(await store.incidentsBetween('2026-11-20T00:00:00.000Z', '2026-11-21T00:00:00.000Z'), [
+          expected,
+        ]);
+        assert.deepEqual(await store.incidentsBetween('2026-11-21T00:00:00.000Z', '2026-11-22T00:00:00.000Z'), []);
+        assert.deepEqual(await store.events({ kind: 'incident' }), [expected]);
       }));
 
     test('a later terminal status of the same deployment updates it; an earlier one never undoes it', () =>
