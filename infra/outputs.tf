@@ -6,6 +6,9 @@ output "webhook_urls" {
     terraform   = "${google_cloudfunctions2_function.ingest.service_config[0].uri}/terraform"
     circleci    = "${google_cloudfunctions2_function.ingest.service_config[0].uri}/circleci"
     deployments = "${google_cloudfunctions2_function.ingest.service_config[0].uri}/deployments"
+    pagerduty   = "${google_cloudfunctions2_function.ingest.service_config[0].uri}/pagerduty"
+    opsgenie    = "${google_cloudfunctions2_function.ingest.service_config[0].uri}/opsgenie"
+    datadog     = "${google_cloudfunctions2_function.ingest.service_config[0].uri}/datadog"
   }
 }
 

@@ -8,6 +8,9 @@ locals {
     terraform   = "TERRAFORM_NOTIFICATION_TOKEN"
     circleci    = "CIRCLECI_WEBHOOK_SECRET"
     deployments = "DEPLOY_WEBHOOK_TOKEN"
+    pagerduty   = "PAGERDUTY_WEBHOOK_SECRET"
+    opsgenie    = "OPSGENIE_WEBHOOK_TOKEN"
+    datadog     = "DATADOG_WEBHOOK_TOKEN"
   }
   # Only the sources given a secret are wired: an unset secret makes ingest refuse that source.
   webhook_sources = toset([for k, v in nonsensitive(var.webhook_secrets) : k if v != ""])

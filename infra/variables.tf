@@ -58,13 +58,16 @@ variable "datadog_app_key" {
 }
 
 variable "webhook_secrets" {
-  description = "The webhook secrets, stored in Secret Manager: github, spinnaker, terraform, circleci, deployments. Each may hold two comma-separated values during a rotation. A source left empty is refused by ingest."
+  description = "The webhook secrets, stored in Secret Manager: github, spinnaker, terraform, circleci, deployments, pagerduty, opsgenie, datadog. Each may hold two comma-separated values during a rotation. A source left empty is refused by ingest."
   type = object({
     github      = optional(string, "")
     spinnaker   = optional(string, "")
     terraform   = optional(string, "")
     circleci    = optional(string, "")
     deployments = optional(string, "")
+    pagerduty   = optional(string, "")
+    opsgenie    = optional(string, "")
+    datadog     = optional(string, "")
   })
   sensitive = true
 }

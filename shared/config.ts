@@ -8,6 +8,9 @@ export const SECRET_VARIABLES = {
   terraform: 'TERRAFORM_NOTIFICATION_TOKEN',
   circleci: 'CIRCLECI_WEBHOOK_SECRET',
   ci: 'DEPLOY_WEBHOOK_TOKEN',
+  pagerduty: 'PAGERDUTY_WEBHOOK_SECRET',
+  opsgenie: 'OPSGENIE_WEBHOOK_TOKEN',
+  datadog: 'DATADOG_WEBHOOK_TOKEN',
 } as const;
 export type WebhookSource = keyof typeof SECRET_VARIABLES;
 

@@ -11,6 +11,7 @@ import { admitCircleci } from './sources/circleci.ts';
 import { admitDeployment } from './sources/deployments.ts';
 import { admitGithub } from './sources/github.ts';
 import { admitSpinnaker } from './sources/spinnaker.ts';
+import { admitDatadog, admitOpsgenie, admitPagerduty } from './sources/incidents.ts';
 import { admitTerraform } from './sources/terraform.ts';
 
 /** One HTTP request as `ingest` sees it, whatever server carried it. */
@@ -60,7 +61,10 @@ export function replyFor(outcome: Outcome): Reply {
   });
   switch (outcome.reason) {
     case 'unknown_path':
-      return error(404, `no source at ${outcome.path}; use /github, /spinnaker, /terraform, /circleci or /deployments`);
+      return error(
+        404,
+        `no source at ${outcome.path}; use /github, /spinnaker, /terraform, /circleci, /deployments, /pagerduty, /opsgenie or /datadog`,
+      );
     case 'method_not_allowed':
       return error(405, `use ${outcome.allow}`, {}, { allow: outcome.allow });
     case 'payload_too_large':
@@ -124,6 +128,26 @@ const ROUTES: Readonly<Record<string, Route>> = {
     credential: 'authorization',
     authenticate: sharedToken({ basic: false }),
     admit: admitDeployment,
+  },
+  // https://developer.pagerduty.com/docs/verifying-signatures: `v1=<hex HMAC-SHA256>`, several during a rotation.
+  '/pagerduty': {
+    source: 'pagerduty',
+    credential: 'x-pagerduty-signature',
+    authenticate: versionedSignatureList({ header: 'X-PagerDuty-Signature', version: 'v1' }),
+    admit: admitPagerduty,
+  },
+  // Opsgenie's and Datadog's webhook integrations send the custom headers they are given: a Bearer token.
+  '/opsgenie': {
+    source: 'opsgenie',
+    credential: 'authorization',
+    authenticate: sharedToken({ basic: false }),
+    admit: admitOpsgenie,
+  },
+  '/datadog': {
+    source: 'datadog',
+    credential: 'authorization',
+    authenticate: sharedToken({ basic: false }),
+    admit: admitDatadog,
   },
 };
 

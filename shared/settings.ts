@@ -59,6 +59,16 @@ export const Settings = z
           .default([]),
       })
       .default({ deploys: [] }),
+    /** An incident without a deploy named is tied to its service's last production deploy this long before it. */
+    incidentWindowHours: z.number().positive().default(24),
+    incidents: z
+      .object({
+        /** Vendor service names (PagerDuty services, Datadog `service:` tags, labels) to DevStats services. */
+        services: z.record(z.string(), z.string()).default({}),
+        /** The GitHub issue label that makes an issue an incident. */
+        githubLabel: z.string().min(1).default('incident'),
+      })
+      .default({ services: {}, githubLabel: 'incident' }),
     circleci: z
       .object({
         deploys: z

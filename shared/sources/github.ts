@@ -5,6 +5,8 @@ import {
   commitId,
   type Deploy,
   deployId,
+  type Incident,
+  incidentId,
   type PullRequest,
   pullRequestId,
   type Push,
@@ -12,6 +14,7 @@ import {
   utc,
 } from '../events.ts';
 import { canonicalEnvironment, isBot, teamOf } from '../settings.ts';
+import { incidentService, referencesIn, tagValue } from './incidents.ts';
 import { type Normalizer, parseOrThrow } from './normalize.ts';
 
 // https://docs.github.com/en/webhooks/webhook-events-and-payloads
@@ -38,6 +41,14 @@ const DeploymentStatusEnvelope = z.object({
   deployment: z.object({ id: z.number().int(), sha: z.string().min(1) }),
   repository: Repository,
 });
+
+const IssuesEnvelope = z.object({
+  action: z.string(),
+  issue: z.object({ number: z.number().int(), created_at: z.string().min(1) }),
+  repository: Repository,
+});
+/** Issue actions that open, close or label an incident. */
+const ISSUE_ACTIONS = new Set(['opened', 'closed', 'reopened', 'labeled', 'unlabeled', 'edited']);
 
 /** The deployment states that end a deployment; the others (queued, in_progress, …) say nothing yet. */
 export const TERMINAL_DEPLOYMENT_STATES = new Set(['success', 'failure', 'error']);
@@ -80,6 +91,13 @@ export const admitGithub: Admit = (headers, body): Admission => {
           message: `deployment state ${status.data.deployment_status.state} is not final`,
         };
       }
+      return { kind: 'publish', eventType, deliveryId };
+    }
+    case 'issues': {
+      const issue = IssuesEnvelope.safeParse(body);
+      if (!issue.success) return invalid(issue.error);
+      if (!ISSUE_ACTIONS.has(issue.data.action))
+        return { kind: 'answer', eventType, message: `issues ${issue.data.action} changes no incident` };
       return { kind: 'publish', eventType, deliveryId };
     }
     default:
@@ -158,6 +176,22 @@ function serviceFromPayload(payload: unknown): string | undefined {
   }
   return undefined;
 }
+
+const IssuesEvent = z.object({
+  action: z.string(),
+  repository: z.object({ full_name: z.string().min(1) }),
+  issue: z.object({
+    number: z.number().int(),
+    title: z.string(),
+    body: z.string().nullish(),
+    html_url: z.string(),
+    state: z.string(),
+    created_at: z.string(),
+    updated_at: z.string().nullish(),
+    closed_at: z.string().nullish(),
+    labels: z.array(z.union([z.string(), z.object({ name: z.string() })])).default([]),
+  }),
+});
 
 export const normalizeGithub: Normalizer = (body, eventType, { settings, receivedAt }) => {
   switch (eventType) {
@@ -249,6 +283,42 @@ export const normalizeGithub: Normalizer = (body, eventType, { settings, receive
           externalId: String(event.deployment.id),
         } satisfies Deploy,
       ];
+    }
+    case 'issues': {
+      const { issue, repository } = parseOrThrow(IssuesEvent, body);
+      const labels = issue.labels.map((l) => (typeof l === 'string' ? l : l.name));
+      const label = settings.incidents.githubLabel.toLowerCase();
+      // Only issues labelled as incidents; one unlabelled after it was stored stays stored.
+      if (!labels.some((l) => l.toLowerCase() === label)) return [];
+      const repo = repository.full_name;
+      const updatedAt = utc(issue.updated_at ?? receivedAt);
+      const startedAt = utc(issue.created_at);
+      const closed = issue.state === 'closed';
+      const env = tagValue(labels, 'env');
+      const incident: Incident = {
+        kind: 'incident',
+        id: incidentId('github', `${repo}#${issue.number}`),
+        source: 'github',
+        environment:
+          env === undefined
+            ? (settings.productionEnvironments[0] ?? 'production')
+            : canonicalEnvironment(settings, env),
+        startedAt: startedAt < updatedAt ? startedAt : updatedAt,
+        state: closed ? 'resolved' : 'open',
+        updatedAt,
+        title: issue.title,
+        url: issue.html_url,
+        ...referencesIn([...labels, issue.title, issue.body]),
+      };
+      const service = incidentService(settings, tagValue(labels, 'service') ?? settings.incidents.services[repo]);
+      if (service !== undefined) incident.service = service;
+      const severity = tagValue(labels, 'severity') ?? tagValue(labels, 'sev');
+      if (severity !== undefined) incident.severity = severity;
+      if (closed) {
+        const resolvedAt = utc(issue.closed_at ?? updatedAt);
+        incident.resolvedAt = resolvedAt < incident.startedAt ? incident.startedAt : resolvedAt;
+      }
+      return [incident];
     }
     default:
       return [];

@@ -5,6 +5,7 @@ import { normalizeCloudbuild } from './cloudbuild.ts';
 import { normalizeDeployment } from './deployments.ts';
 import { normalizeGithub, normalizeGithubHistory } from './github.ts';
 import { type Normalizer, UnusablePayload } from './normalize.ts';
+import { normalizeDatadog, normalizeOpsgenie, normalizePagerduty } from './incidents.ts';
 import { normalizeSpinnaker } from './spinnaker.ts';
 import { normalizeTerraform } from './terraform.ts';
 
@@ -18,6 +19,9 @@ export const NORMALIZERS: Readonly<Record<string, Normalizer>> = {
   ci: normalizeDeployment,
   circleci: normalizeCircleci,
   cloudbuild: normalizeCloudbuild,
+  pagerduty: normalizePagerduty,
+  opsgenie: normalizeOpsgenie,
+  datadog: normalizeDatadog,
 };
 
 /** Firestore's limits: a document id of at most 1,500 bytes, a document of at most 1 MiB. */

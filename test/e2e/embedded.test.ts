@@ -111,7 +111,16 @@ describe('embedded mode end to end: signed webhooks → ingest → process → d
     server = await startIngestServer({
       config: {
         maxBodyBytes: 26_214_400,
-        secrets: { github: [SECRET], spinnaker: [SECRET], terraform: [SECRET], circleci: [SECRET], ci: [SECRET] },
+        secrets: {
+          github: [SECRET],
+          spinnaker: [SECRET],
+          terraform: [SECRET],
+          circleci: [SECRET],
+          ci: [SECRET],
+          pagerduty: [SECRET],
+          opsgenie: [SECRET],
+          datadog: [SECRET],
+        },
         insecureDev: false,
         rawTopic: 'devstats-raw',
         projectId: undefined,

@@ -148,7 +148,16 @@ before(async () => {
   server = await startIngestServer({
     config: {
       maxBodyBytes: 1_000_000,
-      secrets: { github: [SECRET], spinnaker: [SECRET], terraform: [SECRET], circleci: [SECRET], ci: [SECRET] },
+      secrets: {
+        github: [SECRET],
+        spinnaker: [SECRET],
+        terraform: [SECRET],
+        circleci: [SECRET],
+        ci: [SECRET],
+        pagerduty: [SECRET],
+        opsgenie: [SECRET],
+        datadog: [SECRET],
+      },
       insecureDev: false,
       rawTopic: 'devstats-raw',
       projectId: undefined,

@@ -10,6 +10,10 @@ import {
   ciDeployment,
   circleciJobCompleted,
   circleciWorkflowCompleted,
+  datadogMonitor,
+  githubIssue,
+  opsgenieAlert,
+  pagerdutyIncident,
   githubExamples,
   githubMergedPullRequest,
   githubPush,
@@ -26,6 +30,9 @@ const SPINNAKER_TOKEN = 'spin-token';
 const TERRAFORM_TOKEN = 'tf-token';
 const CI_TOKEN = 'ci-token';
 const CIRCLECI_SECRET = 'circle-secret';
+const PAGERDUTY_SECRET = 'pd-secret';
+const OPSGENIE_TOKEN = 'og-token';
+const DATADOG_TOKEN = 'dd-token';
 const RECEIVED_AT = new Date('2026-11-22T10:05:00.123Z');
 
 function depsWith(bus: RecordingBus, overrides: Partial<IngestDeps['config']> = {}): IngestDeps {
@@ -35,6 +42,9 @@ function depsWith(bus: RecordingBus, overrides: Partial<IngestDeps['config']> = 
     terraform: [TERRAFORM_TOKEN],
     circleci: [CIRCLECI_SECRET],
     ci: [CI_TOKEN],
+    pagerduty: [PAGERDUTY_SECRET],
+    opsgenie: [OPSGENIE_TOKEN],
+    datadog: [DATADOG_TOKEN],
   };
   return {
     config: {
@@ -105,6 +115,31 @@ function circleci(payload: unknown, signature?: (body: string) => string) {
   return { body, headers: { ...json, 'circleci-event-type': 'workflow-completed', 'circleci-signature': header } };
 }
 const v1 = (body: string, secret: string) => `v1=${sign.github(body, secret).slice('sha256='.length)}`;
+function pagerduty(payload: unknown, signature?: (body: string) => string) {
+  const body = JSON.stringify(payload);
+  return {
+    body,
+    headers: { ...json, 'x-pagerduty-signature': signature ? signature(body) : v1(body, PAGERDUTY_SECRET) },
+  };
+}
+const bearer = (token: string) => (payload: unknown) => ({
+  body: JSON.stringify(payload),
+  headers: { ...json, authorization: sign.bearer(token) },
+});
+const PD_TRIGGERED = () =>
+  pagerdutyIncident('incident.triggered', {
+    id: 'PGR0VU2',
+    createdAt: '2026-11-22T10:00:00Z',
+    occurredAt: '2026-11-22T10:00:00Z',
+  });
+const OG_CREATE = () =>
+  opsgenieAlert('Create', {
+    alertId: 'a-1',
+    createdAt: '2026-11-22T10:00:00.000Z',
+    updatedAt: '2026-11-22T10:00:00.000Z',
+    tags: ['service:checkout'],
+  });
+const DD_TRIGGERED = () => datadogMonitor('Triggered', { cycleKey: 'c1', at: '2026-11-22T10:00:00.000Z' });
 const ci = (payload: unknown, token = CI_TOKEN) => ({
   body: JSON.stringify(payload),
   headers: { ...json, authorization: sign.bearer(token) },
@@ -129,7 +164,10 @@ describe('ingest over HTTP', () => {
       const r = await send(server, '/gitlab', { body: '{}', headers: json });
       assert.equal(r.status, 404);
       assert.equal(r.body.error, 'unknown_path');
-      assert.match(String(r.body.message), /\/github, \/spinnaker, \/terraform, \/circleci or \/deployments/);
+      assert.match(
+        String(r.body.message),
+        /\/github, \/spinnaker, \/terraform, \/circleci, \/deployments, \/pagerduty, \/opsgenie or \/datadog/,
+      );
     });
     test('GET on a source is a 405 with Allow: POST', async () => {
       const r = await send(server, '/github', { method: 'GET' });
@@ -251,6 +289,11 @@ describe('ingest over HTTP', () => {
         '/circleci',
         () => circleci(circleciWorkflowCompleted(), (b) => v1(b, CIRCLECI_SECRET).replace('v1=', 'v2=')),
       ],
+      ['PagerDuty signed with another secret', '/pagerduty', () => pagerduty(PD_TRIGGERED(), (b) => v1(b, 'nope'))],
+      ['PagerDuty without a signature', '/pagerduty', () => ({ body: JSON.stringify(PD_TRIGGERED()), headers: json })],
+      ['Opsgenie with a wrong token', '/opsgenie', () => bearer('nope')(OG_CREATE())],
+      ['Datadog with a wrong token', '/datadog', () => bearer('nope')(DD_TRIGGERED())],
+      ['Datadog with the Opsgenie token', '/datadog', () => bearer(OPSGENIE_TOKEN)(DD_TRIGGERED())],
     ];
     for (const [name, path, request] of cases) {
       test(`${name} is a 401 and publishes nothing`, async () => {
@@ -262,6 +305,29 @@ describe('ingest over HTTP', () => {
       });
     }
 
+    test('PagerDuty: during a rotation, any v1 signature of the list may match', async () => {
+      const r = await send(
+        server,
+        '/pagerduty',
+        pagerduty(PD_TRIGGERED(), (b) => `${v1(b, 'the-old-secret')},${v1(b, PAGERDUTY_SECRET)}`),
+      );
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+    });
+    test('PagerDuty ping and not-counted events are a 200', async () => {
+      for (const type of ['pagey.ping', 'incident.annotated']) {
+        const payload = PD_TRIGGERED();
+        (payload.event as { event_type: string }).event_type = type;
+        const r = await send(server, '/pagerduty', pagerduty(payload));
+        assert.equal(r.status, 200, type);
+      }
+    });
+    test('an incident update without its times is a 400 naming the field', async () => {
+      const payload = PD_TRIGGERED();
+      (payload.event as { occurred_at: string }).occurred_at = 'soon';
+      const r = await send(server, '/pagerduty', pagerduty(payload));
+      assert.equal(r.status, 400);
+      assert.equal(r.body.field, 'event.occurred_at');
+    });
     test('CircleCI: any v1 entry of the comma-separated list may match', async () => {
       const r = await send(
         server,
@@ -452,7 +518,7 @@ describe('ingest over HTTP', () => {
       ],
       ['a workflow_run event', '/github', () => github('workflow_run', githubExamples('workflow_run')[0])],
       ['a branch deletion', '/github', () => github('push', githubExamples('push')[1])],
-      ['an issues event', '/github', () => github('issues', { action: 'opened' })],
+      ['an issue without the incident label', '/github', () => github('issues', githubIssue('opened', ['bug']))],
       ['a Spinnaker stage start', '/spinnaker', () => spinnaker(spinnakerPipelineEvent('orca:stage:starting'))],
       [
         'a Spinnaker orchestration end',
@@ -574,6 +640,34 @@ describe('ingest over HTTP', () => {
         () => circleci(circleciWorkflowCompleted()),
         { source: 'circleci', eventType: 'workflow-completed', deliveryId: '3888f21b-eaa7-38e3-8f3d-75a63bba8895' },
       ],
+      [
+        'a PagerDuty incident.triggered (its event id is the delivery id)',
+        '/pagerduty',
+        () => pagerduty(PD_TRIGGERED()),
+        {
+          source: 'pagerduty',
+          eventType: 'incident.triggered',
+          deliveryId: 'PGR0VU2-incident.triggered-2026-11-22T10:00:00Z',
+        },
+      ],
+      [
+        'an Opsgenie Create',
+        '/opsgenie',
+        () => bearer(OPSGENIE_TOKEN)(OG_CREATE()),
+        { source: 'opsgenie', eventType: 'Create', deliveryId: 'a-1:Create:1795341600000000000' },
+      ],
+      [
+        'a Datadog monitor Triggered',
+        '/datadog',
+        () => bearer(DATADOG_TOKEN)(DD_TRIGGERED()),
+        { source: 'datadog', eventType: 'monitor.Triggered', deliveryId: 'c1-Triggered' },
+      ],
+      [
+        'a GitHub issue labelled incident',
+        '/github',
+        () => github('issues', githubIssue('opened', ['incident'])),
+        { source: 'github', eventType: 'issues', deliveryId: 'a7d3c1e0-0000-4000-8000-000000000001' },
+      ],
     ];
     for (const [name, path, request, attributes] of cases) {
       test(name, async () => {
@@ -631,7 +725,16 @@ describe('ingest limits and outages', () => {
   });
 
   test('a source whose secret is unset is refused, unless DEVSTATS_INSECURE_DEV is set', async () => {
-    const unset = { github: [], spinnaker: [], terraform: [], circleci: [], ci: [] };
+    const unset = {
+      github: [],
+      spinnaker: [],
+      terraform: [],
+      circleci: [],
+      ci: [],
+      pagerduty: [],
+      opsgenie: [],
+      datadog: [],
+    };
     const strict = await startIngestServer(depsWith(new RecordingBus(), { secrets: unset }));
     const bus = new RecordingBus();
     const insecure = await startIngestServer(depsWith(bus, { secrets: unset, insecureDev: true }));

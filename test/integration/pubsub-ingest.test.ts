@@ -36,7 +36,16 @@ describe('ingest publishes to the real Pub/Sub emulator', { skip }, () => {
     server = await startIngestServer({
       config: {
         maxBodyBytes: 26_214_400,
-        secrets: { github: ['gh'], spinnaker: [], terraform: [], circleci: [], ci: ['ci'] },
+        secrets: {
+          github: ['gh'],
+          spinnaker: [],
+          terraform: [],
+          circleci: [],
+          ci: ['ci'],
+          pagerduty: ['ci'],
+          opsgenie: ['ci'],
+          datadog: ['ci'],
+        },
         insecureDev: false,
         rawTopic: 'devstats-raw',
         projectId: PROJECT,

@@ -221,3 +221,145 @@ export function cloudBuild(status = 'SUCCESS', overrides: Record<string, unknown
     ...overrides,
   };
 }
+
+/**
+ * GitHub's public `issues` example for an action, with its labels replaced (the `incident` label
+ * makes it an incident) and, for a close, closed at `closedAt`.
+ */
+export function githubIssue(
+  action: 'opened' | 'closed' | 'reopened' | 'labeled' | 'edited',
+  labels: string[],
+  times: { createdAt?: string; updatedAt?: string; closedAt?: string } = {},
+): Record<string, unknown> {
+  const found = githubExamples('issues').find((e) => e.action === (action === 'closed' ? 'opened' : action));
+  if (found === undefined) throw new Error(`no issues example for ${action}`);
+  const issue = found.issue as Record<string, unknown>;
+  issue.labels = labels.map((name, i) => ({ id: 1000 + i, name, color: 'd73a4a', default: false }));
+  if (times.createdAt !== undefined) issue.created_at = times.createdAt;
+  if (times.updatedAt !== undefined) issue.updated_at = times.updatedAt;
+  if (action === 'closed') {
+    found.action = 'closed';
+    issue.state = 'closed';
+    issue.closed_at = times.closedAt ?? issue.updated_at;
+  }
+  return found;
+}
+
+/**
+ * A PagerDuty webhook v3 incident event, in the shape of PagerDuty's documented example
+ * (developer.pagerduty.com, "Webhooks Overview": event envelope, incident data, service reference).
+ */
+export function pagerdutyIncident(
+  eventType: string,
+  incident: { id: string; createdAt: string; occurredAt: string; service?: string | null; title?: string },
+): Record<string, unknown> {
+  const status =
+    eventType === 'incident.resolved'
+      ? 'resolved'
+      : eventType === 'incident.acknowledged'
+        ? 'acknowledged'
+        : 'triggered';
+  return {
+    event: {
+      id: `${incident.id}-${eventType}-${incident.occurredAt}`,
+      event_type: eventType,
+      resource_type: 'incident',
+      occurred_at: incident.occurredAt,
+      agent: {
+        html_url: 'https://acme.pagerduty.com/users/PLH1HKV',
+        id: 'PLH1HKV',
+        self: 'https://api.pagerduty.com/users/PLH1HKV',
+        summary: 'Tenex Engineer',
+        type: 'user_reference',
+      },
+      client: null,
+      data: {
+        id: incident.id,
+        type: 'incident',
+        self: `https://api.pagerduty.com/incidents/${incident.id}`,
+        html_url: `https://acme.pagerduty.com/incidents/${incident.id}`,
+        number: 2,
+        status,
+        incident_key: 'd3640fbd41094207a1c11e58e46b1662',
+        created_at: incident.createdAt,
+        title: incident.title ?? 'A little bump in the road',
+        service:
+          incident.service === null
+            ? null
+            : {
+                html_url: 'https://acme.pagerduty.com/services/PF9KMXH',
+                id: 'PF9KMXH',
+                self: 'https://api.pagerduty.com/services/PF9KMXH',
+                summary: incident.service ?? 'API Service',
+                type: 'service_reference',
+              },
+        assignees: [],
+        escalation_policy: {
+          html_url: 'https://acme.pagerduty.com/escalation_policies/PUS0KTE',
+          id: 'PUS0KTE',
+          self: 'https://api.pagerduty.com/escalation_policies/PUS0KTE',
+          summary: 'Default',
+          type: 'escalation_policy_reference',
+        },
+        teams: [],
+        priority: null,
+        urgency: 'high',
+        conference_bridge: null,
+        resolve_reason: null,
+      },
+    },
+  };
+}
+
+/** An Opsgenie Webhook integration post, in the shape of Opsgenie's documented example (action, alert, source). */
+export function opsgenieAlert(
+  action: string,
+  alert: { alertId: string; createdAt: string; updatedAt: string; tags?: string[]; message?: string },
+): Record<string, unknown> {
+  return {
+    action,
+    alert: {
+      alertId: alert.alertId,
+      message: alert.message ?? 'CPU usage is above 90%',
+      tags: alert.tags ?? [],
+      tinyId: '1791',
+      entity: '',
+      alias: `${alert.alertId}-alias`,
+      createdAt: Date.parse(alert.createdAt),
+      // Opsgenie sends updatedAt in nanoseconds.
+      updatedAt: Date.parse(alert.updatedAt) * 1_000_000,
+      username: 'john.doe@acme.example',
+      userId: '4513b7ea-3b91-438f-b7e4-e3e54af9147c',
+      description: '',
+      team: '',
+      responders: [],
+      teams: [],
+      actions: [],
+      details: {},
+      priority: 'P2',
+      source: 'Datadog',
+    },
+    source: { name: '', type: 'web' },
+    integrationName: 'Webhook',
+    integrationId: '37c8f316-17c6-49d7-899b-9c7e540c048d',
+    integrationType: 'Webhook',
+  };
+}
+
+/** A Datadog monitor notification through the README's Webhooks integration template. */
+export function datadogMonitor(
+  transition: string,
+  alert: { cycleKey: string; at: string; tags?: string; title?: string },
+): Record<string, unknown> {
+  return {
+    kind: 'monitor',
+    id: `${alert.cycleKey}-${transition}`,
+    alert_cycle_key: alert.cycleKey,
+    alert_transition: transition,
+    alert_title: alert.title ?? '[Triggered] Error rate is high',
+    alert_priority: 'P1',
+    date: String(Date.parse(alert.at)),
+    tags: alert.tags ?? '',
+    link: 'https://app.datadoghq.com/event/event?id=1',
+  };
+}

@@ -10,7 +10,16 @@ const bus = new RecordingBus();
 const server = await startIngestServer({
   config: {
     maxBodyBytes: Number(process.env.MAX_BODY_BYTES ?? 26_214_400),
-    secrets: { github: ['s'], spinnaker: ['s'], terraform: ['s'], circleci: ['s'], ci: ['s'] },
+    secrets: {
+      github: ['s'],
+      spinnaker: ['s'],
+      terraform: ['s'],
+      circleci: ['s'],
+      ci: ['s'],
+      pagerduty: ['s'],
+      opsgenie: ['s'],
+      datadog: ['s'],
+    },
     insecureDev: false,
     rawTopic: 'devstats-raw',
     projectId: undefined,
