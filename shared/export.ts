@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { Deploy, DeployStatus, ShippedChange } from './events.ts';
+import type { Deploy, DeployStatus, Incident, ShippedChange } from './events.ts';
 import type { Logger } from './log.ts';
 import { METRIC } from './metric-names.ts';
-import { isProductionDeployment } from './metrics.ts';
+import { isProductionDeployment, isProductionIncident, linkedDeploy } from './metrics.ts';
 import { knownEnvironments, type Settings, teamOf } from './settings.ts';
 import {
   type DatadogSink,
@@ -230,6 +230,123 @@ async function exportRestore(deps: ExportDeps, restore: Restore, id: string): Pr
   } catch (error) {
     await store.clearExportsInDoubt(ref).catch(() => undefined);
     throw error;
+  }
+}
+
+// ---- incidents ------------------------------------------------------------------------------
+
+const IncidentExport = z.object({
+  kind: z.literal('incident'),
+  /** `opened`: the dashboard event of a new incident; `state`: its DORA failure as it stands now; `restore`: its time to restore. */
+  part: z.enum(['opened', 'state', 'restore']),
+  incident: z.custom<Incident>(),
+});
+type IncidentExport = z.infer<typeof IncidentExport>;
+
+/**
+ * What an incident sends, each once, by deterministic ids, so a redelivery or a stale update adds
+ * nothing: an event when it is first seen open; its DORA failure as of its latest update (an upsert
+ * under one DORA id: a resolution closes it, a reopening opens it again); once resolved, its time
+ * to restore (the first resolution's: Datadog cannot take a value back, the store and the report
+ * keep the last). Incidents outside production send nothing.
+ */
+export function incidentItems(settings: Settings, incident: Incident): ExportItem[] {
+  if (!isProductionIncident(settings, incident)) return [];
+  const items: ExportItem[] = [];
+  const item = (id: string, at: string, part: IncidentExport['part']) =>
+    items.push({ id, at, body: { kind: 'incident', part, incident } satisfies IncidentExport });
+  if (incident.state === 'open') item(`incident-opened:${incident.id}`, incident.startedAt, 'opened');
+  item(`incident:${incident.id}@${incident.updatedAt}`, incident.updatedAt, 'state');
+  if (incident.resolvedAt !== undefined) item(`incident-restore:${incident.id}`, incident.resolvedAt, 'restore');
+  return items;
+}
+
+/** The deploy an incident is tied to, from the deploys the store holds around its start. */
+async function linkedDeployOf(deps: ExportDeps, incident: Incident): Promise<Deploy | undefined> {
+  const start = Date.parse(incident.startedAt);
+  const back = incident.sha === undefined ? deps.settings.incidentWindowHours * 3600_000 : 30 * 86_400_000;
+  const [named, around] = await Promise.all([
+    incident.deployId === undefined ? undefined : deps.store.deploy(incident.deployId),
+    deps.store.deploysBetween(
+      new Date(start - back).toISOString(),
+      new Date(start + (incident.sha === undefined ? 1 : 86_400_000)).toISOString(),
+    ),
+  ]);
+  return linkedDeploy(deps.settings, incident, named === undefined ? around : [named, ...around]);
+}
+
+async function exportIncident(deps: ExportDeps, exported: IncidentExport, id: string): Promise<void> {
+  const { settings, sink, store } = deps;
+  // Sent as it stands now: an older update retried after a newer one went never takes it back.
+  const incident = (await store.incident(exported.incident.id)) ?? exported.incident;
+  const now = deps.now();
+  const linked = await linkedDeployOf(deps, incident);
+  const service = incident.service ?? linked?.service;
+  const team = (service === undefined ? undefined : teamOf(settings, service)) ?? linked?.team;
+  const tags = [
+    `service:${service ?? 'none'}`,
+    `env:${envTag(settings, incident.environment)}`,
+    `team:${team ?? 'none'}`,
+    `source:${incident.source}`,
+  ];
+  const event = async (what: string, timestamp: number, alertType: 'success' | 'error') => {
+    if (timestamp < now.getTime() / 1000 - OLDEST_EVENT_S) return; // older than the events API takes
+    await sink.event({
+      title: `Incident ${what}: ${incident.title ?? incident.id}`,
+      text: [
+        service ? `service ${service}` : 'no service named',
+        linked ? `tied to deploy ${linked.id}${linked.commitSha ? ` (${linked.commitSha})` : ''}` : 'tied to no deploy',
+        incident.url ?? '',
+      ]
+        .filter((line) => line !== '')
+        .join('\n'),
+      timestamp,
+      tags: [...tags, 'devstats:incident'],
+      aggregationKey: incident.id,
+      alertType,
+    });
+  };
+  switch (exported.part) {
+    case 'opened':
+      await event('opened', epochSeconds(incident.startedAt), 'error');
+      return;
+    case 'state': {
+      const url = repositoryUrl(linked?.repository);
+      await sink.doraFailure({
+        id: doraId(`incident:${incident.id}`),
+        name: incident.title ?? `${service ?? 'unknown service'} incident`,
+        services: service === undefined ? [] : [service],
+        env: envTag(settings, incident.environment),
+        startedAt: incident.startedAt,
+        ...(incident.resolvedAt ? { finishedAt: incident.resolvedAt } : {}),
+        ...(linked?.commitSha && url ? { commitSha: linked.commitSha, repositoryUrl: url } : {}),
+        ...(team ? { team } : {}),
+        ...(linked?.version ? { version: linked.version } : {}),
+        ...(incident.severity ? { severity: incident.severity } : {}),
+      });
+      if (incident.resolvedAt !== undefined) await event('resolved', epochSeconds(incident.resolvedAt), 'success');
+      return;
+    }
+    case 'restore': {
+      if (incident.resolvedAt === undefined) return;
+      const finished = epochSeconds(incident.resolvedAt);
+      if (!accepted(finished, now)) return; // kept in the store, for reports
+      const ref = [{ kind: 'item' as const, id }];
+      await store.markExportsInDoubt(ref);
+      try {
+        await sink.distributions([
+          {
+            metric: METRIC.timeToRestore,
+            timestamp: finished,
+            values: [Math.max(0, seconds(incident.startedAt, incident.resolvedAt))],
+            tags: [...tags.slice(0, 3), 'cause:incident'],
+          },
+        ]);
+      } catch (error) {
+        await store.clearExportsInDoubt(ref).catch(() => undefined);
+        throw error;
+      }
+    }
   }
 }
 
@@ -491,6 +608,17 @@ export class Exporter {
     }
   }
 
+  /**
+   * An incident as stored now: what it sends is recorded first (so a failure here leaves it to the
+   * rollup's retry), then sent; each part once, whatever number of times this is called.
+   */
+  async incident(incident: Incident): Promise<void> {
+    const items = incidentItems(this.deps.settings, incident);
+    if (items.length === 0) return;
+    await this.deps.store.putExportItems(items);
+    await this.items(items);
+  }
+
   /** Restores and other facts recorded to send once. */
   async items(items: ExportItem[]): Promise<void> {
     if (items.length === 0) return;
@@ -504,6 +632,8 @@ export class Exporter {
       try {
         const restore = Restore.safeParse(item.body);
         if (restore.success) await this.budgeted(() => exportRestore(this.deps, restore.data, item.id));
+        const incident = IncidentExport.safeParse(item.body);
+        if (incident.success) await this.budgeted(() => exportIncident(this.deps, incident.data, item.id));
         await this.deps.store.markItemsExported([item.id]);
       } catch (error) {
         if (error instanceof DatadogRejected) {

@@ -1,4 +1,4 @@
-import type { Commit, Deploy, PullRequest } from './events.ts';
+import type { Commit, Deploy, Incident, PullRequest } from './events.ts';
 import { isBot, type Settings, teamOf } from './settings.ts';
 
 /**
@@ -258,10 +258,67 @@ export function deployFailures(settings: Settings, scope: TeamScope, history: re
   return failures.sort((a, b) => byFinish(a.deploy, b.deploy));
 }
 
+// ---- incidents --------------------------------------------------------------------------------
+
+/** Whether an incident happened in production (incidents elsewhere tie to no deploy and restore nothing). */
+export function isProductionIncident(settings: Settings, incident: Incident): boolean {
+  return settings.productionEnvironments.includes(incident.environment);
+}
+
 /**
- * Change failure rate over the `days` ending on `day`: production deployments that failed or
- * were rolled back, each once, over production deployments. `history` must reach back before the
- * window, so a rollback's earlier sha is known. Undefined when there were no deployments.
+ * The deploy a production incident is tied to: the deploy it names, when that deploy is known; else
+ * the deploy of the sha it names (the last to finish before the incident started, else the first
+ * after); else its service's latest successful production deploy that finished within
+ * `incidentWindowHours` before the incident started; else none.
+ */
+export function linkedDeploy(settings: Settings, incident: Incident, deploys: readonly Deploy[]): Deploy | undefined {
+  if (!isProductionIncident(settings, incident)) return undefined;
+  if (incident.deployId !== undefined) {
+    const named = deploys.find((d) => d.id === incident.deployId);
+    if (named !== undefined) return named;
+  }
+  const shipped = deploys
+    .filter((d) => d.status === 'success' && isProductionDeployment(settings, d))
+    .filter((d) => incident.service === undefined || d.service === incident.service)
+    .sort(byFinish);
+  const { sha } = incident;
+  if (sha !== undefined) {
+    const ofSha = shipped.filter((d) => d.commitSha !== undefined && d.commitSha.startsWith(sha));
+    const pick = ofSha.filter((d) => d.finishedAt <= incident.startedAt).at(-1) ?? ofSha[0];
+    if (pick !== undefined) return pick;
+  }
+  if (incident.service === undefined) return undefined;
+  const from = new Date(Date.parse(incident.startedAt) - settings.incidentWindowHours * 3600_000).toISOString();
+  return shipped.filter((d) => d.finishedAt >= from && d.finishedAt <= incident.startedAt).at(-1);
+}
+
+/** The team of an incident: its service's, else its linked deploy's; `all` sees every incident. */
+export function incidentOfTeam(settings: Settings, scope: TeamScope, incident: Incident, linked?: Deploy): boolean {
+  if (scope.name === ALL) return true;
+  const team =
+    (incident.service === undefined ? undefined : teamOf(settings, incident.service)) ??
+    (linked === undefined ? undefined : teamOf(settings, linked.service, linked.repository));
+  return team === scope.name;
+}
+
+/** Incidents with the deploy each is tied to (undefined: none), for one team. */
+export function incidentLinks(
+  settings: Settings,
+  scope: TeamScope,
+  incidents: readonly Incident[],
+  deploys: readonly Deploy[],
+): Array<{ incident: Incident; deploy: Deploy | undefined }> {
+  return incidents
+    .filter((incident) => isProductionIncident(settings, incident))
+    .map((incident) => ({ incident, deploy: linkedDeploy(settings, incident, deploys) }))
+    .filter(({ incident, deploy }) => incidentOfTeam(settings, scope, incident, deploy));
+}
+
+/**
+ * Change failure rate over the `days` ending on `day`: production deployments that failed, were
+ * rolled back, or are tied to an incident, each deployment once, over production deployments, so
+ * never over 1. `history` must reach back before the window, so a rollback's earlier sha is known,
+ * and `incidents` a day past it. Undefined when there were no deployments.
  */
 export function changeFailureRate(
   settings: Settings,
@@ -269,7 +326,8 @@ export function changeFailureRate(
   day: string,
   history: readonly Deploy[],
   days = 28,
-): { rate: number; failed: number; rolledBack: number; deployments: number } | undefined {
+  incidents: readonly Incident[] = [],
+): { rate: number; failed: number; rolledBack: number; incidents: number; deployments: number } | undefined {
   const window = windowEndingOn(day, days, settings.timezone);
   const deployments = history.filter(
     (d) => isProductionDeployment(settings, d) && deployOfTeam(settings, scope, d) && within(d.finishedAt, window),
@@ -278,7 +336,25 @@ export function changeFailureRate(
   const inWindow = deployFailures(settings, scope, history).filter((f) => within(f.deploy.finishedAt, window));
   const failed = inWindow.filter((f) => f.cause === 'failed').length;
   const rolledBack = inWindow.length - failed;
-  return { rate: inWindow.length / deployments, failed, rolledBack, deployments };
+  const counted = new Set(inWindow.map((f) => f.deploy.id));
+  const withIncident = new Set<string>();
+  for (const { deploy } of incidentLinks(settings, scope, incidents, history)) {
+    if (
+      deploy !== undefined &&
+      !counted.has(deploy.id) &&
+      isProductionDeployment(settings, deploy) &&
+      deployOfTeam(settings, scope, deploy) &&
+      within(deploy.finishedAt, window)
+    )
+      withIncident.add(deploy.id);
+  }
+  return {
+    rate: (inWindow.length + withIncident.size) / deployments,
+    failed,
+    rolledBack,
+    incidents: withIncident.size,
+    deployments,
+  };
 }
 
 /** The q-th percentile (0–100) by the nearest-rank method; undefined for no values. */
@@ -291,17 +367,39 @@ export function percentile(values: readonly number[], q: number): number | undef
 /**
  * Times to restore in a window, in seconds: for each failed or rolled-back production deploy, from
  * its finish to the finish of the deploy that restored service (counted when that falls in the
- * window). The same records go to Datadog as DORA failures, so its time to restore agrees.
+ * window), and for each production incident resolved in the window, from its start to its
+ * resolution (`cause`). The same records go to Datadog as DORA failures, so its time to restore agrees.
  */
 export function restoreTimes(
   settings: Settings,
   scope: TeamScope,
   history: readonly Deploy[],
   window: { from: string; to: string },
+  incidents: readonly Incident[] = [],
 ): number[] {
-  return deployFailures(settings, scope, history)
+  return restoresByCause(settings, scope, history, window, incidents).map((r) => r.seconds);
+}
+
+export function restoresByCause(
+  settings: Settings,
+  scope: TeamScope,
+  history: readonly Deploy[],
+  window: { from: string; to: string },
+  incidents: readonly Incident[] = [],
+): Array<{ cause: 'deploy' | 'incident'; seconds: number }> {
+  const deploys = deployFailures(settings, scope, history)
     .filter((f) => f.restoredBy !== undefined && within(f.restoredBy.finishedAt, window))
-    .map((f) => (Date.parse(f.restoredBy?.finishedAt ?? '') - Date.parse(f.deploy.finishedAt)) / 1000);
+    .map((f) => ({
+      cause: 'deploy' as const,
+      seconds: (Date.parse(f.restoredBy?.finishedAt ?? '') - Date.parse(f.deploy.finishedAt)) / 1000,
+    }));
+  const resolved = incidentLinks(settings, scope, incidents, history)
+    .filter(({ incident }) => incident.resolvedAt !== undefined && within(incident.resolvedAt, window))
+    .map(({ incident }) => ({
+      cause: 'incident' as const,
+      seconds: Math.max(0, (Date.parse(incident.resolvedAt ?? '') - Date.parse(incident.startedAt)) / 1000),
+    }));
+  return [...deploys, ...resolved];
 }
 
 export { deployOfTeam, within };

@@ -1,5 +1,5 @@
 import { type BusMessage, unpackFromTopic } from './bus/bus.ts';
-import type { CanonicalEvent, Deploy, ShippedChange } from './events.ts';
+import type { CanonicalEvent, Deploy, Incident, ShippedChange } from './events.ts';
 import { type Exporter, FUTURE_TOLERANCE_MS } from './export.ts';
 import { settleLeadTime, shipsChanges } from './leadtime.ts';
 import type { Logger } from './log.ts';
@@ -73,8 +73,14 @@ export function createProcessor(deps: ProcessDeps): (message: BusMessage) => Pro
     };
     const deploysToSettle: Array<{ deploy: Deploy; previous?: Deploy }> = [];
     const toExport: Array<{ deploy: Deploy; replaced?: Deploy }> = [];
+    const incidents: Incident[] = [];
     for (const event of events) {
-      if (event.kind === 'deploy') {
+      if (event.kind === 'incident') {
+        const { result, incident } = await store.putIncident(event);
+        results.push({ id: event.id, kind: event.kind, result });
+        // Exported even when unchanged: a redelivery after a crash sends what did not go (each part once).
+        incidents.push(incident);
+      } else if (event.kind === 'deploy') {
         if (Date.parse(event.finishedAt) - Date.parse(receivedAt) > FUTURE_TOLERANCE_MS) {
           logger.warn('deploy dated in the future of its receipt: stored, never exported', { ...fields, id: event.id });
           event.futureDated = true;
@@ -119,6 +125,7 @@ export function createProcessor(deps: ProcessDeps): (message: BusMessage) => Pro
       }
       // One point per change: a change settled twice in this delivery is sent as last recorded.
       await deps.exporter.shipped([...new Map(shipped.map((change) => [change.id, change])).values()]);
+      for (const incident of incidents) await deps.exporter.incident(incident);
     }
 
     const created = results.filter((r) => r.result !== 'unchanged').length;

@@ -1,4 +1,4 @@
-import type { Commit, Deploy, PullRequest } from './events.ts';
+import type { Commit, Deploy, Incident, PullRequest } from './events.ts';
 import { bucketOf, type Exporter, sendCounts } from './export.ts';
 import type { Logger } from './log.ts';
 import { METRIC } from './metric-names.ts';
@@ -47,7 +47,7 @@ const WINDOWS = [
 function figuresFor(
   settings: Settings,
   day: string,
-  data: { history: Deploy[]; commits: Commit[]; pullRequests: PullRequest[] },
+  data: { history: Deploy[]; commits: Commit[]; pullRequests: PullRequest[]; incidents: Incident[] },
 ): TeamFigures[] {
   return teamScopes(settings).map((scope) => {
     const developers = activeDevelopers(settings, scope, day, data.commits, data.pullRequests);
@@ -65,7 +65,7 @@ function figuresFor(
       // No developers: no figure, never a NaN or an infinity.
       if (perDeveloper !== undefined) team.deploysPerDeveloperPerDay[window] = perDeveloper;
     }
-    const cfr = changeFailureRate(settings, scope, day, data.history);
+    const cfr = changeFailureRate(settings, scope, day, data.history, 28, data.incidents);
     if (cfr !== undefined) team.changeFailureRate = cfr.rate;
     return team;
   });
@@ -129,12 +129,13 @@ export async function rollup(deps: RollupDeps): Promise<{
   // Twice the change-failure window, so a rollback's earlier sha is in view.
   const historyFrom = startOfDay(addDays(earliest, -55), settings.timezone).toISOString();
   const developersFrom = windowEndingOn(earliest, settings.developerWindowDays, settings.timezone).from;
-  const [history, commits, pullRequests] = await Promise.all([
+  const [history, commits, pullRequests, incidents] = await Promise.all([
     store.deploysBetween(historyFrom, to),
     store.commitsBetween(developersFrom, to),
     store.pullRequestsBetween(developersFrom, to),
+    store.incidentsBetween(historyFrom, to),
   ]);
-  const data = { history, commits, pullRequests };
+  const data = { history, commits, pullRequests, incidents };
 
   const hourAgo = new Date(now.getTime() - 3600_000).toISOString();
   await sendCounts(

@@ -1,4 +1,4 @@
-import type { Commit, Deploy, PullRequest, ShippedChange } from '../events.ts';
+import type { Commit, Deploy, Incident, PullRequest, ShippedChange } from '../events.ts';
 import {
   ALL,
   activeDevelopers,
@@ -7,6 +7,7 @@ import {
   commitIsBot,
   deployOfTeam,
   deploysPerDeveloperPerDay,
+  incidentLinks,
   isProductionDeployment,
   percentile,
   restoreTimes,
@@ -43,6 +44,8 @@ export interface Headline {
   leadTimeP90: number | null;
   changeFailureRate: number | null;
   timeToRestoreP50: number | null;
+  /** Production incidents that started in the period: tied to a deploy, and to none. */
+  incidents: { total: number; linked: number; unlinked: number };
 }
 
 export interface WeekPoint {
@@ -128,6 +131,7 @@ interface Data {
   commits: Commit[];
   pullRequests: PullRequest[];
   shipped: ShippedChange[];
+  incidents: Incident[];
 }
 
 /** Lead times (seconds) of a team's changes shipped in a window. */
@@ -155,6 +159,10 @@ function headline(settings: Settings, scope: TeamScope, period: Period, data: Da
     (d) => isProductionDeployment(settings, d) && within(d.finishedAt, window) && deployOfTeam(settings, scope, d),
   ).length;
   const leadTimes = leadTimesIn(settings, scope, data.shipped, window);
+  const incidents = incidentLinks(settings, scope, data.incidents, data.history).filter(({ incident }) =>
+    within(incident.startedAt, window),
+  );
+  const linked = incidents.filter((i) => i.deploy !== undefined).length;
   return {
     activeDevelopers: developers,
     successfulDeploys: successful,
@@ -164,8 +172,9 @@ function headline(settings: Settings, scope: TeamScope, period: Period, data: Da
     deploysPerDeveloperPerDay: deploysPerDeveloperPerDay(successful, days, developers) ?? null,
     leadTimeP50: percentile(leadTimes, 50) ?? null,
     leadTimeP90: percentile(leadTimes, 90) ?? null,
-    changeFailureRate: changeFailureRate(settings, scope, period.to, data.history, days)?.rate ?? null,
-    timeToRestoreP50: percentile(restoreTimes(settings, scope, data.history, window), 50) ?? null,
+    changeFailureRate: changeFailureRate(settings, scope, period.to, data.history, days, data.incidents)?.rate ?? null,
+    timeToRestoreP50: percentile(restoreTimes(settings, scope, data.history, window, data.incidents), 50) ?? null,
+    incidents: { total: incidents.length, linked, unlinked: incidents.length - linked },
   };
 }
 
@@ -283,13 +292,14 @@ export async function buildReport(
   // History reaches back past the comparison period: rollbacks and restores need what came before.
   const historyFrom = startOfDay(addDays(earliest, -56), tz).toISOString();
   const developersFrom = startOfDay(addDays(earliest, -settings.developerWindowDays), tz).toISOString();
-  const [history, commits, pullRequests, shipped] = await Promise.all([
+  const [history, commits, pullRequests, shipped, incidents] = await Promise.all([
     store.deploysBetween(historyFrom, end),
     store.commitsBetween(developersFrom, end),
     store.pullRequestsBetween(developersFrom, end),
     store.shippedBetween(startOfDay(earliest, tz).toISOString(), end),
+    store.incidentsBetween(historyFrom, end),
   ]);
-  const data: Data = { history, commits, pullRequests, shipped };
+  const data: Data = { history, commits, pullRequests, shipped, incidents };
   const scopes = teamScopes(settings).filter(
     (s) => options.teams === undefined || options.teams.length === 0 || options.teams.includes(s.name),
   );

@@ -27,6 +27,8 @@ const ROWS: Row[] = [
   { label: 'Lead time p90', value: (h) => h.leadTimeP90, format: hours, better: 'down' },
   { label: 'Change failure rate', value: (h) => h.changeFailureRate, format: percent, better: 'down' },
   { label: 'Time to restore p50', value: (h) => h.timeToRestoreP50, format: hours, better: 'down' },
+  { label: 'Incidents (production)', value: (h) => h.incidents.total, format: fixed(0), better: 'down' },
+  { label: 'Incidents linked to no deploy', value: (h) => h.incidents.unlinked, format: fixed(0), better: 'down' },
   { label: 'Active developers', value: (h) => h.activeDevelopers, format: fixed(0), better: 'up' },
 ];
 

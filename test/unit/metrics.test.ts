@@ -77,6 +77,7 @@ describe('change failure rate (issue 11)', () => {
       rate: 0.25,
       failed: 0,
       rolledBack: 1,
+      incidents: 0,
       deployments: 4,
     });
   });
@@ -92,6 +93,7 @@ describe('change failure rate (issue 11)', () => {
       rate: 1,
       failed: 2,
       rolledBack: 0,
+      incidents: 0,
       deployments: 2,
     });
   });

@@ -46,6 +46,7 @@ describe('devstats report: golden figures', () => {
       leadTimeP90: 10800,
       changeFailureRate: (1 + 1) / 5,
       timeToRestoreP50: 7200,
+      incidents: { total: 0, linked: 0, unlinked: 0 },
     });
   });
 
@@ -60,6 +61,7 @@ describe('devstats report: golden figures', () => {
       leadTimeP90: 14400,
       changeFailureRate: 0,
       timeToRestoreP50: null,
+      incidents: { total: 0, linked: 0, unlinked: 0 },
     });
   });
 
@@ -74,6 +76,7 @@ describe('devstats report: golden figures', () => {
       leadTimeP90: 1800,
       changeFailureRate: 0,
       timeToRestoreP50: null,
+      incidents: { total: 0, linked: 0, unlinked: 0 },
     });
     assert.equal(team('search').comparison.deploysPerDeveloperPerDay, null);
     assert.equal(team('search').comparison.changeFailureRate, null);
