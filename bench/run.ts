@@ -3,3 +3,5 @@ await import('./ingest.ts');
 await import('./process.ts');
 await import('./datadog.ts');
 await import('./report.ts');
+// A year of 150 repositories through `devstats backfill github`: about 5 minutes.
+await import('./backfill.ts');
