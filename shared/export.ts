@@ -212,23 +212,29 @@ async function restoresOf(store: Store, deploy: Deploy): Promise<Restore[]> {
 
 /** A restore's closed DORA failure (sent again harmlessly), then its time to restore, once. */
 async function exportRestore(deps: ExportDeps, restore: Restore, id: string): Promise<void> {
-  const { settings, sink, store } = deps;
+  const { settings, sink } = deps;
   await sink.doraFailure(doraFailureOf(settings, restore.cause, restore.failed, restore.restoredBy));
-  const finished = epochSeconds(restore.restoredBy.finishedAt);
+  await sendRestoreTime(deps, id, restore.failed.finishedAt, restore.restoredBy.finishedAt, [
+    ...deployTags(settings, restore.failed),
+    'cause:deploy',
+  ]);
+}
+
+/**
+ * One time-to-restore value, once: marked in doubt while in flight (see markExportsInDoubt), and
+ * kept in the store only when older than Datadog takes.
+ */
+async function sendRestoreTime(deps: ExportDeps, id: string, from: string, to: string, tags: string[]): Promise<void> {
+  const finished = epochSeconds(to);
   if (!accepted(finished, deps.now())) return;
   const ref = [{ kind: 'item' as const, id }];
-  await store.markExportsInDoubt(ref);
+  await deps.store.markExportsInDoubt(ref);
   try {
-    await sink.distributions([
-      {
-        metric: METRIC.timeToRestore,
-        timestamp: finished,
-        values: [Math.max(0, seconds(restore.failed.finishedAt, restore.restoredBy.finishedAt))],
-        tags: [...deployTags(settings, restore.failed), 'cause:deploy'],
-      },
+    await deps.sink.distributions([
+      { metric: METRIC.timeToRestore, timestamp: finished, values: [Math.max(0, seconds(from, to))], tags },
     ]);
   } catch (error) {
-    await store.clearExportsInDoubt(ref).catch(() => undefined);
+    await deps.store.clearExportsInDoubt(ref).catch(() => undefined);
     throw error;
   }
 }
@@ -327,26 +333,12 @@ async function exportIncident(deps: ExportDeps, exported: IncidentExport, id: st
       if (incident.resolvedAt !== undefined) await event('resolved', epochSeconds(incident.resolvedAt), 'success');
       return;
     }
-    case 'restore': {
-      if (incident.resolvedAt === undefined) return;
-      const finished = epochSeconds(incident.resolvedAt);
-      if (!accepted(finished, now)) return; // kept in the store, for reports
-      const ref = [{ kind: 'item' as const, id }];
-      await store.markExportsInDoubt(ref);
-      try {
-        await sink.distributions([
-          {
-            metric: METRIC.timeToRestore,
-            timestamp: finished,
-            values: [Math.max(0, seconds(incident.startedAt, incident.resolvedAt))],
-            tags: [...tags.slice(0, 3), 'cause:incident'],
-          },
+    case 'restore':
+      if (incident.resolvedAt !== undefined)
+        await sendRestoreTime(deps, id, incident.startedAt, incident.resolvedAt, [
+          ...tags.slice(0, 3),
+          'cause:incident',
         ]);
-      } catch (error) {
-        await store.clearExportsInDoubt(ref).catch(() => undefined);
-        throw error;
-      }
-    }
   }
 }
 
