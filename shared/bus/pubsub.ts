@@ -56,7 +56,11 @@ export class PubSubBus implements Bus {
     const topic = pubsub.topic(topicName);
     const [topicExists] = await topic.exists();
     if (!topicExists) await topic.create().catch(ignoreAlreadyExists);
-    const subscription = topic.subscription(subscriptionName);
+    const { Duration } = await import('@google-cloud/pubsub');
+    // Each lease extension asks for at most 30 s: the client would otherwise stretch it towards
+    // 10 minutes after slow deliveries (a hanging Datadog), and what a killed process held would
+    // wait that long to come back.
+    const subscription = topic.subscription(subscriptionName, { maxAckDeadline: Duration.from({ seconds: 30 }) });
     const [subscriptionExists] = await subscription.exists();
     if (!subscriptionExists) await subscription.create({ ackDeadlineSeconds: 30 }).catch(ignoreAlreadyExists);
     subscription.on('message', (message: Message) => {
