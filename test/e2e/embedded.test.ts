@@ -16,7 +16,7 @@ import {
   terraformNotification,
 } from '../support/fixtures.ts';
 import { type RunningServer, startIngestServer } from '../support/ingest-server.ts';
-import { sign } from '../support/signing.ts';
+import { everySource, sign } from '../support/signing.ts';
 
 const SECRET = 'e2e';
 const REPO = 'acme/billing';
@@ -111,16 +111,7 @@ describe('embedded mode end to end: signed webhooks → ingest → process → d
     server = await startIngestServer({
       config: {
         maxBodyBytes: 26_214_400,
-        secrets: {
-          github: [SECRET],
-          spinnaker: [SECRET],
-          terraform: [SECRET],
-          circleci: [SECRET],
-          ci: [SECRET],
-          pagerduty: [SECRET],
-          opsgenie: [SECRET],
-          datadog: [SECRET],
-        },
+        secrets: everySource([SECRET]),
         insecureDev: false,
         rawTopic: 'devstats-raw',
         projectId: undefined,

@@ -13,7 +13,7 @@ import {
 } from '../support/fixtures.ts';
 import { type RunningServer, startIngestServer } from '../support/ingest-server.ts';
 import { RecordingBus } from '../support/recording-bus.ts';
-import { sign } from '../support/signing.ts';
+import { everySource, sign } from '../support/signing.ts';
 
 const SECRET = 'fuzz-secret';
 const RUNS = Number(process.env.DEVSTATS_FUZZ_RUNS ?? 5000);
@@ -148,16 +148,7 @@ before(async () => {
   server = await startIngestServer({
     config: {
       maxBodyBytes: 1_000_000,
-      secrets: {
-        github: [SECRET],
-        spinnaker: [SECRET],
-        terraform: [SECRET],
-        circleci: [SECRET],
-        ci: [SECRET],
-        pagerduty: [SECRET],
-        opsgenie: [SECRET],
-        datadog: [SECRET],
-      },
+      secrets: everySource([SECRET]),
       insecureDev: false,
       rawTopic: 'devstats-raw',
       projectId: undefined,

@@ -22,7 +22,7 @@ import {
 } from '../support/fixtures.ts';
 import { type RunningServer, startIngestServer } from '../support/ingest-server.ts';
 import { RecordingBus } from '../support/recording-bus.ts';
-import { sign } from '../support/signing.ts';
+import { everySource, sign } from '../support/signing.ts';
 
 const GITHUB_SECRET = 'gh-secret-2026';
 const GITHUB_OLD_SECRET = 'gh-secret-2025';
@@ -725,16 +725,7 @@ describe('ingest limits and outages', () => {
   });
 
   test('a source whose secret is unset is refused, unless DEVSTATS_INSECURE_DEV is set', async () => {
-    const unset = {
-      github: [],
-      spinnaker: [],
-      terraform: [],
-      circleci: [],
-      ci: [],
-      pagerduty: [],
-      opsgenie: [],
-      datadog: [],
-    };
+    const unset = everySource([]);
     const strict = await startIngestServer(depsWith(new RecordingBus(), { secrets: unset }));
     const bus = new RecordingBus();
     const insecure = await startIngestServer(depsWith(bus, { secrets: unset, insecureDev: true }));

@@ -5,21 +5,13 @@
 import { memoryLogger } from '../../shared/log.ts';
 import { startIngestServer } from './ingest-server.ts';
 import { RecordingBus } from './recording-bus.ts';
+import { everySource } from './signing.ts';
 
 const bus = new RecordingBus();
 const server = await startIngestServer({
   config: {
     maxBodyBytes: Number(process.env.MAX_BODY_BYTES ?? 26_214_400),
-    secrets: {
-      github: ['s'],
-      spinnaker: ['s'],
-      terraform: ['s'],
-      circleci: ['s'],
-      ci: ['s'],
-      pagerduty: ['s'],
-      opsgenie: ['s'],
-      datadog: ['s'],
-    },
+    secrets: everySource(['s']),
     insecureDev: false,
     rawTopic: 'devstats-raw',
     projectId: undefined,

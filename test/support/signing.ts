@@ -1,4 +1,13 @@
 import { createHmac } from 'node:crypto';
+import { SECRET_VARIABLES, type WebhookSource } from '../../shared/config.ts';
+
+/** The same secrets for every webhook source (a new source needs no edit to the tests that use it). */
+export function everySource(secrets: readonly string[]): Record<WebhookSource, string[]> {
+  return Object.fromEntries(Object.keys(SECRET_VARIABLES).map((source) => [source, [...secrets]])) as Record<
+    WebhookSource,
+    string[]
+  >;
+}
 
 /** Signs like the senders do, with the real algorithms, so tests exercise the real verifiers. */
 export const sign = {
