@@ -41,7 +41,14 @@ export type Outcome =
   | Rejection
   | { reason: 'healthy' }
   | { reason: 'answered'; source: WebhookSource; eventType: string; message: string }
-  | { reason: 'accepted'; source: WebhookSource; eventType: string; deliveryId: string; messageId: string }
+  | {
+      reason: 'accepted';
+      source: WebhookSource;
+      eventType: string;
+      deliveryId: string;
+      messageId: string;
+      warnings?: readonly string[];
+    }
   | { reason: 'unavailable'; source: WebhookSource; detail: string };
 
 export interface Reply {
@@ -86,7 +93,15 @@ export function replyFor(outcome: Outcome): Reply {
         body: { status: 'ok', eventType: outcome.eventType, message: outcome.message },
       };
     case 'accepted':
-      return { status: 202, headers: {}, body: { status: 'accepted', deliveryId: outcome.deliveryId } };
+      return {
+        status: 202,
+        headers: {},
+        body: {
+          status: 'accepted',
+          deliveryId: outcome.deliveryId,
+          ...(outcome.warnings !== undefined ? { warnings: outcome.warnings } : {}),
+        },
+      };
   }
 }
 
@@ -332,6 +347,7 @@ export function createIngest(deps: IngestDeps): (request: IngestRequest) => Prom
         eventType: admission.eventType,
         deliveryId: admission.deliveryId,
         messageId,
+        ...(admission.warnings !== undefined ? { warnings: admission.warnings } : {}),
       };
     } catch (error) {
       if (!(error instanceof PublishError)) throw error;
@@ -354,6 +370,7 @@ export function logOutcome(
   if ('deliveryId' in outcome) fields.deliveryId = outcome.deliveryId;
   if ('detail' in outcome) fields.detail = outcome.detail;
   if ('field' in outcome) fields.field = outcome.field;
+  if ('warnings' in outcome && outcome.warnings !== undefined) fields.warnings = outcome.warnings.join('; ');
   const traceId = request.traceContext?.split('/')[0];
   if (traceId !== undefined && traceId !== '' && projectId !== undefined) {
     fields['logging.googleapis.com/trace'] = `projects/${projectId}/traces/${traceId}`;

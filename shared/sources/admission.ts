@@ -7,7 +7,13 @@ import type { Headers } from '../auth.ts';
  * to count), or refuse it as not the source's envelope (400, naming the field).
  */
 export type Admission =
-  | { kind: 'publish'; eventType: string; deliveryId: string }
+  | {
+      kind: 'publish';
+      eventType: string;
+      deliveryId: string;
+      /** What the sender should fix though the delivery counts (fields ignored): shown in the 202. */
+      warnings?: readonly string[];
+    }
   | { kind: 'answer'; eventType: string; message: string }
   | { kind: 'invalid'; field: string; problem: string };
 

@@ -8,32 +8,74 @@ import { type Normalizer, parseOrThrow } from './normalize.ts';
 const isoTime = z.iso.datetime({ offset: true });
 
 /** The body any CI posts to `/deployments` after a deploy (Terraform CI jobs, Jenkins, Argo…). */
-export const DeploymentBody = z
-  .object({
-    service: z.string().min(1).max(200),
-    environment: z.string().min(1).max(200),
-    status: z.enum(['success', 'failure', 'cancelled']),
-    startedAt: isoTime,
-    finishedAt: isoTime,
-    commitSha: z
-      .string()
-      .regex(/^[0-9a-f]{7,64}$/i, 'must be a hex commit sha')
-      .optional(),
-    repository: z
-      .string()
-      .regex(/^[^/\s]+\/[^/\s]+$/, 'must be "owner/name"')
-      .optional(),
-    version: z.string().max(200).optional(),
-    actor: z.string().max(200).nullish(),
-    url: z.url().optional(),
-    /** The CI's own run id: recommended, it makes a retried post count once. */
-    id: z.string().min(1).max(200).optional(),
-  })
-  .refine((d) => Date.parse(d.finishedAt) >= Date.parse(d.startedAt), {
-    path: ['finishedAt'],
-    message: 'must not be before startedAt',
-  });
+const DeploymentFields = z.object({
+  service: z.string().min(1).max(200),
+  environment: z.string().min(1).max(200),
+  status: z.enum(['success', 'failure', 'cancelled']),
+  startedAt: isoTime,
+  finishedAt: isoTime,
+  commitSha: z
+    .string()
+    .regex(/^[0-9a-f]{7,64}$/i, 'must be a hex commit sha')
+    .optional(),
+  repository: z
+    .string()
+    .regex(/^[^/\s]+\/[^/\s]+$/, 'must be "owner/name"')
+    .optional(),
+  version: z.string().max(200).optional(),
+  actor: z.string().max(200).nullish(),
+  url: z.url().optional(),
+  /** The CI's own run id: recommended, it makes a retried post count once. */
+  id: z.string().min(1).max(200).optional(),
+});
+export const DeploymentBody = DeploymentFields.refine((d) => Date.parse(d.finishedAt) >= Date.parse(d.startedAt), {
+  path: ['finishedAt'],
+  message: 'must not be before startedAt',
+});
 export type DeploymentBody = z.infer<typeof DeploymentBody>;
+
+const KNOWN_FIELDS: readonly string[] = Object.keys(DeploymentFields.shape);
+
+/** Names CI scripts reach for, and the field each meant. */
+const MEANT: Readonly<Record<string, string>> = {
+  sha: 'commitSha',
+  commit: 'commitSha',
+  gitsha: 'commitSha',
+  revision: 'commitSha',
+  env: 'environment',
+  repo: 'repository',
+  app: 'service',
+  application: 'service',
+  result: 'status',
+  started: 'startedAt',
+  start: 'startedAt',
+  finished: 'finishedAt',
+  end: 'finishedAt',
+  user: 'actor',
+  author: 'actor',
+  link: 'url',
+  runid: 'id',
+};
+
+const squash = (name: string) => name.toLowerCase().replace(/[^a-z0-9]/g, '');
+
+/**
+ * One line per field of the body that DevStats does not read: the delivery counts without them,
+ * and a field that was meant as a known one (`sha`, `commit_sha`, `env`) says which.
+ */
+export function unknownFieldWarnings(body: unknown): string[] {
+  if (typeof body !== 'object' || body === null) return [];
+  return Object.keys(body)
+    .filter((name) => !KNOWN_FIELDS.includes(name))
+    .slice(0, 20)
+    .map((name) => {
+      const meant = KNOWN_FIELDS.find((known) => squash(known) === squash(name)) ?? MEANT[squash(name)];
+      const shown = JSON.stringify(name.slice(0, 100));
+      return meant === undefined
+        ? `field ${shown} is not read and was ignored; the fields are ${KNOWN_FIELDS.join(', ')}`
+        : `field ${shown} is not read and was ignored; did you mean "${meant}"?`;
+    });
+}
 
 /** The body's own id, else a digest of what makes a deploy the same deploy. */
 export function ciDeployKey(body: DeploymentBody): string {
@@ -47,10 +89,12 @@ export function ciDeployKey(body: DeploymentBody): string {
 export const admitDeployment: Admit = (_headers, body): Admission => {
   const deployment = DeploymentBody.safeParse(body);
   if (!deployment.success) return invalid(deployment.error);
+  const warnings = unknownFieldWarnings(body);
   return {
     kind: 'publish',
     eventType: 'deployment',
     deliveryId: deployId.ci(deployment.data.service, ciDeployKey(deployment.data)),
+    ...(warnings.length > 0 ? { warnings } : {}),
   };
 };
 

@@ -7,11 +7,18 @@ import { type Normalizer, parseOrThrow } from './normalize.ts';
 /**
  * HCP Terraform / Terraform Enterprise notification payloads.
  * https://developer.hashicorp.com/terraform/cloud-docs/api-docs/notification-configurations#notification-payload
- * Version 1 describes runs; version 2 (assessments, workspace events) carries no deploy.
+ * Version 1 describes runs; version 2 (assessments: drift detected, check failure, assessment
+ * failed; team and workspace events) carries no deploy. HashiCorp's documented version 2 example
+ * sends the version as the string "2": both spellings are taken.
  */
+const PayloadVersion = z.union([z.literal(1), z.literal(2), z.literal('1'), z.literal('2')]).transform(Number);
 const NotificationEnvelope = z.object({
-  payload_version: z.union([z.literal(1), z.literal(2)]),
+  payload_version: PayloadVersion,
+  trigger: z.string().optional().catch(undefined),
 });
+
+const isVersion2 = (body: unknown): boolean =>
+  typeof body === 'object' && body !== null && 'payload_version' in body && Number(body.payload_version) === 2;
 
 const RunEnvelope = z.object({
   run_id: z.string().nullable(),
@@ -27,7 +34,7 @@ export const admitTerraform: Admit = (_headers, body): Admission => {
   if (envelope.data.payload_version === 2) {
     return {
       kind: 'answer',
-      eventType: 'payload_version_2',
+      eventType: envelope.data.trigger ?? 'payload_version_2',
       message: 'assessment and workspace notifications are not counted',
     };
   }
@@ -49,7 +56,7 @@ export const admitTerraform: Admit = (_headers, body): Admission => {
 // ---- normalisation (process) ------------------------------------------------------------
 
 const RunNotification = z.object({
-  payload_version: z.literal(1),
+  payload_version: z.union([z.literal(1), z.literal('1')]),
   run_id: z.string(),
   run_url: z.string().nullish(),
   run_created_at: z.string(),
@@ -86,7 +93,7 @@ export function workspaceTarget(settings: Settings, workspace: string): { servic
 }
 
 export const normalizeTerraform: Normalizer = (body, _eventType, { settings, receivedAt }) => {
-  if (typeof body === 'object' && body !== null && 'payload_version' in body && body.payload_version === 2) return [];
+  if (isVersion2(body)) return [];
   const run = parseOrThrow(RunNotification, body);
   const final = run.notifications.find((n) => FINAL_RUN_STATUSES.has(n.run_status ?? ''));
   if (final === undefined) return [];

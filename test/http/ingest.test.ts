@@ -18,6 +18,7 @@ import {
   githubMergedPullRequest,
   githubPush,
   spinnakerPipelineEvent,
+  terraformAssessment,
   terraformNotification,
 } from '../support/fixtures.ts';
 import { type RunningServer, startIngestServer } from '../support/ingest-server.ts';
@@ -541,9 +542,21 @@ describe('ingest over HTTP', () => {
         () => terraform(terraformNotification('run:completed', 'planned_and_finished')),
       ],
       [
-        'a Terraform v2 assessment',
+        'a Terraform v2 assessment with a numeric version',
         '/terraform',
         () => terraform({ payload_version: 2, trigger_scope: 'assessment', notification_configuration_url: 'x' }),
+      ],
+      ['an HCP Terraform drift detection (payload version "2")', '/terraform', () => terraform(terraformAssessment())],
+      [
+        'an HCP Terraform check failure',
+        '/terraform',
+        () => terraform(terraformAssessment('assessment:check_failure')),
+      ],
+      ['an HCP Terraform failed assessment', '/terraform', () => terraform(terraformAssessment('assessment:failed'))],
+      [
+        'an HCP Terraform verification of a version 2 configuration',
+        '/terraform',
+        () => terraform({ ...terraformAssessment(), trigger: 'verification', trigger_scope: 'verification' }),
       ],
       ['a CircleCI job-completed', '/circleci', () => circleci(circleciJobCompleted())],
     ];
@@ -689,6 +702,20 @@ describe('ingest over HTTP', () => {
       assert.equal(first.status, 202);
       assert.match(String(first.body.deliveryId), /^ci:billing:[0-9a-f]{32}$/);
       assert.equal(second.body.deliveryId, first.body.deliveryId);
+    });
+
+    test('a CI deployment with fields DevStats does not read is accepted, and the 202 lists them', async () => {
+      const { commitSha, ...rest } = ciDeployment();
+      const r = await send(server, '/deployments', ci({ ...rest, sha: commitSha, commit_sha: commitSha, team: 'x' }));
+      assert.equal(r.status, 202);
+      assert.deepEqual(r.body.warnings, [
+        'field "sha" is not read and was ignored; did you mean "commitSha"?',
+        'field "commit_sha" is not read and was ignored; did you mean "commitSha"?',
+        'field "team" is not read and was ignored; the fields are service, environment, status, startedAt, finishedAt, commitSha, repository, version, actor, url, id',
+      ]);
+      const clean = await send(server, '/deployments', ci(ciDeployment()));
+      assert.equal(clean.status, 202);
+      assert.equal(clean.body.warnings, undefined);
     });
 
     test('a 2 MB push with unicode passes, byte for byte', async () => {

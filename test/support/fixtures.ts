@@ -124,6 +124,42 @@ export function terraformNotification(
   };
 }
 
+/**
+ * An HCP Terraform assessment notification, payload version 2 (HashiCorp's documented shape: the
+ * version is the string "2", the trigger is `assessment:drifted`, `assessment:check_failure` or
+ * `assessment:failed`, and no run is named).
+ */
+export function terraformAssessment(trigger = 'assessment:drifted'): Record<string, unknown> {
+  return {
+    payload_version: '2',
+    notification_configuration_id: 'nc-SZ3V3cLFxK6sqLKn',
+    notification_configuration_url: 'https://app.terraform.io/api/v2/notification-configurations/nc-SZ3V3cLFxK6sqLKn',
+    trigger_scope: 'assessment',
+    trigger,
+    message: trigger === 'assessment:drifted' ? 'Drift Detected' : 'Assessment needs attention',
+    details: {
+      new_assessment_result: {
+        id: 'asmtres-vRVQxpqq64EA9V5a',
+        url: 'https://app.terraform.io/api/v2/assessment-results/asmtres-vRVQxpqq64EA9V5a',
+        succeeded: trigger !== 'assessment:failed',
+        drifted: trigger === 'assessment:drifted',
+        all_checks_succeeded: trigger !== 'assessment:check_failure',
+        resources_drifted: 4,
+        resources_undrifted: 55,
+        checks_passed: 33,
+        checks_failed: trigger === 'assessment:check_failure' ? 2 : 0,
+        checks_errored: 0,
+        checks_unknown: 0,
+        created_at: '2026-11-22T05:23:10Z',
+      },
+      prior_assessment_result: null,
+      workspace_id: 'ws-XdeUVMWShTesDMME',
+      workspace_name: 'checkout-production',
+      organization_name: 'acme',
+    },
+  };
+}
+
 /** The generic `/deployments` body a CI job posts. */
 export function ciDeployment(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {

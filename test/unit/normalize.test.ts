@@ -13,6 +13,7 @@ import {
   githubMergedPullRequest,
   githubPush,
   spinnakerPipelineEvent,
+  terraformAssessment,
   terraformNotification,
 } from '../support/fixtures.ts';
 
@@ -239,6 +240,8 @@ describe('Terraform', () => {
     ],
     ['needs_attention is no deploy', terraformNotification('run:needs_attention', 'planned'), null],
     ['payload version 2 is ignored', { payload_version: 2, trigger_scope: 'assessment' }, null],
+    ['a drift detection (payload version "2") is ignored', terraformAssessment(), null],
+    ['payload version "1" is version 1', { ...terraformNotification(), payload_version: '1' }, {}],
     [
       'the configured workspace map wins',
       { ...terraformNotification(), workspace_name: 'net-core' },
