@@ -11,6 +11,9 @@ export type ProcessOutcome =
   | { outcome: 'stored'; results: Array<{ id: string; kind: string; result: PutResult }> }
   | { outcome: 'rejected'; reason: string };
 
+/** How often each instance notes a source's last delivery in the store. */
+export const SOURCE_SEEN_EVERY_MS = 60_000;
+
 export interface ProcessDeps {
   store: Store;
   settings: Settings;
@@ -39,7 +42,24 @@ export function createProcessor(deps: ProcessDeps): (message: BusMessage) => Pro
     return shipped;
   }
 
+  /** Noted at most once a minute per source and instance: the hot path pays one write a minute. */
+  const noted = new Map<string, number>();
+  async function noteSeen(source: string, receivedAt: string): Promise<void> {
+    const at = now().getTime();
+    const last = noted.get(source);
+    if (source === '' || (last !== undefined && at - last < SOURCE_SEEN_EVERY_MS)) return;
+    await store.noteSourceSeen(source, receivedAt);
+    noted.set(source, at);
+  }
+
   return async function processMessage(message) {
+    const outcome = await handle(message);
+    const { source = '', receivedAt } = message.attributes;
+    await noteSeen(source, receivedAt ?? now().toISOString());
+    return outcome;
+  };
+
+  async function handle(message: BusMessage): Promise<ProcessOutcome> {
     const { source = '', eventType = '', deliveryId = '' } = message.attributes;
     const receivedAt = message.attributes.receivedAt ?? now().toISOString();
     const fields = { source, eventType, deliveryId };
@@ -136,5 +156,5 @@ export function createProcessor(deps: ProcessDeps): (message: BusMessage) => Pro
       duplicates: results.length - created,
     });
     return { outcome: 'stored', results };
-  };
+  }
 }

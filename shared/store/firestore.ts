@@ -672,6 +672,28 @@ export class FirestoreStore implements Store {
     });
   }
 
+  noteSourceSeen(source: string, at: string): Promise<void> {
+    const ref = this.db.collection('sources').doc(docId(source));
+    return this.guard('noteSourceSeen', () =>
+      this.db.runTransaction(async (tx) => {
+        const seen = ((await tx.get(ref)).data() as { lastSeen?: unknown } | undefined)?.lastSeen;
+        if (typeof seen === 'string' && seen >= at) return;
+        tx.set(ref, { source, lastSeen: at });
+      }),
+    );
+  }
+
+  sourcesSeen(): Promise<Record<string, string>> {
+    return this.guard('sourcesSeen', async () => {
+      const seen: Record<string, string> = {};
+      for (const doc of (await this.db.collection('sources').get()).docs) {
+        const { source, lastSeen } = doc.data() as { source?: unknown; lastSeen?: unknown };
+        if (typeof source === 'string' && typeof lastSeen === 'string') seen[source] = lastSeen;
+      }
+      return seen;
+    });
+  }
+
   events(filter: EventFilter): Promise<CanonicalEvent[]> {
     return this.guard('events', async () => {
       const kinds = filter.kind === undefined ? (Object.keys(COLLECTIONS) as EventKind[]) : [filter.kind];

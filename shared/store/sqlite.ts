@@ -86,6 +86,7 @@ CREATE TABLE IF NOT EXISTS items (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS items_unexported ON items (at) WHERE exported = 0;
 CREATE TABLE IF NOT EXISTS cursors (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS sources (source TEXT PRIMARY KEY, last_seen TEXT NOT NULL) STRICT;
 CREATE INDEX IF NOT EXISTS events_parked ON events (kind) WHERE exported = 2;
 CREATE INDEX IF NOT EXISTS shipped_parked ON shipped (id) WHERE exported = 2;
 CREATE INDEX IF NOT EXISTS items_parked ON items (id) WHERE exported = 2;
@@ -628,6 +629,23 @@ export class SqliteStore implements Store {
       .prepare('INSERT INTO cursors (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
       .run(key, value);
     return Promise.resolve();
+  }
+
+  noteSourceSeen(source: string, at: string): Promise<void> {
+    this.db
+      .prepare(
+        'INSERT INTO sources (source, last_seen) VALUES (?, ?) ON CONFLICT (source) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)',
+      )
+      .run(source, at);
+    return Promise.resolve();
+  }
+
+  sourcesSeen(): Promise<Record<string, string>> {
+    const rows = this.db.prepare('SELECT source, last_seen FROM sources ORDER BY source').all() as Array<{
+      source: string;
+      last_seen: string;
+    }>;
+    return Promise.resolve(Object.fromEntries(rows.map((r) => [r.source, r.last_seen])));
   }
 
   /**

@@ -151,6 +151,11 @@ export interface Store {
   backfillCursor(key: string): Promise<string | undefined>;
   putBackfillCursor(key: string, value: string): Promise<void>;
 
+  /** When a delivery of `source` was last processed: the later of the stored time and `at` stays. */
+  noteSourceSeen(source: string, at: string): Promise<void>;
+  /** Each source's last delivery, as noted: for the live view, `devstats doctor` and rollup's gauge. */
+  sourcesSeen(): Promise<Record<string, string>>;
+
   /** What the store holds, oldest first: for `devstats events`. */
   events(filter: EventFilter): Promise<CanonicalEvent[]>;
   close(): Promise<void>;

@@ -90,6 +90,19 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
       }
     }
 
+    test("each source's last delivery: the later time stays, whatever the order noted", () =>
+      withStore(async (store) => {
+        assert.deepEqual(await store.sourcesSeen(), {});
+        await store.noteSourceSeen('github', '2026-11-20T10:00:00.000Z');
+        await store.noteSourceSeen('ci', '2026-11-20T09:00:00.000Z');
+        await store.noteSourceSeen('github', '2026-11-20T08:00:00.000Z'); // a redelivery of an old one
+        await store.noteSourceSeen('ci', '2026-11-20T11:00:00.000Z');
+        assert.deepEqual(await store.sourcesSeen(), {
+          ci: '2026-11-20T11:00:00.000Z',
+          github: '2026-11-20T10:00:00.000Z',
+        });
+      }));
+
     test('a deploy is stored once, however often it arrives', () =>
       withStore(async (store) => {
         assert.equal(await store.putDeploy(deploy(), { shipsChanges: false }), 'created');
