@@ -14,7 +14,7 @@ import { instanceRuntime } from './runtime.ts';
  * publisher) included. On Cloud Functions none of this runs: Eventarc calls each target.
  */
 const runtime = instanceRuntime();
-const { bus, config, settings, logger } = runtime;
+const { bus, config, settings, logger, journal } = runtime;
 const local = !config.onGoogleCloud;
 
 if (local && (bus instanceof SqliteQueueBus || (bus instanceof PubSubBus && config.pubsubEmulatorHost !== undefined))) {
@@ -44,7 +44,7 @@ if (local && (bus instanceof SqliteQueueBus || (bus instanceof PubSubBus && conf
   if (bus instanceof SqliteQueueBus) {
     bus.subscribe(config.rawTopic, async (delivery) => {
       const processMessage = await processor;
-      await processMessage(delivery);
+      journal?.processed(delivery.attributes, await processMessage(delivery), new Date().toISOString());
     });
     setInterval(() => {
       runRollup().catch((error: unknown) => {
@@ -62,9 +62,8 @@ if (local && (bus instanceof SqliteQueueBus || (bus instanceof PubSubBus && conf
           `devstats-process-${topic}`,
           async (message) => {
             const processMessage = await processor;
-            await processMessage(
-              deliveryOf(message, topic === config.rawTopic ? undefined : topic, settings.pubsubSources),
-            );
+            const delivery = deliveryOf(message, topic === config.rawTopic ? undefined : topic, settings.pubsubSources);
+            journal?.processed(delivery.attributes, await processMessage(delivery), new Date().toISOString());
           },
           onError,
         )

@@ -11,6 +11,7 @@ import {
   normalPath,
   replyFor,
 } from '../shared/ingest.ts';
+import type { DeliveryJournal } from '../shared/journal.ts';
 import type { FrameworkRequest } from './raw-body.ts';
 import './raw-body.ts';
 
@@ -42,10 +43,21 @@ async function requestOf(req: FrameworkRequest, deps: IngestDeps): Promise<Inges
   };
 }
 
+/** What a local run adds to the front door: a journal of deliveries, and a page at `GET /`. */
+export interface LocalExtras {
+  journal?: DeliveryJournal;
+  home?: HttpFunction;
+}
+
 /** The HTTP function: read the request, call shared/, write the status. */
-export function ingestHandler(deps: IngestDeps): HttpFunction {
+export function ingestHandler(deps: IngestDeps, local: LocalExtras = {}): HttpFunction {
   const ingest = createIngest(deps);
+  const { journal, home } = local;
   return (req: FrameworkRequest, res) => {
+    if (home !== undefined && req.path === '/' && (req.method === 'GET' || req.method === 'HEAD')) {
+      void home(req, res);
+      return;
+    }
     // functions-framework runs each request inside a node:domain only to turn a stray exception
     // into a 500; every failure here is caught below. Inside a domain each promise pays for the
     // domain's bookkeeping: leaving it is worth about 9% of throughput (`npm run bench`).
@@ -56,6 +68,7 @@ export function ingestHandler(deps: IngestDeps): HttpFunction {
         const outcome = await ingest(request);
         const reply = replyFor(outcome);
         logOutcome(deps.logger, request, outcome, reply.status, deps.config.projectId);
+        journal?.answered(normalPath(request.path), outcome, reply.status, new Date().toISOString());
         // A body refused for its size may still be arriving: end the connection after the answer.
         if (outcome.reason === 'payload_too_large') res.set('connection', 'close');
         res.status(reply.status).set(reply.headers).json(reply.body);

@@ -8,6 +8,7 @@ import { loadSettings, type Settings } from '../shared/settings.ts';
 import { openStore } from '../shared/store/open.ts';
 import type { Store } from '../shared/store/store.ts';
 import { Exporter } from '../shared/export.ts';
+import { DeliveryJournal } from '../shared/journal.ts';
 import { createDatadogSink, type DatadogSink } from '../shared/sinks/datadog.ts';
 
 /** What `process` and `rollup` need beyond the runtime: opened on first use, never by `ingest`. */
@@ -27,6 +28,8 @@ export interface Runtime {
   store(): Promise<Store>;
   /** The store, the Datadog sink and the exporter over both, built on first use. */
   backend(): Promise<Backend>;
+  /** The latest deliveries, for the local live view; none on Google Cloud. */
+  journal: DeliveryJournal | undefined;
   /** Redelivers GitHub's failed deliveries since a time, when DEVSTATS_GITHUB_HOOKS and GITHUB_TOKEN are set. */
   redeliverGithub: ((since: string) => Promise<unknown>) | undefined;
 }
@@ -55,7 +58,8 @@ export function createRuntime(env: Record<string, string | undefined>, logger: L
           const octokit = await githubClient({ token, baseUrl: apiUrl, logger });
           return redeliverFailed(octokit, parseHooks(hooks), { since, dryRun: false, logger });
         };
-  const common = { config, settings, logger, store: lazyStore, backend: lazyBackend, redeliverGithub };
+  const journal = config.onGoogleCloud ? undefined : new DeliveryJournal();
+  const common = { config, settings, logger, store: lazyStore, backend: lazyBackend, redeliverGithub, journal };
   if (config.bus === 'pubsub') {
     const bus = new PubSubBus({ projectId: config.projectId, publishTimeoutMs: config.publishTimeoutMs });
     // Only ingest publishes: process and rollup instances do not load the Pub/Sub client at start.

@@ -223,11 +223,10 @@ details { margin: 0 0 4mm; } summary { cursor: pointer; color: #555; }
 @media print { details { display: block; } details > summary { display: none; } }
 `;
 
-export function renderHtml(report: Report): string {
-  const teams = report.teams
-    .map((team) => {
-      const name = team.team === 'all' ? 'Organisation (all teams)' : `Team ${team.team}`;
-      return `<section class="team"><h2>${esc(name)}</h2>
+/** One team's headline table and weekly charts: the report's, and the local live view's. */
+export function teamSection(report: Report, team: TeamReport): string {
+  const name = team.team === 'all' ? 'Organisation (all teams)' : `Team ${team.team}`;
+  return `<section class="team"><h2>${esc(name)}</h2>
 ${htmlTable(`${name}: ${report.period.label} against ${report.comparison.label}`, ['Figure', report.period.label, report.comparison.label, 'Change'], headlineRows(team))}
 <div class="charts">
 ${chart(`${name}: deploys per developer per day (7 days), weekly`, team.weekly, (p) => p.deploysPerDeveloperPerDay, fixed(2), report.annotations, report.period)}
@@ -235,8 +234,12 @@ ${chart(`${name}: lead time p50, weekly`, team.weekly, (p) => p.leadTimeP50, hou
 </div>
 <details open><summary>The charts' figures</summary>${htmlTable(`${name}: weekly figures`, WEEK_HEADER, weekRows(team))}</details>
 </section>`;
-    })
-    .join('\n');
+}
+
+export { esc as escapeHtml, htmlTable, STYLE as REPORT_STYLE };
+
+export function renderHtml(report: Report): string {
+  const teams = report.teams.map((team) => teamSection(report, team)).join('\n');
   const movers =
     report.movers.byDeploys.length === 0
       ? '<p>No service changed its deploy count.</p>'

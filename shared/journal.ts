@@ -1,0 +1,108 @@
+import type { Outcome } from './ingest.ts';
+import type { ProcessOutcome } from './process.ts';
+
+/** One delivery as the live view shows it: what the sender was answered, then what `process` made of it. */
+export interface JournalEntry {
+  at: string;
+  source: string;
+  path: string;
+  eventType?: string;
+  deliveryId?: string;
+  /** The HTTP status the sender got; undefined for what came straight from a Pub/Sub topic. */
+  status?: number;
+  /** accepted (202), answered (200, nothing to count), refused (4xx), unavailable (503). */
+  answer?: 'accepted' | 'answered' | 'refused' | 'unavailable';
+  /** Why it was refused or answered. */
+  detail?: string;
+  /** stored, duplicate (every event was known already) or rejected by `process`. */
+  processed?: 'stored' | 'duplicate' | 'rejected';
+  events?: number;
+  processDetail?: string;
+}
+
+/**
+ * The latest deliveries of this process, newest first, and each source's last one: what the local
+ * live view (`GET /` under `npm start`) shows. Kept in memory and bounded; the store keeps each
+ * source's last delivery for good (`noteSourceSeen`).
+ */
+export class DeliveryJournal {
+  private readonly entries: JournalEntry[] = [];
+  private readonly bySource = new Map<string, JournalEntry>();
+  private readonly limit: number;
+
+  constructor(limit = 50) {
+    this.limit = limit;
+  }
+
+  /** What ingest answered. */
+  answered(path: string, outcome: Outcome, status: number, at: string): void {
+    if (outcome.reason === 'healthy') return;
+    const entry: JournalEntry = {
+      at,
+      source: 'source' in outcome ? outcome.source : path,
+      path,
+      status,
+      answer:
+        outcome.reason === 'accepted'
+          ? 'accepted'
+          : outcome.reason === 'answered'
+            ? 'answered'
+            : outcome.reason === 'unavailable'
+              ? 'unavailable'
+              : 'refused',
+    };
+    if ('eventType' in outcome) entry.eventType = outcome.eventType;
+    if ('deliveryId' in outcome) entry.deliveryId = outcome.deliveryId;
+    const detail =
+      outcome.reason === 'answered'
+        ? outcome.message
+        : outcome.reason === 'invalid_payload'
+          ? `${outcome.field}: ${outcome.detail}`
+          : 'detail' in outcome
+            ? outcome.detail
+            : outcome.reason === 'accepted'
+              ? outcome.warnings?.join('; ')
+              : outcome.reason.replace(/_/g, ' ');
+    if (detail !== undefined) entry.detail = detail;
+    this.add(entry);
+  }
+
+  /** What `process` made of a delivery: joined to its ingest entry by delivery id, else a new entry. */
+  processed(
+    attributes: { source?: string; deliveryId?: string; eventType?: string; receivedAt?: string },
+    outcome: ProcessOutcome,
+    at: string,
+  ): void {
+    const deliveryId = attributes.deliveryId;
+    let entry = this.entries.find((e) => e.deliveryId !== undefined && e.deliveryId === deliveryId);
+    if (entry === undefined) {
+      entry = { at: attributes.receivedAt ?? at, source: attributes.source ?? 'unknown', path: 'pubsub' };
+      if (deliveryId !== undefined) entry.deliveryId = deliveryId;
+      if (attributes.eventType !== undefined) entry.eventType = attributes.eventType;
+      this.add(entry);
+    }
+    if (outcome.outcome === 'rejected') {
+      entry.processed = 'rejected';
+      entry.processDetail = outcome.reason;
+      return;
+    }
+    entry.events = outcome.results.length;
+    entry.processed = outcome.results.every((r) => r.result === 'unchanged') ? 'duplicate' : 'stored';
+  }
+
+  /** Newest first. */
+  recent(): readonly JournalEntry[] {
+    return [...this.entries].reverse();
+  }
+
+  /** Each source's last delivery in this process. */
+  lastBySource(): ReadonlyMap<string, JournalEntry> {
+    return this.bySource;
+  }
+
+  private add(entry: JournalEntry): void {
+    this.entries.push(entry);
+    if (this.entries.length > this.limit) this.entries.shift();
+    this.bySource.set(entry.source, entry);
+  }
+}
