@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
@@ -15,10 +15,13 @@ import { backfillSource, progressPrinter } from './backfill/core.ts';
 import { BACKFILL_SOURCES, historySource } from './backfill/sources.ts';
 import { githubClient } from './github/client.ts';
 import { parseHooks, redeliverFailed } from './github/redeliver.ts';
+import { DEMO_SETTINGS_YAML, demoHistory, demoSecrets, runDemo as loadDemo } from './demo.ts';
+import { doctor } from './doctor.ts';
+import { liveReport } from './live.ts';
 import { replayEmbedded, replayPubSub } from './replay.ts';
 import { createProcessor } from './process.ts';
 import { rollup } from './rollup.ts';
-import { loadSettings, type Settings } from './settings.ts';
+import { loadSettings, parseSettings, type Settings } from './settings.ts';
 import { createDatadogSink, pushDashboard } from './sinks/datadog.ts';
 import { openStore } from './store/open.ts';
 import type { EventFilter, Store } from './store/store.ts';
@@ -44,6 +47,12 @@ commands:
   redeliver github [--since ISO-8601] [--dry-run]
          ask GitHub to redeliver the failed deliveries of the hooks in DEVSTATS_GITHUB_HOOKS (GITHUB_TOKEN:
          a token that administers the hooks; GitHub never retries a failed delivery by itself)
+  demo [--from YYYY-MM-DD] [--to-datadog]
+         load a generated two-quarter history (three teams, bots, failures, rollbacks, a hotfix branch,
+         incidents) through ingest and process, so the live view, the outbox and the report have data
+  doctor [--json]
+         check the configuration, each source's secret, the Datadog key, the Pub/Sub topics and
+         subscriptions and each source's last delivery, and say what to fix
   replay [--source S] [--since ISO-8601] [--dry-run]
          send the dead letters again (the embedded queue's, or Pub/Sub's dead-letter subscription), and
          give parked exports another try; what was stored already is stored once
@@ -61,6 +70,8 @@ export async function main(
   if (command === 'report') return runReport(rest, env, out);
   if (command === 'dashboard' && rest[0] === 'push') return runDashboardPush(rest.slice(1), env, out);
   if (command === 'replay') return runReplay(rest, env, out);
+  if (command === 'demo') return runDemo(rest, env, out);
+  if (command === 'doctor') return runDoctor(rest, env, out);
   if (command === 'backfill') return runBackfill(rest, env, out);
   if (command === 'redeliver' && rest[0] === 'github') return runRedeliver(rest.slice(1), env, out);
   if (command === 'events' && rest.includes('--failed')) return runFailed(rest, env, out);
@@ -424,6 +435,110 @@ async function runRollup(
       }
     }
   });
+}
+
+async function runDemo(
+  args: string[],
+  env: Record<string, string | undefined>,
+  out: (line: string) => void,
+): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { from: { type: 'string' }, 'to-datadog': { type: 'boolean', default: false } },
+    strict: true,
+  });
+  const config = loadConfig(env);
+  if (config.datadog.apiKey !== undefined && !values['to-datadog']) {
+    throw new ConfigError(
+      'DD_API_KEY is set: the demo history would go to that Datadog organisation. Unset it (the requests go to files), or pass --to-datadog',
+    );
+  }
+  let settings: Settings;
+  let settingsNote: string | undefined;
+  if (config.settingsPath === undefined) {
+    const file = join(config.dataDir, 'demo.yaml');
+    mkdirSync(config.dataDir, { recursive: true });
+    writeFileSync(file, DEMO_SETTINGS_YAML);
+    settings = parseSettings(parseYaml(DEMO_SETTINGS_YAML), file);
+    settingsNote = file;
+  } else {
+    settings = loadSettings(config.settingsPath);
+  }
+  const started = Date.now();
+  const store = await openStore(config);
+  try {
+    const quiet = createLogger(() => undefined);
+    const sink = createDatadogSink(config.datadog, quiet);
+    const exporter = new Exporter({ store, sink, settings, logger: quiet, now: () => new Date() });
+    const processMessage = createProcessor({ store, exporter, settings, logger: quiet });
+    const secrets = demoSecrets();
+    const now = new Date();
+    const deliveries = demoHistory(now, secrets, values.from === undefined ? {} : { from: values.from });
+    out(
+      `devstats demo: ${deliveries.length} deliveries from ${new Date(deliveries[0]?.at ?? now).toISOString().slice(0, 10)} to today, through ingest and process`,
+    );
+    let shown = 0;
+    const result = await loadDemo({
+      deliveries,
+      secrets,
+      config,
+      settings,
+      logger: quiet,
+      processMessage,
+      onDelivery: () => {
+        if (++shown % 1000 === 0) out(`  ${shown} of ${deliveries.length}`);
+      },
+    });
+    await rollup({ store, sink, exporter, settings, logger: quiet, now: () => new Date() });
+    const answers = Object.entries(result.answers)
+      .map(([reason, n]) => `${reason} ${n}`)
+      .join(', ');
+    out(
+      `  answered: ${answers}; processed: ${result.stored} stored, ${result.duplicates} duplicates (stored before), ${result.rejected} rejected; ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
+    const report = await liveReport(store, settings, now);
+    for (const team of report.teams) {
+      const h = team.current;
+      out(
+        `  ${team.team.padEnd(10)} ${report.period.label}: ${h.deployments} production deployments, ${h.deploysPerDeveloperPerDay?.toFixed(2) ?? '–'} deploys per developer per day, lead time p50 ${h.leadTimeP50 === null ? '–' : (h.leadTimeP50 / 3600).toFixed(1) + ' h'}, change failure rate ${h.changeFailureRate === null ? '–' : (h.changeFailureRate * 100).toFixed(1) + ' %'}`,
+      );
+    }
+    out('next:');
+    if (settingsNote !== undefined)
+      out(`  the demo's teams are in ${settingsNote}: start with DEVSTATS_CONFIG=${settingsNote}`);
+    out(
+      `  ${settingsNote === undefined ? '' : `DEVSTATS_CONFIG=${settingsNote} `}npm start   # then open http://localhost:8080/`,
+    );
+    out(
+      `  ${settingsNote === undefined ? '' : `DEVSTATS_CONFIG=${settingsNote} `}npm run devstats -- report --quarter ${report.period.label.slice(0, 7)} --out report.html`,
+    );
+    out(`  ls ${join(config.dataDir, 'datadog')}   # what Datadog would have received`);
+  } finally {
+    await store.close();
+  }
+  return 0;
+}
+
+async function runDoctor(
+  args: string[],
+  env: Record<string, string | undefined>,
+  out: (line: string) => void,
+): Promise<number> {
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean', default: false } }, strict: true });
+  const checks = await doctor(env);
+  if (values.json) for (const check of checks) out(JSON.stringify(check));
+  else {
+    for (const check of checks) {
+      out(
+        `${check.status === 'ok' ? 'ok  ' : check.status === 'warn' ? 'warn' : 'FAIL'}  ${check.name}: ${check.detail}`,
+      );
+      if (check.fix !== undefined) out(`      fix: ${check.fix}`);
+    }
+    const failed = checks.filter((c) => c.status === 'fail').length;
+    const warned = checks.filter((c) => c.status === 'warn').length;
+    out(`${checks.length} checks: ${checks.length - failed - warned} ok, ${warned} warnings, ${failed} failed`);
+  }
+  return checks.some((c) => c.status === 'fail') ? 1 : 0;
 }
 
 if (import.meta.main ?? process.argv[1] === new URL(import.meta.url).pathname) {

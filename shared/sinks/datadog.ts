@@ -537,3 +537,28 @@ export async function pushDashboard(
     throw new DatadogUnavailable(`Datadog dashboard push failed: ${(error as Error).message}`);
   }
 }
+
+/**
+ * Whether Datadog takes the API key (`GET /api/v1/validate`): true, false (403), or the error
+ * that kept it from answering.
+ */
+export async function validateApiKey(config: DatadogConfig, logger: Logger): Promise<boolean | Error> {
+  if (!config.apiKey) return false;
+  const [common, authentication] = await Promise.all([
+    import('@datadog/datadog-api-client/dist/packages/datadog-api-client-common/index.js'),
+    import('@datadog/datadog-api-client/dist/packages/datadog-api-client-v1/apis/AuthenticationApi.js'),
+  ]);
+  const configuration = common.createConfiguration({
+    authMethods: { apiKeyAuth: config.apiKey },
+    ...(config.apiUrl ? { baseServer: new common.BaseServerConfiguration(config.apiUrl.replace(/\/$/, ''), {}) } : {}),
+    fetch: policyFetch({ ...config, retries: 0, logger }),
+    enableRetry: false,
+  });
+  if (!config.apiUrl) common.setServerVariables(configuration, { site: config.site });
+  try {
+    return (await new authentication.AuthenticationApi(configuration).validate()).valid === true;
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 403) return false;
+    return error instanceof Error ? error : new Error(String(error));
+  }
+}

@@ -35,6 +35,8 @@ export class FakeDatadog {
   /** Dashboards held, as the dashboards API keeps them. */
   readonly dashboards = new Map<string, Record<string, unknown>>();
   url = '';
+  /** When set, the only API key `GET /api/v1/validate` accepts (Datadog answers others 403). */
+  validKey: string | undefined;
 
   constructor() {
     this.server = createServer((req, res) => void this.answer(req, res));
@@ -128,6 +130,15 @@ export class FakeDatadog {
     const path = (req.url ?? '').split('?')[0] ?? '';
     if (path.startsWith('/api/v1/dashboard')) {
       this.dashboardsApi(req, res, path, Buffer.concat(chunks));
+      return;
+    }
+    if (path === '/api/v1/validate') {
+      const key = req.headers['dd-api-key'];
+      const valid = key !== undefined && (this.validKey === undefined || key === this.validKey);
+      this.accepted.push({ method: req.method ?? '', path, headers: req.headers, body: undefined });
+      res
+        .writeHead(valid ? 200 : 403, { 'content-type': 'application/json' })
+        .end(valid ? '{"valid":true}' : '{"errors":["Forbidden"]}');
       return;
     }
     const answer = ANSWERS[path];
