@@ -166,6 +166,9 @@ const ROUTES: Readonly<Record<string, Route>> = {
   },
 };
 
+/** The source a path belongs to, if any: for a refused delivery, which carries none. */
+export const sourceOfPath = (path: string): WebhookSource | undefined => ROUTES[normalPath(path)]?.source;
+
 /** The paths ingest answers: the server leaves their bodies to `readBody`, which caps them while reading. */
 export const INGEST_PATHS: readonly string[] = ['/healthz', ...Object.keys(ROUTES)];
 

@@ -1,4 +1,4 @@
-import type { Outcome } from './ingest.ts';
+import { type Outcome, sourceOfPath } from './ingest.ts';
 import type { ProcessOutcome } from './process.ts';
 
 /** One delivery as the live view shows it: what the sender was answered, then what `process` made of it. */
@@ -39,7 +39,7 @@ export class DeliveryJournal {
     if (outcome.reason === 'healthy') return;
     const entry: JournalEntry = {
       at,
-      source: 'source' in outcome ? outcome.source : path,
+      source: 'source' in outcome ? outcome.source : (sourceOfPath(path) ?? path),
       path,
       status,
       answer:

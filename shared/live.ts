@@ -58,6 +58,8 @@ function answerOf(entry: JournalEntry): string {
   return entry.detail === undefined ? answer : `${answer}: ${entry.detail}`;
 }
 
+const events = (n: number) => `${String(n)} event${n === 1 ? '' : 's'}`;
+
 function processedOf(entry: JournalEntry): string {
   switch (entry.processed) {
     case undefined:
@@ -65,9 +67,9 @@ function processedOf(entry: JournalEntry): string {
     case 'rejected':
       return `rejected: ${entry.processDetail ?? ''}`;
     case 'duplicate':
-      return `duplicate (${String(entry.events ?? 0)} events known already)`;
+      return `duplicate (${events(entry.events ?? 0)} known already)`;
     case 'stored':
-      return `stored (${String(entry.events ?? 0)} events)`;
+      return `stored (${events(entry.events ?? 0)})`;
   }
 }
 
@@ -89,7 +91,7 @@ function sourcesTable(input: LiveViewInput): string {
       ...webhookSources,
       ...Object.values(input.settings.pubsubSources),
       ...Object.keys(input.seen),
-      ...input.lastBySource.keys(),
+      ...[...input.lastBySource.keys()].filter((source) => !source.startsWith('/')),
     ]),
   ];
   const rows = names.map((source) => {
@@ -123,7 +125,7 @@ export function renderLiveView(input: LiveViewInput): string {
   const teams = report.teams.map((team) => teamSection(report, team)).join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="refresh" content="${String(LIVE_REFRESH_SECONDS)}">
+<meta http-equiv="refresh" content="${String(LIVE_REFRESH_SECONDS)}"><link rel="icon" href="data:,">
 <title>DevStats live: ${esc(report.period.label)}</title><style>${REPORT_STYLE}${LIVE_STYLE}</style></head>
 <body><h1>DevStats live: ${esc(report.period.label)}</h1>
 <p class="meta">${esc(input.mode)} mode. Compared with ${esc(report.comparison.label)}. Days in ${esc(report.timezone)}. Rendered ${esc(input.now.toISOString())} from the store; reloads every ${String(LIVE_REFRESH_SECONDS)} s. The quarterly report: <code>npm run devstats -- report --quarter ${esc(report.period.label.slice(0, 7))}</code>.</p>
