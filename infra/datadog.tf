@@ -56,6 +56,22 @@ resource "datadog_monitor" "pipeline_lag" {
   tags           = ["service:devstats"]
 }
 
+resource "datadog_monitor" "source_silent" {
+  name    = "DevStats: {{source.name}} has gone silent"
+  type    = "query alert"
+  query   = "max(last_30m):max:devstats.source.silence{*} by {source} > ${var.source_silence_hours * 3600}"
+  message = <<-EOT
+    No delivery from {{source.name}} has been processed for over ${var.source_silence_hours} h: its webhook may
+    be failing (a rotated secret answered 401, a changed URL) or its notifications were turned off. Run
+    `devstats doctor`, and look at the webhook's recent deliveries in {{source.name}}. ${var.monitor_notify}
+  EOT
+  monitor_thresholds {
+    critical = var.source_silence_hours * 3600
+  }
+  notify_no_data = false
+  tags           = ["service:devstats"]
+}
+
 # gcp.pubsub.* comes from Datadog's Google Cloud integration, not from DevStats.
 resource "datadog_monitor" "dead_letters" {
   name    = "DevStats: deliveries dead-lettered"

@@ -103,3 +103,9 @@ variable "monitor_notify" {
   type        = string
   default     = ""
 }
+
+variable "source_silence_hours" {
+  description = "Hours without a processed delivery from a source before the \"gone silent\" monitor alerts (a quiet weekend should not)."
+  type        = number
+  default     = 72
+}

@@ -10,6 +10,8 @@ export const METRIC = {
   deployDuration: 'devstats.deploy.duration',
   timeToRestore: 'devstats.time_to_restore',
   pipelineLag: 'devstats.pipeline.lag',
+  /** Seconds since each source's last processed delivery (gauge, `source:<name>`), at every rollup. */
+  sourceSilence: 'devstats.source.silence',
 } as const;
 
 /** The distributions (Datadog computes percentiles for these when enabled). */

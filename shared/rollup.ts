@@ -147,6 +147,16 @@ export async function rollup(deps: RollupDeps): Promise<{
   const points = gaugesOf(figures, Math.floor(now.getTime() / 1000));
   const closing = closingDay === undefined ? undefined : figuresFor(settings, closingDay, data);
   if (closing !== undefined) points.push(...gaugesOf(closing, Math.floor(start.getTime() / 1000) - 1));
+  // How long each source has been silent: a monitor says when a webhook has stopped arriving.
+  for (const [source, at] of Object.entries(await store.sourcesSeen())) {
+    points.push({
+      metric: METRIC.sourceSilence,
+      type: 'gauge',
+      timestamp: Math.floor(now.getTime() / 1000),
+      value: Math.max(0, Math.round((now.getTime() - Date.parse(at)) / 1000)),
+      tags: [`source:${source}`],
+    });
+  }
   await sink.series(points);
   logger.info('rollup done', {
     day,

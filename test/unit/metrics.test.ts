@@ -171,6 +171,17 @@ describe('rollup figures (issue 11)', () => {
     return { result, sink };
   }
 
+  test("each source's silence: seconds since its last processed delivery, a gauge per source", async () => {
+    const { sink } = await run('2026-11-20T12:00:00.000Z', [
+      deployMessage('ok', 'a', '2026-11-20T10:00:00.000Z', { receivedAt: '2026-11-20T10:00:05.000Z' }),
+    ]);
+    const silence = sink.series_.filter((p) => p.metric === 'devstats.source.silence');
+    assert.deepEqual(
+      silence.map((p) => [p.tags, p.value, p.timestamp]),
+      [[['source:ci'], 2 * 3600 - 5, Date.parse('2026-11-20T12:00:00.000Z') / 1000]],
+    );
+  });
+
   test('a deploy dated in the future of its receipt counts in no figure', async () => {
     const { result } = await run('2026-11-20T12:00:00.000Z', [
       deployMessage('ok', 'a', '2026-11-20T10:00:00.000Z'),
