@@ -481,7 +481,15 @@ export async function runDemo(options: {
     string[]
   >;
   const ingest = createIngest({
-    config: { ...options.config, secrets, insecureDev: false },
+    // Only the demo's own secrets: not the variables' or files' a caller's configuration carries.
+    config: {
+      maxBodyBytes: options.config.maxBodyBytes,
+      rawTopic: options.config.rawTopic,
+      projectId: options.config.projectId,
+      secrets,
+      secretFiles: {},
+      insecureDev: false,
+    },
     settings: options.settings,
     bus,
     logger: options.logger,
