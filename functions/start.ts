@@ -7,7 +7,7 @@
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
-import { SECRET_VARIABLES, type WebhookSource } from '../shared/config.ts';
+import { hasSecret, SECRET_VARIABLES, type WebhookSource } from '../shared/config.ts';
 import './index.ts';
 import { instanceRuntime } from './runtime.ts';
 
@@ -29,8 +29,7 @@ server.listen(port, host, () => {
     `  Datadog  ${config.datadog.apiKey === undefined ? `no DD_API_KEY: requests written to ${join(config.dataDir, 'datadog')}/*.jsonl` : (config.datadog.apiUrl ?? `https://api.${config.datadog.site}`)}`,
     `  sources  ${(Object.keys(SECRET_VARIABLES) as WebhookSource[])
       .map((source) => {
-        const set = config.secrets[source].length > 0 || config.secretFiles[source] !== undefined;
-        return `${source} ${set ? 'secret set' : config.insecureDev ? 'NO SECRET (accepted: insecure)' : 'no secret (refused, 401)'}`;
+        return `${source} ${hasSecret(config, source) ? 'secret set' : config.insecureDev ? 'NO SECRET (accepted: insecure)' : 'no secret (refused, 401)'}`;
       })
       .join(', ')}`,
     `  config   ${config.settingsPath ?? 'none (defaults)'}; days in ${settings.timezone}; production = ${settings.productionEnvironments.join(', ')}`,

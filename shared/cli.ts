@@ -21,7 +21,7 @@ import { liveReport } from './live.ts';
 import { replayEmbedded, replayPubSub } from './replay.ts';
 import { createProcessor } from './process.ts';
 import { rollup } from './rollup.ts';
-import { loadSettings, parseSettings, type Settings } from './settings.ts';
+import { loadSettings, type Settings } from './settings.ts';
 import { createDatadogSink, pushDashboard } from './sinks/datadog.ts';
 import { openStore } from './store/open.ts';
 import type { EventFilter, Store } from './store/store.ts';
@@ -453,70 +453,65 @@ async function runDemo(
       'DD_API_KEY is set: the demo history would go to that Datadog organisation. Unset it (the requests go to files), or pass --to-datadog',
     );
   }
-  let settings: Settings;
+  // Without a configuration file, the demo's teams are written next to the data and read from there.
   let settingsNote: string | undefined;
   if (config.settingsPath === undefined) {
-    const file = join(config.dataDir, 'demo.yaml');
+    settingsNote = join(config.dataDir, 'demo.yaml');
     mkdirSync(config.dataDir, { recursive: true });
-    writeFileSync(file, DEMO_SETTINGS_YAML);
-    settings = parseSettings(parseYaml(DEMO_SETTINGS_YAML), file);
-    settingsNote = file;
-  } else {
-    settings = loadSettings(config.settingsPath);
+    writeFileSync(settingsNote, DEMO_SETTINGS_YAML);
   }
   const started = Date.now();
-  const store = await openStore(config);
-  try {
-    const quiet = createLogger(() => undefined);
-    const sink = createDatadogSink(config.datadog, quiet);
-    const exporter = new Exporter({ store, sink, settings, logger: quiet, now: () => new Date() });
-    const processMessage = createProcessor({ store, exporter, settings, logger: quiet });
-    const secrets = demoSecrets();
-    const now = new Date();
-    const deliveries = demoHistory(now, secrets, values.from === undefined ? {} : { from: values.from });
-    out(
-      `devstats demo: ${deliveries.length} deliveries from ${new Date(deliveries[0]?.at ?? now).toISOString().slice(0, 10)} to today, through ingest and process`,
-    );
-    let shown = 0;
-    const result = await loadDemo({
-      deliveries,
-      secrets,
-      config,
-      settings,
-      logger: quiet,
-      processMessage,
-      onDelivery: () => {
-        if (++shown % 1000 === 0) out(`  ${shown} of ${deliveries.length}`);
-      },
-    });
-    await rollup({ store, sink, exporter, settings, logger: quiet, now: () => new Date() });
-    const answers = Object.entries(result.answers)
-      .map(([reason, n]) => `${reason} ${n}`)
-      .join(', ');
-    out(
-      `  answered: ${answers}; processed: ${result.stored} stored, ${result.duplicates} duplicates (stored before), ${result.rejected} rejected; ${((Date.now() - started) / 1000).toFixed(1)} s`,
-    );
-    const report = await liveReport(store, settings, now);
-    for (const team of report.teams) {
-      const h = team.current;
+  return withStore(
+    settingsNote === undefined ? env : { ...env, DEVSTATS_CONFIG: settingsNote },
+    async ({ store, config, settings }) => {
+      const quiet = createLogger(() => undefined);
+      const sink = createDatadogSink(config.datadog, quiet);
+      const exporter = new Exporter({ store, sink, settings, logger: quiet, now: () => new Date() });
+      const processMessage = createProcessor({ store, exporter, settings, logger: quiet });
+      const secrets = demoSecrets();
+      const now = new Date();
+      const deliveries = demoHistory(now, secrets, values.from === undefined ? {} : { from: values.from });
       out(
-        `  ${team.team.padEnd(10)} ${report.period.label}: ${h.deployments} production deployments, ${h.deploysPerDeveloperPerDay?.toFixed(2) ?? '–'} deploys per developer per day, lead time p50 ${h.leadTimeP50 === null ? '–' : (h.leadTimeP50 / 3600).toFixed(1) + ' h'}, change failure rate ${h.changeFailureRate === null ? '–' : (h.changeFailureRate * 100).toFixed(1) + ' %'}`,
+        `devstats demo: ${deliveries.length} deliveries from ${new Date(deliveries[0]?.at ?? now).toISOString().slice(0, 10)} to today, through ingest and process`,
       );
-    }
-    out('next:');
-    if (settingsNote !== undefined)
-      out(`  the demo's teams are in ${settingsNote}: start with DEVSTATS_CONFIG=${settingsNote}`);
-    out(
-      `  ${settingsNote === undefined ? '' : `DEVSTATS_CONFIG=${settingsNote} `}npm start   # then open http://localhost:8080/`,
-    );
-    out(
-      `  ${settingsNote === undefined ? '' : `DEVSTATS_CONFIG=${settingsNote} `}npm run devstats -- report --quarter ${report.period.label.slice(0, 7)} --out report.html`,
-    );
-    out(`  ls ${join(config.dataDir, 'datadog')}   # what Datadog would have received`);
-  } finally {
-    await store.close();
-  }
-  return 0;
+      let shown = 0;
+      const result = await loadDemo({
+        deliveries,
+        secrets,
+        config,
+        settings,
+        logger: quiet,
+        processMessage,
+        onDelivery: () => {
+          if (++shown % 1000 === 0) out(`  ${shown} of ${deliveries.length}`);
+        },
+      });
+      await rollup({ store, sink, exporter, settings, logger: quiet, now: () => new Date() });
+      const answers = Object.entries(result.answers)
+        .map(([reason, n]) => `${reason} ${n}`)
+        .join(', ');
+      out(
+        `  answered: ${answers}; processed: ${result.stored} stored, ${result.duplicates} duplicates (stored before), ${result.rejected} rejected; ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      );
+      const report = await liveReport(store, settings, now);
+      for (const team of report.teams) {
+        const h = team.current;
+        out(
+          `  ${team.team.padEnd(10)} ${report.period.label}: ${h.deployments} production deployments, ${h.deploysPerDeveloperPerDay?.toFixed(2) ?? '–'} deploys per developer per day, lead time p50 ${h.leadTimeP50 === null ? '–' : (h.leadTimeP50 / 3600).toFixed(1) + ' h'}, change failure rate ${h.changeFailureRate === null ? '–' : (h.changeFailureRate * 100).toFixed(1) + ' %'}`,
+        );
+      }
+      out('next:');
+      if (settingsNote !== undefined)
+        out(`  the demo's teams are in ${settingsNote}: start with DEVSTATS_CONFIG=${settingsNote}`);
+      out(
+        `  ${settingsNote === undefined ? '' : `DEVSTATS_CONFIG=${settingsNote} `}npm start   # then open http://localhost:8080/`,
+      );
+      out(
+        `  ${settingsNote === undefined ? '' : `DEVSTATS_CONFIG=${settingsNote} `}npm run devstats -- report --quarter ${report.period.label.slice(0, 7)} --out report.html`,
+      );
+      out(`  ls ${join(config.dataDir, 'datadog')}   # what Datadog would have received`);
+    },
+  );
 }
 
 async function runDoctor(

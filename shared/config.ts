@@ -125,6 +125,14 @@ export const ENVIRONMENT_VARIABLES: readonly string[] = [
   ...SECRET_FILE_VARIABLES,
 ];
 
+/** Whether a source has a secret configured, in its variable or as a file (read when it is needed). */
+export function hasSecret(
+  config: Pick<Config, 'secrets'> & Partial<Pick<Config, 'secretFiles'>>,
+  source: WebhookSource,
+): boolean {
+  return config.secrets[source].length > 0 || config.secretFiles?.[source] !== undefined;
+}
+
 /** A secret variable's (or file's) value: comma-separated during a rotation; blanks (`" , "`) are unset. */
 export function secretList(value: string | undefined): string[] {
   return (value ?? '')

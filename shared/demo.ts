@@ -143,49 +143,28 @@ export function demoHistory(now: Date, secrets: DemoSecrets, options: { from?: s
   let shaCounter = 0;
   const sha = () => (++shaCounter).toString(16).padStart(8, '0').repeat(5);
   let guid = 0;
+  const hmac = (algorithm: string, secret: string, body: string) =>
+    createHmac(algorithm, secret).update(body).digest('hex');
+  /** Each source's credentials over a body, as the source itself sends them. */
+  const SIGNED: Record<string, (body: string) => Record<string, string>> = {
+    '/github': (body) => ({ 'x-hub-signature-256': `sha256=${hmac('sha256', secrets.github, body)}` }),
+    '/deployments': () => ({ authorization: `Bearer ${secrets.ci}` }),
+    '/terraform': (body) => ({ 'x-tfe-notification-signature': hmac('sha512', secrets.terraform, body) }),
+    '/pagerduty': (body) => ({ 'x-pagerduty-signature': `v1=${hmac('sha256', secrets.pagerduty, body)}` }),
+  };
+  const post = (path: string, payload: unknown, at: number, headers: Record<string, string> = {}) => {
+    const body = JSON.stringify(payload);
+    deliveries.push({
+      path,
+      at,
+      body,
+      headers: { 'content-type': 'application/json', ...headers, ...SIGNED[path]?.(body) },
+    });
+  };
   const github = (event: string, payload: unknown, at: number) => {
-    const body = JSON.stringify(payload);
-    deliveries.push({
-      path: '/github',
-      at,
-      body,
-      headers: {
-        'content-type': 'application/json',
-        'x-github-event': event,
-        'x-github-delivery': `demo-${String(Math.floor(today / DAY))}-${String(++guid)}`,
-        'x-hub-signature-256': `sha256=${createHmac('sha256', secrets.github).update(body).digest('hex')}`,
-      },
-    });
-  };
-  const ci = (payload: unknown, at: number) =>
-    deliveries.push({
-      path: '/deployments',
-      at,
-      body: JSON.stringify(payload),
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${secrets.ci}` },
-    });
-  const terraform = (payload: unknown, at: number) => {
-    const body = JSON.stringify(payload);
-    deliveries.push({
-      path: '/terraform',
-      at,
-      body,
-      headers: {
-        'content-type': 'application/json',
-        'x-tfe-notification-signature': createHmac('sha512', secrets.terraform).update(body).digest('hex'),
-      },
-    });
-  };
-  const pagerduty = (payload: unknown, at: number) => {
-    const body = JSON.stringify(payload);
-    deliveries.push({
-      path: '/pagerduty',
-      at,
-      body,
-      headers: {
-        'content-type': 'application/json',
-        'x-pagerduty-signature': `v1=${createHmac('sha256', secrets.pagerduty).update(body).digest('hex')}`,
-      },
+    post('/github', payload, at, {
+      'x-github-event': event,
+      'x-github-delivery': `demo-${String(Math.floor(today / DAY))}-${String(++guid)}`,
     });
   };
 
@@ -203,7 +182,8 @@ export function demoHistory(now: Date, secrets: DemoSecrets, options: { from?: s
     const startedAt = finishedAt - (4 + rand() * 8) * 60_000;
     const actor = pick(service.developers);
     if (service.via === 'ci') {
-      ci(
+      post(
+        '/deployments',
         {
           service: service.name,
           environment,
@@ -236,7 +216,8 @@ export function demoHistory(now: Date, secrets: DemoSecrets, options: { from?: s
       );
     } else {
       const run = `run-demo${String(++runId).padStart(8, '0')}`;
-      terraform(
+      post(
+        '/terraform',
         {
           payload_version: 1,
           notification_configuration_id: 'nc-demo',
@@ -282,7 +263,8 @@ export function demoHistory(now: Date, secrets: DemoSecrets, options: { from?: s
       ['incident.triggered', startedAt],
       ['incident.resolved', resolvedAt],
     ] as const) {
-      pagerduty(
+      post(
+        '/pagerduty',
         {
           event: {
             id: `${id}-${type}`,

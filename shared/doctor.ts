@@ -5,7 +5,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { type Config, ConfigError, loadConfig, SECRET_VARIABLES, secretList, type WebhookSource } from './config.ts';
+import {
+  type Config,
+  ConfigError,
+  hasSecret,
+  loadConfig,
+  SECRET_VARIABLES,
+  secretList,
+  type WebhookSource,
+} from './config.ts';
 import { createLogger } from './log.ts';
 import { loadSettings, type Settings } from './settings.ts';
 import { validateApiKey } from './sinks/datadog.ts';
@@ -128,40 +136,22 @@ async function pubsubChecks(config: Config, settings: Settings): Promise<Check[]
       ? `project ${config.projectId}`
       : `the emulator at ${config.pubsubEmulatorHost}`;
   const checks: Check[] = [];
+  const fix = config.pubsubEmulatorHost === undefined ? 'run `terraform apply` in infra/' : '`npm start` creates it';
+  const existence = (name: string, exists: boolean): Check =>
+    exists
+      ? { name, status: 'ok', detail: `exists in ${where}` }
+      : { name, status: 'fail', detail: `missing in ${where}`, fix };
   try {
     const topics = [config.rawTopic, config.tickTopic, ...Object.keys(settings.pubsubSources)];
-    for (const topic of topics) {
-      const [exists] = await pubsub.topic(topic).exists();
-      checks.push(
-        exists
-          ? { name: `topic ${topic}`, status: 'ok', detail: `exists in ${where}` }
-          : {
-              name: `topic ${topic}`,
-              status: 'fail',
-              detail: `missing in ${where}`,
-              fix:
-                config.pubsubEmulatorHost === undefined ? 'run `terraform apply` in infra/' : '`npm start` creates it',
-            },
-      );
-    }
+    for (const topic of topics) checks.push(existence(`topic ${topic}`, (await pubsub.topic(topic).exists())[0]));
     // Locally the pull subscriptions are DevStats' own; on Google Cloud, Eventarc names its push subscriptions.
     if (config.pubsubEmulatorHost !== undefined) {
-      for (const subscription of [
+      const subscriptions = [
         ...topics.filter((t) => t !== config.tickTopic).map((t) => `devstats-process-${t}`),
         'devstats-rollup',
-      ]) {
-        const [exists] = await pubsub.subscription(subscription).exists();
-        checks.push(
-          exists
-            ? { name: `subscription ${subscription}`, status: 'ok', detail: `exists in ${where}` }
-            : {
-                name: `subscription ${subscription}`,
-                status: 'fail',
-                detail: `missing in ${where}`,
-                fix: '`npm start` creates it',
-              },
-        );
-      }
+      ];
+      for (const name of subscriptions)
+        checks.push(existence(`subscription ${name}`, (await pubsub.subscription(name).exists())[0]));
     }
   } catch (error) {
     checks.push({
@@ -198,9 +188,7 @@ async function lastDeliveryChecks(config: Config, now: Date): Promise<Check[]> {
       },
     ];
   }
-  const configured = (Object.keys(SECRET_VARIABLES) as WebhookSource[]).filter(
-    (s) => config.secrets[s].length > 0 || config.secretFiles[s] !== undefined,
-  );
+  const configured = (Object.keys(SECRET_VARIABLES) as WebhookSource[]).filter((s) => hasSecret(config, s));
   const sources = [...new Set([...configured, ...Object.keys(seen)])].sort();
   if (sources.length === 0)
     return [

@@ -1,7 +1,7 @@
 import { type Authenticator, type Headers, hmacSignature, sharedToken, versionedSignatureList } from './auth.ts';
 import { type Bus, MAX_MESSAGE_DATA_BYTES, packForTopic, PublishError, type RawAttributes } from './bus/bus.ts';
 import { readFileSync } from 'node:fs';
-import { type Config, secretList, type WebhookSource } from './config.ts';
+import { type Config, hasSecret, secretList, type WebhookSource } from './config.ts';
 import type { LogFields, Logger } from './log.ts';
 import { jsonShapeProblem } from './body.ts';
 import { parseSettings, type Settings } from './settings.ts';
@@ -186,8 +186,7 @@ export function bodyWorthKeeping(
 ): boolean {
   const route = ROUTES[normalPath(path)];
   if (route === undefined) return false;
-  if (config.secrets[route.source].length === 0 && config.secretFiles?.[route.source] === undefined)
-    return config.insecureDev;
+  if (!hasSecret(config, route.source)) return config.insecureDev;
   const credential = headers[route.credential];
   return credential !== undefined && credential !== '';
 }

@@ -20,6 +20,24 @@ export interface JournalEntry {
   processDetail?: string;
 }
 
+/** What the live view says of an answer beside its status: why it was refused, answered or warned. */
+function detailOf(outcome: Outcome): string | undefined {
+  switch (outcome.reason) {
+    case 'answered':
+      return outcome.message;
+    case 'accepted':
+      return outcome.warnings?.join('; ');
+    case 'invalid_payload':
+      return `${outcome.field}: ${outcome.detail}`;
+    case 'unauthorized':
+    case 'unsupported_media_type':
+    case 'unavailable':
+      return outcome.detail;
+    default:
+      return outcome.reason.replace(/_/g, ' ');
+  }
+}
+
 /**
  * The latest deliveries of this process, newest first, and each source's last one: what the local
  * live view (`GET /` under `npm start`) shows. Kept in memory and bounded; the store keeps each
@@ -42,27 +60,11 @@ export class DeliveryJournal {
       source: 'source' in outcome ? outcome.source : (sourceOfPath(path) ?? path),
       path,
       status,
-      answer:
-        outcome.reason === 'accepted'
-          ? 'accepted'
-          : outcome.reason === 'answered'
-            ? 'answered'
-            : outcome.reason === 'unavailable'
-              ? 'unavailable'
-              : 'refused',
+      answer: status === 202 ? 'accepted' : status === 503 ? 'unavailable' : status < 300 ? 'answered' : 'refused',
     };
     if ('eventType' in outcome) entry.eventType = outcome.eventType;
     if ('deliveryId' in outcome) entry.deliveryId = outcome.deliveryId;
-    const detail =
-      outcome.reason === 'answered'
-        ? outcome.message
-        : outcome.reason === 'invalid_payload'
-          ? `${outcome.field}: ${outcome.detail}`
-          : 'detail' in outcome
-            ? outcome.detail
-            : outcome.reason === 'accepted'
-              ? outcome.warnings?.join('; ')
-              : outcome.reason.replace(/_/g, ' ');
+    const detail = detailOf(outcome);
     if (detail !== undefined) entry.detail = detail;
     this.add(entry);
   }

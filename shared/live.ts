@@ -3,7 +3,7 @@
  * figures and charts (shared/report), the latest deliveries and what became of them, and each
  * source's last delivery. Rendered from the store on every request; the page reloads itself.
  */
-import { type Config, SECRET_VARIABLES, type WebhookSource } from './config.ts';
+import { type Config, hasSecret, SECRET_VARIABLES, type WebhookSource } from './config.ts';
 import type { JournalEntry } from './journal.ts';
 import { buildReport, dayRange, daysIn, previousPeriod, quarter, type Report } from './report/figures.ts';
 import { escapeHtml as esc, htmlTable, REPORT_STYLE, teamSection } from './report/render.ts';
@@ -98,8 +98,7 @@ function sourcesTable(input: LiveViewInput): string {
     const webhook = (webhookSources as string[]).includes(source);
     const secret = !webhook
       ? 'Pub/Sub topic'
-      : input.config.secrets[source as WebhookSource].length > 0 ||
-          input.config.secretFiles?.[source as WebhookSource] !== undefined
+      : hasSecret(input.config, source as WebhookSource)
         ? 'set'
         : input.config.insecureDev
           ? 'none (accepted unsigned)'

@@ -1,22 +1,14 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { chromiumSkip, launchChromium, watchProblems } from '../support/browser.ts';
 import { main as cli } from '../../shared/cli.ts';
 import { DEMO_SETTINGS_YAML } from '../../shared/demo.ts';
 import { ciDeployment } from '../support/fixtures.ts';
 import { sign } from '../support/signing.ts';
-
-const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM)
-  ? undefined
-  : process.env.CI === 'true'
-    ? (() => {
-        throw new Error('CI=true but Chromium is not installed (.ci/run installs Debian chromium)');
-      })()
-    : 'Chromium is not installed (apt-get install chromium)';
 
 const dir = mkdtempSync(join(tmpdir(), 'devstats-live-'));
 const screenshot = join(dir, 'live.png');
@@ -63,7 +55,7 @@ test('npm start says what runs where, without ExperimentalWarning lines', () => 
 
 test(
   'GET / in headless Chromium: the demo history per team, the latest deliveries and why, no console errors',
-  { skip },
+  { skip: chromiumSkip },
   async () => {
     // Two deliveries of our own: one accepted with a warning, one refused.
     const accepted = await fetch(`${base}/deployments`, {
@@ -83,28 +75,10 @@ test(
     });
     assert.equal(refused.status, 401);
 
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1200, height: 1400 } });
-      const problems: string[] = [];
-      page.on('console', (message) => {
-        if (message.type() === 'error') problems.push(message.text());
-      });
-      page.on('pageerror', (error) => problems.push(error.message));
-      page.on('request', (request) => {
-        if (!request.url().startsWith(base)) problems.push(`network request: ${request.url()}`);
-      });
+      const problems = watchProblems(page, (url) => url.startsWith(base));
       // The stored deploy appears once process has handled it.
       let deliveries: string[][] = [];
       for (let attempt = 0; attempt < 50; attempt++) {
