@@ -1,6 +1,6 @@
 /** Adapts functions-framework's Express request and response to the framework-free ingest. */
 import type { HttpFunction } from '@google-cloud/functions-framework';
-import { readBody } from '../shared/body.ts';
+import { type BodyRead, readBody } from '../shared/body.ts';
 import {
   bodyWorthKeeping,
   createIngest,
@@ -8,6 +8,7 @@ import {
   type IngestDeps,
   type IngestRequest,
   logOutcome,
+  type Outcome,
   normalPath,
   replyFor,
 } from '../shared/ingest.ts';
@@ -24,23 +25,25 @@ function headersOf(req: FrameworkRequest): Record<string, string> {
 }
 
 /** The request as ingest sees it, its body read here with the cap enforced while reading. */
-async function requestOf(req: FrameworkRequest, deps: IngestDeps): Promise<IngestRequest> {
+function requestOf(req: FrameworkRequest, deps: IngestDeps, done: (request: IngestRequest) => void): void {
   const headers = headersOf(req);
-  // Only ingest's own paths are left unparsed by the server (raw-body.ts); any other is a 404 or 405.
-  const body = INGEST_PATHS.includes(normalPath(req.path))
-    ? await readBody(req, headers, {
-        maxBytes: deps.config.maxBodyBytes,
-        keep: bodyWorthKeeping(deps.config, req.path, headers),
-      })
-    : {};
-  return {
+  const request = (body: BodyRead): IngestRequest => ({
     method: req.method,
     path: req.path,
     headers,
     rawBody: body.bytes,
     ...(body.problem === undefined ? {} : { unreadableBody: body.problem }),
     traceContext: req.get('x-cloud-trace-context'),
-  };
+  });
+  // Only ingest's own paths are left unparsed by the server (raw-body.ts); any other is a 404 or 405.
+  if (!INGEST_PATHS.includes(normalPath(req.path))) {
+    done(request({}));
+    return;
+  }
+  const options = { maxBytes: deps.config.maxBodyBytes, keep: bodyWorthKeeping(deps.config, req.path, headers) };
+  readBody(req, headers, options, (body) => {
+    done(request(body));
+  });
 }
 
 /** What a local run adds to the front door: a journal of deliveries, and a page at `GET /`. */
@@ -63,19 +66,33 @@ export function ingestHandler(deps: IngestDeps, local: LocalExtras = {}): HttpFu
     // domain's bookkeeping: leaving it is worth about 9% of throughput (`npm run bench`).
     (process as { domain?: { exit(): void } }).domain?.exit();
     const path = req.path;
-    requestOf(req, deps)
-      .then(async (request) => {
-        const outcome = await ingest(request);
+    const fail = (error: unknown) => {
+      deps.logger.error('ingest failed', { path, error: String(error) });
+      res.status(500).json({ error: 'internal', message: 'internal error' });
+    };
+    requestOf(req, deps, (request) => {
+      const answer = (outcome: Outcome) => {
         const reply = replyFor(outcome);
         logOutcome(deps.logger, request, outcome, reply.status, deps.config.projectId);
         journal?.answered(normalPath(request.path), outcome, reply.status, new Date().toISOString());
         // A body refused for its size may still be arriving: end the connection after the answer.
         if (outcome.reason === 'payload_too_large') res.set('connection', 'close');
         res.status(reply.status).set(reply.headers).json(reply.body);
-      })
-      .catch((error: unknown) => {
-        deps.logger.error('ingest failed', { path, error: String(error) });
-        res.status(500).json({ error: 'internal', message: 'internal error' });
-      });
+      };
+      const answerOrFail = (outcome: Outcome) => {
+        try {
+          answer(outcome);
+        } catch (error) {
+          fail(error);
+        }
+      };
+      try {
+        const outcome = ingest(request);
+        if (outcome instanceof Promise) outcome.then(answerOrFail, fail);
+        else answerOrFail(outcome);
+      } catch (error) {
+        fail(error);
+      }
+    });
   };
 }
