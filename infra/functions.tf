@@ -1,5 +1,7 @@
 # The three functions deploy one build of this repository: Cloud Functions runs `npm run gcp-build`
-# (tsc to dist/) and starts the entry point of package.json's main with the target below.
+# (tsc to dist/, then esbuild to dist/bundle/, build/bundle.js) and starts each function's own
+# bundle (FUNCTION_SOURCE, read by functions-framework) with the target below; package.json's main,
+# the bundle of all targets, stands in where FUNCTION_SOURCE is not set.
 resource "google_storage_bucket" "source" {
   name                        = "${var.project_id}-devstats-source"
   location                    = var.region
@@ -63,6 +65,7 @@ resource "google_cloudfunctions2_function" "ingest" {
     # DEVSTATS_SECRET_TTL_MS: a rotation reaches the warm instance without a restart.
     environment_variables = merge(
       local.common_env,
+      { FUNCTION_SOURCE = "dist/bundle/ingest.js" },
       { DEVSTATS_RAW_TOPIC = google_pubsub_topic.raw.name },
       { for source in local.webhook_sources : "${local.webhook_secret_env[source]}_FILE" => "/etc/secrets/${source}/value" },
     )
@@ -104,7 +107,7 @@ resource "google_cloudfunctions2_function" "process" {
     available_cpu                    = "1"
     # Only Pub/Sub's push subscriptions call it: no traffic from outside the project.
     ingress_settings = "ALLOW_INTERNAL_ONLY"
-    environment_variables            = local.common_env
+    environment_variables            = merge(local.common_env, { FUNCTION_SOURCE = "dist/bundle/process.js" })
     secret_environment_variables {
       key        = "DD_API_KEY"
       project_id = var.project_id
@@ -134,7 +137,7 @@ resource "google_cloudfunctions2_function" "rollup" {
     available_memory      = "1Gi"
     timeout_seconds       = 300
     max_instance_count    = 1
-    environment_variables = local.common_env
+    environment_variables = merge(local.common_env, { FUNCTION_SOURCE = "dist/bundle/rollup.js" })
     secret_environment_variables {
       key        = "DD_API_KEY"
       project_id = var.project_id

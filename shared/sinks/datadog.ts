@@ -5,6 +5,12 @@ import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.ts';
 
+/**
+ * A CommonJS module's exports, from a dynamic import: Node gives them as named exports and as
+ * `default`, esbuild's split bundle (build/bundle.js) only as `default`.
+ */
+const commonjs = <T>(module: { default: T }): T => module.default;
+
 /** A count or gauge point (`POST /api/v1/series`). Timestamps are epoch seconds. */
 export interface SeriesPoint {
   metric: string;
@@ -184,10 +190,10 @@ class ApiSink implements DatadogSink {
   private async load() {
     // The package's index pulls in every API (over a second to import); these are the three used.
     const [common, v1Metrics, v1Events, v2Dora] = await Promise.all([
-      import('@datadog/datadog-api-client/dist/packages/datadog-api-client-common/index.js'),
-      import('@datadog/datadog-api-client/dist/packages/datadog-api-client-v1/apis/MetricsApi.js'),
-      import('@datadog/datadog-api-client/dist/packages/datadog-api-client-v1/apis/EventsApi.js'),
-      import('@datadog/datadog-api-client/dist/packages/datadog-api-client-v2/apis/DORAMetricsApi.js'),
+      import('@datadog/datadog-api-client/dist/packages/datadog-api-client-common/index.js').then(commonjs),
+      import('@datadog/datadog-api-client/dist/packages/datadog-api-client-v1/apis/MetricsApi.js').then(commonjs),
+      import('@datadog/datadog-api-client/dist/packages/datadog-api-client-v1/apis/EventsApi.js').then(commonjs),
+      import('@datadog/datadog-api-client/dist/packages/datadog-api-client-v2/apis/DORAMetricsApi.js').then(commonjs),
     ]);
     const configuration = common.createConfiguration({
       authMethods: {
@@ -507,9 +513,9 @@ export async function pushDashboard(
   if (!config.apiKey || !config.appKey)
     throw new DatadogUnavailable('DD_API_KEY and DD_APP_KEY are both needed to manage a dashboard');
   const [common, dashboards, serializer] = await Promise.all([
-    import('@datadog/datadog-api-client/dist/packages/datadog-api-client-common/index.js'),
-    import('@datadog/datadog-api-client/dist/packages/datadog-api-client-v1/apis/DashboardsApi.js'),
-    import('@datadog/datadog-api-client/dist/packages/datadog-api-client-v1/models/ObjectSerializer.js'),
+    import('@datadog/datadog-api-client/dist/packages/datadog-api-client-common/index.js').then(commonjs),
+    import('@datadog/datadog-api-client/dist/packages/datadog-api-client-v1/apis/DashboardsApi.js').then(commonjs),
+    import('@datadog/datadog-api-client/dist/packages/datadog-api-client-v1/models/ObjectSerializer.js').then(commonjs),
   ]);
   const configuration = common.createConfiguration({
     authMethods: { apiKeyAuth: config.apiKey, appKeyAuth: config.appKey },
@@ -545,8 +551,8 @@ export async function pushDashboard(
 export async function validateApiKey(config: DatadogConfig, logger: Logger): Promise<boolean | Error> {
   if (!config.apiKey) return false;
   const [common, authentication] = await Promise.all([
-    import('@datadog/datadog-api-client/dist/packages/datadog-api-client-common/index.js'),
-    import('@datadog/datadog-api-client/dist/packages/datadog-api-client-v1/apis/AuthenticationApi.js'),
+    import('@datadog/datadog-api-client/dist/packages/datadog-api-client-common/index.js').then(commonjs),
+    import('@datadog/datadog-api-client/dist/packages/datadog-api-client-v1/apis/AuthenticationApi.js').then(commonjs),
   ]);
   const configuration = common.createConfiguration({
     authMethods: { apiKeyAuth: config.apiKey },
