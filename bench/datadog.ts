@@ -116,7 +116,31 @@ rows.push(['the same with the whole client package imported first (the naive imp
 }
 
 // ---- end to end, embedded -----------------------------------------------------------------------
+/**
+ * `npm start`'s embedded mode (ingest, the on-disk queue, process, SQLite, export, all in one
+ * process) against a local Datadog in a process of its own. CI deploy notifications (each one a
+ * DORA deployment, an event and a count) at fixed offered rates, then as fast as 16 connections
+ * go: accepted per second, and receipt → Datadog latency (the 202's request sent → its DORA
+ * deployment arriving), p50 and p99, over the deploys exported within 10 s of the end.
+ */
 {
+  const ddChild = spawn(process.execPath, ['bench/datadog-child.ts'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const arrivals = new Map<string, number>();
+  const ddUrl = await new Promise<string>((resolve) => {
+    let buffered = '';
+    ddChild.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) {
+        if (line.startsWith('http')) resolve(line);
+        else if (line !== '') {
+          const { id, at } = JSON.parse(line) as { id: string; at: number };
+          arrivals.set(id, at);
+        }
+      }
+    });
+  });
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'devstats-e2e-bench-'));
   const child = spawn(
@@ -133,10 +157,9 @@ rows.push(['the same with the whole client package imported first (the naive imp
         NODE_ENV: 'production',
         DEPLOY_WEBHOOK_TOKEN: 'bench',
         DD_API_KEY: 'bench',
-        DD_API_URL: dd.url,
+        DD_API_URL: ddUrl,
         DEVSTATS_DATA_DIR: dataDir,
         DEVSTATS_STORE: 'sqlite',
-        DEVSTATS_BUS: 'memory',
       },
       stdio: 'ignore',
     },
@@ -149,42 +172,63 @@ rows.push(['the same with the whole client package imported first (the naive imp
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
-  const before = dd.bodies('/api/v2/dora/deployment').length;
-  let n = 0;
-  const started = new Date();
-  const result = await autocannon({
-    url: `http://127.0.0.1:${port}/deployments`,
-    method: 'POST',
-    connections: 16,
-    duration: Number(process.env.BENCH_DURATION_S ?? 10),
-    headers: { 'content-type': 'application/json', authorization: 'Bearer bench' },
-    requests: [
-      {
-        setupRequest: (request) => {
-          n++;
-          const finishedAt = new Date(started.getTime() - (n % 50) * 1000).toISOString();
-          return {
-            ...request,
-            body: JSON.stringify({
-              service: `svc-${n % 10}`,
-              environment: 'production',
-              status: 'success',
-              startedAt: new Date(started.getTime() - 600_000).toISOString(),
-              finishedAt,
-              id: `e2e-${n}`,
-            }),
-          };
+  const seconds = Number(process.env.BENCH_DURATION_S ?? 10);
+  let run = 0;
+  /** One load: `rate` requests/s offered (0: as fast as the connections go). */
+  async function endToEnd(rate: number) {
+    run++;
+    const sent = new Map<string, number>();
+    let n = 0;
+    const started = Date.now();
+    const result = await autocannon({
+      url: `http://127.0.0.1:${port}/deployments`,
+      method: 'POST',
+      connections: 16,
+      duration: seconds,
+      ...(rate > 0 ? { overallRate: rate } : {}),
+      headers: { 'content-type': 'application/json', authorization: 'Bearer bench' },
+      requests: [
+        {
+          setupRequest: (request) => {
+            n++;
+            // A deploy a second per connection's turn, each service's spread over the last hour.
+            const finishedAt = started - (n % 3600) * 1000;
+            const id = `e2e-${run}-${n}`;
+            sent.set(id, Date.now());
+            return {
+              ...request,
+              body: JSON.stringify({
+                service: `svc-${n % 10}`,
+                environment: 'production',
+                status: 'success',
+                startedAt: new Date(finishedAt - 300_000).toISOString(),
+                finishedAt: new Date(finishedAt).toISOString(),
+                id,
+              }),
+            };
+          },
         },
-      },
-    ],
-  });
-  await new Promise((resolve) => setTimeout(resolve, 1000)); // the last exports
-  const exported = dd.bodies('/api/v2/dora/deployment').length - before;
-  rows.push([
-    'deliveries/s end to end in embedded mode (ingest → process → SQLite → local Datadog), 16 connections',
-    `${result.requests.average.toFixed(0)} accepted/s; ${exported} of ${result['2xx']} exported within 1 s of the end; ${result.non2xx} non-2xx`,
-  ]);
+      ],
+    });
+    const ended = Date.now();
+    const latencies = () =>
+      [...sent].flatMap(([id, at]) => {
+        const arrived = arrivals.get(`ci:svc-${Number(id.split('-')[2]) % 10}:${id}`);
+        return arrived === undefined ? [] : [arrived - at];
+      });
+    while (latencies().length < sent.size && Date.now() - ended < 10_000)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    const sorted = latencies().sort((x, y) => x - y);
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+    rows.push([
+      `end to end in embedded mode, ${rate > 0 ? `${rate} deliveries/s offered` : 'as fast as 16 connections go'}, ${seconds} s`,
+      `${result.requests.average.toFixed(0)} accepted/s; receipt → Datadog p50 ${at(0.5).toFixed(0)} ms, p99 ${at(0.99).toFixed(0)} ms; ` +
+        `${sorted.length} of the ${sent.size} sent exported within 10 s of the end; ${result.non2xx} non-2xx`,
+    ]);
+  }
+  for (const rate of (process.env.BENCH_E2E_RATES ?? '100,200,400,0').split(',').map(Number)) await endToEnd(rate);
   child.kill('SIGTERM');
+  ddChild.kill('SIGTERM');
   rmSync(dataDir, { recursive: true, force: true });
 }
 

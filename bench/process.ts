@@ -13,9 +13,10 @@ import { normalizeDeployment } from '../shared/sources/deployments.ts';
 import { normalizeGithub } from '../shared/sources/github.ts';
 import type { Normalizer } from '../shared/sources/normalize.ts';
 import { normalizeSpinnaker } from '../shared/sources/spinnaker.ts';
+import { Firestore } from '@google-cloud/firestore';
 import { FirestoreStore } from '../shared/store/firestore.ts';
 import { SqliteStore } from '../shared/store/sqlite.ts';
-import type { Store } from '../shared/store/store.ts';
+import { type Store, StoreUnavailable } from '../shared/store/store.ts';
 import { emulatorAvailable, startEmulator } from '../test/support/emulator.ts';
 import { ciDeployment, githubMergedPullRequest, githubPush, spinnakerPipelineEvent } from '../test/support/fixtures.ts';
 
@@ -62,37 +63,141 @@ function deliveries(rounds: number): BusMessage[] {
   return messages;
 }
 
-async function throughput(store: Store, messages: BusMessage[]): Promise<number> {
-  const processMessage = createProcessor({ store, settings, logger });
-  const started = performance.now();
-  for (const m of messages) await processMessage(m);
-  return messages.length / ((performance.now() - started) / 1000);
+/** Firestore RPCs by method (BatchGetDocuments, RunQuery, Commit…), counted where the client sends them. */
+const rpcs = new Map<string, number>();
+{
+  const proto = Firestore.prototype as unknown as Record<'request' | 'requestStream', (...args: unknown[]) => unknown>;
+  for (const name of ['request', 'requestStream'] as const) {
+    const send = proto[name];
+    proto[name] = function (this: unknown, ...args: unknown[]) {
+      const method = String(args[0]);
+      rpcs.set(method, (rpcs.get(method) ?? 0) + 1);
+      return send.apply(this, args);
+    };
+  }
 }
+const rpcCount = () => [...rpcs.values()].reduce((sum, n) => sum + n, 0);
+
+/** Store calls (each at least one round trip), counted by wrapping every method of the store. */
+function counting(store: Store): { store: Store; calls: () => number } {
+  let calls = 0;
+  const wrapped = new Proxy(store, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (typeof value !== 'function' || property === 'close') return value;
+      return (...args: unknown[]) => {
+        calls++;
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { store: wrapped, calls: () => calls };
+}
+
+/** A delivery's kind, as the round trips are reported: push, PR, deploy (its lead times resolved). */
+const kindOf = (m: BusMessage) =>
+  ({ push: 'push', pull_request: 'PR', deployment: 'deploy with lead time' })[m.attributes.eventType ?? ''] ?? 'other';
+
+interface Run {
+  rate: number;
+  /** Per kind: store calls and Firestore RPCs per delivery. */
+  perKind: Map<string, { deliveries: number; calls: number; rpcs: number }>;
+}
+
+async function throughput(plain: Store, messages: BusMessage[]): Promise<Run> {
+  const { store, calls } = counting(plain);
+  const processMessage = createProcessor({ store, settings, logger });
+  const perKind = new Map<string, { deliveries: number; calls: number; rpcs: number }>();
+  const started = performance.now();
+  for (const m of messages) {
+    const [callsBefore, rpcsBefore] = [calls(), rpcCount()];
+    await processMessage(m);
+    const kind = perKind.get(kindOf(m)) ?? { deliveries: 0, calls: 0, rpcs: 0 };
+    kind.deliveries++;
+    kind.calls += calls() - callsBefore;
+    kind.rpcs += rpcCount() - rpcsBefore;
+    perKind.set(kindOf(m), kind);
+  }
+  return { rate: messages.length / ((performance.now() - started) / 1000), perKind };
+}
+
+/**
+ * Deliveries per second with `concurrency` in flight, taken in arrival order: as a `process`
+ * instance runs under Pub/Sub push (max_instance_request_concurrency, infra/functions.tf: 8).
+ */
+async function concurrentThroughput(
+  store: Store,
+  messages: BusMessage[],
+  concurrency: number,
+): Promise<{ rate: number; redelivered: number }> {
+  const processMessage = createProcessor({ store, settings, logger });
+  let next = 0;
+  let redelivered = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < messages.length) {
+        const message = messages[next++];
+        if (message === undefined) continue;
+        // A store failure throws, and Pub/Sub delivers the message again: so does this loop.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await processMessage(message);
+            break;
+          } catch (error) {
+            if (!(error instanceof StoreUnavailable) || attempt === 10) throw error;
+            redelivered++;
+          }
+        }
+      }
+    }),
+  );
+  return { rate: messages.length / ((performance.now() - started) / 1000), redelivered };
+}
+
+const perDelivery = (run: Run, what: 'calls' | 'rpcs') =>
+  [...run.perKind].map(([kind, k]) => `${kind} ${(k[what] / k.deliveries).toFixed(1)}`).join(', ');
 
 const rows: Array<[string, string]> = [];
 
 const dir = mkdtempSync(join(tmpdir(), 'devstats-bench-'));
 const sqlite = new SqliteStore(process.env.BENCH_MEM ? ':memory:' : join(dir, 'bench.sqlite'));
-const sqliteRate = await throughput(sqlite, deliveries(1000));
+const sqliteRun = await throughput(sqlite, deliveries(1000));
 // The figure counts only if the work was done: the last deploy shipped its push's three commits.
-const shippedByLast = (await sqlite.shippedBy('ci:run-999')).length;
+const shippedByLast = (await sqlite.shippedBy('ci:billing:run-999')).length;
 if (shippedByLast !== 3) throw new Error(`expected 3 shipped commits for the last deploy, got ${shippedByLast}`);
 await sqlite.close();
 rmSync(dir, { recursive: true, force: true });
 rows.push([
   'deliveries/s through process, SQLite store (3,000: pushes, PRs, deploys with lead times)',
-  sqliteRate.toFixed(0),
+  sqliteRun.rate.toFixed(0),
 ]);
+rows.push(['store calls per delivery, SQLite', perDelivery(sqliteRun, 'calls')]);
 
 if (emulatorAvailable('firestore')) {
   const emulator = await startEmulator('firestore');
   process.env.FIRESTORE_EMULATOR_HOST = emulator.host;
   const firestore = await FirestoreStore.connect('devstats-bench');
-  const rate = await throughput(firestore, deliveries(100));
+  rpcs.clear();
+  const run = await throughput(firestore, deliveries(100));
   await firestore.close();
+  rows.push(['deliveries/s through process, Firestore emulator (300, one at a time)', run.rate.toFixed(0)]);
+  const concurrent = await FirestoreStore.connect('devstats-bench-concurrent');
+  const concurrentRun = await concurrentThroughput(concurrent, deliveries(200), 8);
+  // Counted only if right: deploys that arrived before their push settled once it came.
+  const shippedLast = (await concurrent.shippedBy('ci:billing:run-199')).length;
+  if (shippedLast !== 3)
+    throw new Error(`concurrent: expected 3 shipped commits for the last deploy, got ${shippedLast}`);
+  await concurrent.close();
+  rows.push([
+    'deliveries/s through process, Firestore emulator (600, 8 at a time as deployed)',
+    `${concurrentRun.rate.toFixed(0)} (${concurrentRun.redelivered} redelivered after a transaction conflict)`,
+  ]);
+  rows.push(['store calls per delivery, Firestore', perDelivery(run, 'calls')]);
+  rows.push(['Firestore round trips (RPCs) per delivery', perDelivery(run, 'rpcs')]);
+  rows.push(['Firestore RPCs by method, all 300', [...rpcs].map(([method, n]) => `${method} ${n}`).join(', ')]);
   await emulator.stop();
   delete process.env.FIRESTORE_EMULATOR_HOST;
-  rows.push(['deliveries/s through process, Firestore emulator (300)', rate.toFixed(0)]);
 } else {
   rows.push(['deliveries/s through process, Firestore emulator', 'not measured: emulator not installed']);
 }

@@ -86,7 +86,11 @@ async function countPoint(deps: ExportDeps, bucket: Bucket): Promise<SeriesPoint
   const to = new Date(bucket.minute + 60_000).toISOString();
   const env = envTag(settings, bucket.like.environment);
   const team = bucket.like.team ?? 'none';
-  const count = (await deps.store.deploysBetween(from, to)).filter(
+  // A known environment is its own tag: the store reads that service's deploys to it (an index),
+  // not every deploy of the minute. The rest share `env:other`, so they are read by time alone.
+  const known = knownEnvironments(settings).has(bucket.like.environment);
+  const of = known ? { service: bucket.like.service, environment: bucket.like.environment } : undefined;
+  const count = (await deps.store.deploysBetween(from, to, of)).filter(
     (d) =>
       d.service === bucket.like.service &&
       envTag(settings, d.environment) === env &&

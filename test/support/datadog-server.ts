@@ -37,6 +37,8 @@ export class FakeDatadog {
   url = '';
   /** When set, the only API key `GET /api/v1/validate` accepts (Datadog answers others 403). */
   validKey: string | undefined;
+  /** Called with each request accepted at an intake endpoint, as it arrives (benchmarks time them). */
+  onAccepted: ((request: ReceivedRequest) => void) | undefined;
 
   constructor() {
     this.server = createServer((req, res) => void this.answer(req, res));
@@ -153,12 +155,14 @@ export class FakeDatadog {
     let raw = Buffer.concat(chunks);
     if (req.headers['content-encoding'] === 'gzip') raw = gunzipSync(raw);
     if (req.headers['content-encoding'] === 'deflate') raw = inflateSync(raw);
-    this.accepted.push({
+    const received: ReceivedRequest = {
       method: req.method ?? '',
       path,
       headers: req.headers,
       body: JSON.parse(raw.toString('utf8')) as unknown,
-    });
+    };
+    this.accepted.push(received);
+    this.onAccepted?.(received);
     res.writeHead(answer[0], { 'content-type': 'application/json' }).end(JSON.stringify(answer[1]));
   }
 }
