@@ -1,5 +1,5 @@
 import { type BusMessage, unpackFromTopic } from './bus/bus.ts';
-import type { CanonicalEvent, Deploy, Incident, ShippedChange } from './events.ts';
+import type { CanonicalEvent, Change, Deploy, Incident, ShippedChange } from './events.ts';
 import { type Exporter, FUTURE_TOLERANCE_MS } from './export.ts';
 import { settleLeadTime, shipsChanges } from './leadtime.ts';
 import type { Logger } from './log.ts';
@@ -94,7 +94,31 @@ export function createProcessor(deps: ProcessDeps): (message: BusMessage) => Pro
     const deploysToSettle: Array<{ deploy: Deploy; previous?: Deploy }> = [];
     const toExport: Array<{ deploy: Deploy; replaced?: Deploy }> = [];
     const incidents: Incident[] = [];
+    // Changes next to each other (a push and its commits) are stored together, in one round trip.
+    let changes: Change[] = [];
+    const putChanges = async () => {
+      if (changes.length === 0) return;
+      const batch = changes;
+      changes = [];
+      const stored = await store.putChanges(
+        batch.map((change) => ({
+          change,
+          onDefaultBranch: change.kind === 'commit' && settings.defaultBranches.includes(change.branch),
+        })),
+      );
+      batch.forEach((change, i) => {
+        results.push({ id: change.id, kind: change.kind, result: stored[i] ?? 'unchanged' });
+        if (change.kind === 'push') supplied(change.repository, change.after);
+        else if (change.kind === 'pull_request') supplied(change.repository, change.mergeCommitSha);
+        else if (change.parents !== undefined) supplied(change.repository, change.sha);
+      });
+    };
     for (const event of events) {
+      if (event.kind === 'commit' || event.kind === 'push' || event.kind === 'pull_request') {
+        changes.push(event);
+        continue;
+      }
+      await putChanges();
       if (event.kind === 'incident') {
         const { result, incident } = await store.putIncident(event);
         results.push({ id: event.id, kind: event.kind, result });
@@ -122,15 +146,9 @@ export function createProcessor(deps: ProcessDeps): (message: BusMessage) => Pro
             deploy: current,
             ...(result === 'updated' && replaced ? { previous: replaced } : {}),
           });
-      } else {
-        const onDefaultBranch = event.kind === 'commit' && settings.defaultBranches.includes(event.branch);
-        const result = await store.putChange(event, { onDefaultBranch });
-        results.push({ id: event.id, kind: event.kind, result });
-        if (event.kind === 'push') supplied(event.repository, event.after);
-        else if (event.kind === 'pull_request') supplied(event.repository, event.mergeCommitSha);
-        else if (event.parents !== undefined) supplied(event.repository, event.sha);
       }
     }
+    await putChanges();
     const shipped: ShippedChange[] = [];
     for (const { deploy, previous } of deploysToSettle)
       shipped.push(...(await settleLeadTime(store, settings, deploy, previous)));

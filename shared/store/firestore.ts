@@ -65,6 +65,8 @@ const IN_DOUBT = 'doubt';
 const PARKED_BECAUSE = '_parked';
 /** Firestore's limit on the values of one `in` filter. */
 const IN_LIMIT = 30;
+/** A transaction writes at most 500 documents: a push of GitHub's 2,048 commits takes six. */
+const CHANGES_PER_TRANSACTION = 400;
 const ALREADY_EXISTS = 6;
 
 /** Firestore document ids may not contain `/`; canonical ids do (`owner/name@sha`). */
@@ -179,6 +181,64 @@ export class FirestoreStore implements Store {
         if ((error as { code?: number }).code === ALREADY_EXISTS) return 'unchanged';
         throw error;
       }
+    });
+  }
+
+  putChanges(changes: ReadonlyArray<{ change: Change; onDefaultBranch?: boolean }>): Promise<PutResult[]> {
+    return this.guard('putChanges', async () => {
+      const results: PutResult[] = [];
+      for (let i = 0; i < changes.length; i += CHANGES_PER_TRANSACTION)
+        results.push(...(await this.putChangesTogether(changes.slice(i, i + CHANGES_PER_TRANSACTION))));
+      return results;
+    });
+  }
+
+  /** One transaction: every document read in one `getAll`, each change applied in order in memory, one commit. */
+  private putChangesTogether(
+    changes: ReadonlyArray<{ change: Change; onDefaultBranch?: boolean }>,
+  ): Promise<PutResult[]> {
+    if (changes.length === 0) return Promise.resolve([]);
+    // One alone takes putChange's way: a pull request is created in one round trip, no transaction.
+    const [only] = changes;
+    if (changes.length === 1 && only !== undefined)
+      return this.putChange(only.change, only.onDefaultBranch === undefined ? {} : only).then((result) => [result]);
+    const refs = new Map<string, DocumentReference>();
+    for (const { change } of changes) {
+      const ref = this.collection(change.kind).doc(docId(change.id));
+      refs.set(ref.path, ref);
+    }
+    return this.db.runTransaction(async (tx) => {
+      const snapshots = await tx.getAll(...refs.values());
+      const docs = new Map(
+        snapshots.map((snapshot) => [
+          snapshot.ref.path,
+          { stored: snapshot.exists, data: snapshot.data() as Change | undefined, dirty: false },
+        ]),
+      );
+      const results = changes.map(({ change, onDefaultBranch }): PutResult => {
+        const doc = docs.get(this.collection(change.kind).doc(docId(change.id)).path);
+        if (doc === undefined) throw new Error(`no snapshot read for ${change.id}`);
+        if (doc.data === undefined) {
+          Object.assign(doc, { data: change, dirty: true });
+          return 'created';
+        }
+        const merged =
+          change.kind === 'commit' && doc.data.kind === 'commit'
+            ? mergeCommit(doc.data, change, onDefaultBranch === undefined ? {} : { onDefaultBranch })
+            : change.kind === 'push' && doc.data.kind === 'push'
+              ? mergePush(doc.data, change)
+              : undefined;
+        if (merged === undefined) return 'unchanged';
+        Object.assign(doc, { data: merged, dirty: true });
+        return 'updated';
+      });
+      for (const [path, doc] of docs) {
+        const ref = refs.get(path);
+        if (!doc.dirty || ref === undefined || doc.data === undefined) continue;
+        if (doc.stored) tx.set(ref, doc.data);
+        else tx.create(ref, doc.data);
+      }
+      return results;
     });
   }
 

@@ -316,6 +316,14 @@ export class SqliteStore implements Store {
     return Promise.resolve(event?.kind === 'deploy' ? event : undefined);
   }
 
+  async putChanges(changes: ReadonlyArray<{ change: Change; onDefaultBranch?: boolean }>): Promise<PutResult[]> {
+    // In process, with no round trip to save: one after the other is the definition.
+    const results: PutResult[] = [];
+    for (const { change, onDefaultBranch } of changes)
+      results.push(await this.putChange(change, onDefaultBranch === undefined ? {} : { onDefaultBranch }));
+    return results;
+  }
+
   putChange(change: Change, options: { onDefaultBranch?: boolean } = {}): Promise<PutResult> {
     const repository = change.repository;
     const sha = shaOf(change);

@@ -39,6 +39,13 @@ export interface Store {
    * same ends as a stored one adds its commits (`mergePush`).
    */
   putChange(change: Change, options?: { onDefaultBranch?: boolean }): Promise<PutResult>;
+  /**
+   * `putChange` for each change, with the results and the stored state of putting them one after
+   * the other, in order (a change twice sees itself); in as few round trips as the store allows.
+   * A push and its commits arrive together: Firestore reads them in one `getAll` and writes them in
+   * one commit, where one transaction each took two round trips per change.
+   */
+  putChanges(changes: ReadonlyArray<{ change: Change; onDefaultBranch?: boolean }>): Promise<PutResult[]>;
 
   /**
    * Stores an incident update: created if absent, else merged into the stored incident

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import type { Commit, Deploy, Incident, PullRequest, Push, ShippedChange } from '../../shared/events.ts';
+import fc from 'fast-check';
+import type { Change, Commit, Deploy, Incident, PullRequest, Push, ShippedChange } from '../../shared/events.ts';
 import { FirestoreStore } from '../../shared/store/firestore.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
-import { shipOrder, type Store } from '../../shared/store/store.ts';
+import { type PutResult, shipOrder, type Store } from '../../shared/store/store.ts';
 import { type Emulator, skipUnlessEmulator, startEmulator } from '../support/emulator.ts';
 
 const REPO = 'acme/billing';
@@ -156,6 +157,57 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
         assert.deepEqual(await store.events({ kind: 'deploy' }), [succeeded]);
         assert.deepEqual(await store.previousShippingDeploy('billing', '9'), succeeded, 'ships since the update');
       }));
+
+    test('putChanges in any batches leaves the results and the stored changes of one putChange after another (property)', async () => {
+      const change = fc.oneof(
+        fc
+          .record({
+            sha: fc.constantFrom('c1', 'c2', 'c3'),
+            branch: fc.constantFrom('main', 'feature'),
+            hour: fc.integer({ min: 1, max: 3 }),
+            parents: fc.option(fc.constantFrom(['c0'], ['c1', 'c2']), { nil: undefined }),
+          })
+          .map(({ sha, branch, hour, parents }): Change => ({
+            ...commit(sha, `2026-11-20T0${hour}:00:00.000Z`),
+            branch,
+            ...(parents === undefined ? {} : { parents: [...parents] }),
+          })),
+        fc
+          .record({
+            after: fc.constantFrom('c2', 'c3'),
+            shas: fc.subarray(['c1', 'c2', 'c3'], { minLength: 1 }),
+            forced: fc.boolean(),
+          })
+          .map(({ after, shas, forced }): Change => ({ ...push('c0', after, shas), forced })),
+        fc.constantFrom<Change>(pullRequest, { ...pullRequest, id: `${REPO}#8`, number: 8, mergeCommitSha: 'm8' }),
+      );
+      const puts = fc.array(fc.record({ change, onDefaultBranch: fc.boolean() }), { minLength: 1, maxLength: 12 });
+      await fc.assert(
+        fc.asyncProperty(puts, fc.array(fc.integer({ min: 1, max: 5 }), { maxLength: 12 }), async (sequence, cuts) => {
+          const one = await open();
+          const batched = await open();
+          try {
+            const expected: PutResult[] = [];
+            for (const { change: c, onDefaultBranch } of sequence)
+              expected.push(await one.putChange(c, { onDefaultBranch }));
+            const results: PutResult[] = [];
+            let at = 0;
+            for (const size of [...cuts, sequence.length]) {
+              if (at >= sequence.length) break;
+              results.push(...(await batched.putChanges(sequence.slice(at, at + size))));
+              at += size;
+            }
+            assert.deepEqual(results, expected);
+            for (const kind of ['commit', 'push', 'pull_request'] as const)
+              assert.deepEqual(await batched.events({ kind }), await one.events({ kind }), kind);
+          } finally {
+            await one.close();
+            await batched.close();
+          }
+        }),
+        { numRuns: name === 'SQLite' ? 200 : 25 },
+      );
+    });
 
     test('commits, pull requests and pushes are created once and found by sha', () =>
       withStore(async (store) => {
