@@ -28,7 +28,7 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
  */
 async function coldStart(mode: 'bundle' | 'dist' | 'naive'): Promise<number> {
   const dataDir = mkdtempSync(join(tmpdir(), 'devstats-cold-'));
-  const child = spawn(process.execPath, ['bench/process-cold.js'], {
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', 'bench/process-cold.js'], {
     env: {
       ...process.env,
       DD_API_KEY: 'bench',

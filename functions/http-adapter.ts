@@ -76,8 +76,18 @@ export function ingestHandler(deps: IngestDeps, local: LocalExtras = {}): HttpFu
         logOutcome(deps.logger, request, outcome, reply.status, deps.config.projectId);
         journal?.answered(normalPath(request.path), outcome, reply.status, new Date().toISOString());
         // A body refused for its size may still be arriving: end the connection after the answer.
-        if (outcome.reason === 'payload_too_large') res.set('connection', 'close');
-        res.status(reply.status).set(reply.headers).json(reply.body);
+        const connection = outcome.reason === 'payload_too_large' ? { connection: 'close' } : {};
+        // Written as it is, not through Express's res.json, which also hashes every body for an ETag
+        // no webhook sender sends back.
+        const text = JSON.stringify(reply.body);
+        res
+          .writeHead(reply.status, {
+            ...reply.headers,
+            ...connection,
+            'content-type': 'application/json; charset=utf-8',
+            'content-length': Buffer.byteLength(text),
+          })
+          .end(text);
       };
       const answerOrFail = (outcome: Outcome) => {
         try {
