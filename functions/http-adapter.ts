@@ -68,9 +68,10 @@ export function ingestHandler(deps: IngestDeps, local: LocalExtras = {}): HttpFu
     const path = req.path;
     const fail = (error: unknown) => {
       deps.logger.error('ingest failed', { path, error: String(error) });
-      res.status(500).json({ error: 'internal', message: 'internal error' });
+      if (res.headersSent) res.destroy();
+      else res.status(500).json({ error: 'internal', message: 'internal error' });
     };
-    requestOf(req, deps, (request) => {
+    const handle = (request: IngestRequest) => {
       const answer = (outcome: Outcome) => {
         const reply = replyFor(outcome);
         logOutcome(deps.logger, request, outcome, reply.status, deps.config.projectId);
@@ -103,6 +104,12 @@ export function ingestHandler(deps: IngestDeps, local: LocalExtras = {}): HttpFu
       } catch (error) {
         fail(error);
       }
-    });
+    };
+    // Outside the domain a throw would reach Express, not this catch: every step is guarded here.
+    try {
+      requestOf(req, deps, handle);
+    } catch (error) {
+      fail(error);
+    }
   };
 }
