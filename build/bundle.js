@@ -77,7 +77,13 @@ export function trimmedSerializer(pkg) {
       return true;
     })
     .join('\n');
-  return { source: kept, models: [...reachable].filter((name) => known.has(name)).length, of: known.size };
+  // The client's generated code changed shape: keeping a require without its map entry (or the
+  // reverse) would break serialization quietly, so the build stops instead.
+  const requires = (kept.match(/^const \w+_1 = require\("\.\/\w+"\);$/gm) ?? []).length;
+  const entries = (kept.match(/^ {4}\w+: \w+_1\.\w+,$/gm) ?? []).length;
+  if (known.size === 0 || requires === 0 || requires !== entries)
+    throw new Error(`${pkg} ObjectSerializer: kept ${requires} models and ${entries} map entries of ${known.size}`);
+  return { source: kept, models: requires, of: known.size };
 }
 
 const trimmed = {};
