@@ -351,6 +351,12 @@ async function exportIncident(deps: ExportDeps, exported: IncidentExport, id: st
 /** The parts of a deploy's export, in the order they go: distributions last (see exportDeploy). */
 export const DEPLOY_PARTS = ['series', 'event', 'dora', 'distributions'] as const;
 type DeployPart = (typeof DEPLOY_PARTS)[number];
+/**
+ * The parts in steps: the count first (the restores' read after it must be the fresh one), then the
+ * event and the DORA record side by side (each request a round trip of its own; neither reads what
+ * the other writes), then the distributions.
+ */
+const DEPLOY_STEPS: ReadonlyArray<readonly DeployPart[]> = [['series'], ['event', 'dora'], ['distributions']];
 
 /**
  * Sends one stored deploy to Datadog, part by part: its count bucket (and the bucket of the report
@@ -448,19 +454,24 @@ export async function exportDeploy(
     },
   };
   const sent = new Set(done);
-  for (const part of DEPLOY_PARTS) {
-    if (sent.has(part)) continue;
+  for (const step of DEPLOY_STEPS) {
+    const due = step.filter((part) => !sent.has(part));
+    if (due.length === 0) continue;
     // Datadog adds distribution values up: recorded as sent before they go, so an exporter that
     // dies with the request in flight never has them sent twice (a value may be missing instead).
-    const additive = part === 'distributions';
-    if (additive) await store.markDeployParts(deploy.id, [...sent, part]);
-    try {
-      await parts[part]();
-    } catch (error) {
+    const additive = due.includes('distributions');
+    if (additive) await store.markDeployParts(deploy.id, [...sent, ...due]);
+    const outcomes = await Promise.allSettled(due.map((part) => parts[part]()));
+    outcomes.forEach((outcome, i) => {
+      const part = due[i];
+      if (outcome.status === 'fulfilled' && part !== undefined) sent.add(part);
+    });
+    const failed = outcomes.find((outcome) => outcome.status === 'rejected');
+    if (failed !== undefined) {
+      if (additive) for (const part of due) sent.delete(part);
       if (additive || sent.size > done.size) await store.markDeployParts(deploy.id, [...sent]).catch(() => undefined);
-      throw error;
+      throw failed.reason;
     }
-    sent.add(part);
   }
   // Recorded before the deploy is marked exported, so a crash between the two loses no restore.
   const items = (await restoresNow()).map(restoreItem);
