@@ -360,8 +360,8 @@ const DEPLOY_STEPS: ReadonlyArray<readonly DeployPart[]> = [['series'], ['event'
 
 /**
  * Sends one stored deploy to Datadog, part by part: its count bucket (and the bucket of the report
- * it replaced); for production deploys an event, a DORA deployment (and a DORA failure when it
- * failed); then its duration and the pipeline's lag. Each part is sent once: `done` names those an
+ * it replaced); for production deploys an event and, side by side with it, a DORA deployment (and a
+ * DORA failure when it failed); then its duration and the pipeline's lag. Each part is sent once: `done` names those an
  * earlier export already sent, and when a part fails the ones that went are recorded, so the
  * redelivery sends only the rest (distributions go last: Datadog adds their values up, so they must
  * never go twice). The restores it takes part in are recorded to send once each; the deploy is
