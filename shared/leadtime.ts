@@ -61,7 +61,10 @@ export async function resolveShipped(store: Store, settings: Settings, deploy: D
   const resolution: Resolution = { shipped: [], baseline: [], watching: [], waitingFor: [], first: false };
   if (!shipsChanges(settings, deploy) || repository === undefined || sha === undefined) return resolution;
   const order = shipOrder(deploy);
-  resolution.first = (await store.previousShippingDeploy(deploy.service, order)) === undefined;
+  const previous = await store.previousShippingDeploy(deploy.service, order);
+  resolution.first = previous === undefined;
+  // The walk usually ends at the previous deploy's sha: known without asking the store.
+  const previousAt = (at: string) => previous?.repository === repository && previous.commitSha === at;
   const deployedEarlier = async (at: string) =>
     (await store.shippingDeploysAt(repository, at)).some((d) => d.service === deploy.service && shipOrder(d) < order);
 
@@ -74,6 +77,7 @@ export async function resolveShipped(store: Store, settings: Settings, deploy: D
     const at = queue.shift() ?? '';
     if (visited.has(at) || ZERO_SHA.test(at)) continue;
     visited.add(at);
+    if (previousAt(at)) continue; // the previous deploy's history
     const [earlier, pushes, [commit]] = await Promise.all([
       deployedEarlier(at),
       store.pushesTo(repository, at),
@@ -185,17 +189,25 @@ export async function settleLeadTime(
   previous?: Deploy,
 ): Promise<ShippedChange[]> {
   const toExport: ShippedChange[] = [];
-  // The stored report is the truth: another delivery of this deploy may have replaced it meanwhile.
-  deploy = (await store.deploy(deploy.id)) ?? deploy;
   let resolution = await resolveShipped(store, settings, deploy);
   let recorded = await store.recordShipped(deploy, resolution);
-  // A push stored while this walk ran may have missed the wait written just now, and an earlier
-  // deploy stored meanwhile (another delivery, handled at the same time) may have made this one
-  // first no more, or re-walked it before this stale walk was recorded: look again.
+  // The stored report is the truth: another delivery of this deploy may have replaced it since it
+  // was read. A push stored while this walk ran may have missed the wait written just now, and an
+  // earlier deploy stored meanwhile (another delivery, handled at the same time) may have made this
+  // one first no more, or re-walked it before this stale walk was recorded: look again. The later
+  // deploys resolved as first are read alongside (see below), for the order they were read for.
+  let laterFirst: { order: string; deploys: Deploy[] } | undefined;
   for (let again = 0; again < 5; again++) {
-    const stored = (await store.deploy(deploy.id)) ?? deploy;
-    const replaced = JSON.stringify(stored) !== JSON.stringify(deploy);
-    if (!replaced && !(await changedMeanwhile(store, settings, deploy, resolution))) break;
+    const checked = shipOrder(deploy);
+    const [stored = deploy, changed, later] = await Promise.all([
+      store.deploy(deploy.id),
+      changedMeanwhile(store, settings, deploy, resolution),
+      store.laterFirstDeploys(deploy.service, checked),
+    ]);
+    laterFirst = { order: checked, deploys: later };
+    // A stored report changes only for one that finished later (`supersedes`).
+    const replaced = stored.finishedAt !== deploy.finishedAt;
+    if (!replaced && !changed) break;
     if (replaced) previous ??= deploy;
     deploy = stored;
     toExport.push(...recorded.toExport);
@@ -210,7 +222,10 @@ export async function settleLeadTime(
   const passed = was > order ? was : order;
   // Deploys resolved as the service's first that come after this one are first no more: walk
   // them again (one per arrival is not enough: several earlier deploys may arrive together).
-  for (const later of await store.laterFirstDeploys(deploy.service, order)) {
+  // (Read after this deploy was stored, that is enough: one resolved first after it sees it.)
+  const laterFirstDeploys =
+    laterFirst?.order === order ? laterFirst.deploys : await store.laterFirstDeploys(deploy.service, order);
+  for (const later of laterFirstDeploys) {
     if (later.id === deploy.id) continue;
     const again = await resolveShipped(store, settings, later);
     toExport.push(...(await store.recordShipped(later, again)).toExport);

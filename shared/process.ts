@@ -129,8 +129,9 @@ export function createProcessor(deps: ProcessDeps): (message: BusMessage) => Pro
           logger.warn('deploy dated in the future of its receipt: stored, never exported', { ...fields, id: event.id });
           event.futureDated = true;
         }
-        const replaced = await store.deploy(event.id);
-        const result = await store.putDeploy(event, { shipsChanges: shipsChanges(settings, event) });
+        const { result, before: replaced } = await store.putDeploy(event, {
+          shipsChanges: shipsChanges(settings, event),
+        });
         results.push({ id: event.id, kind: event.kind, result });
         // The stored report wins over an older one arriving late.
         const current = result === 'unchanged' ? (replaced ?? event) : event;

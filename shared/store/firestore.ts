@@ -21,6 +21,7 @@ import {
   mergeIncident,
   mergePush,
   type ParkedExport,
+  type PutDeployResult,
   type PutResult,
   shipOrder,
   type ShippedRecord,
@@ -122,7 +123,7 @@ export class FirestoreStore implements Store {
     }
   }
 
-  putDeploy(deploy: Deploy, options: { shipsChanges: boolean }): Promise<PutResult> {
+  putDeploy(deploy: Deploy, options: { shipsChanges: boolean }): Promise<PutDeployResult> {
     const ref = this.collection('deploy').doc(docId(deploy.id));
     const bookkeeping = {
       [SHIPS]: options.shipsChanges,
@@ -134,13 +135,14 @@ export class FirestoreStore implements Store {
         const snapshot = await tx.get(ref);
         if (!snapshot.exists) {
           tx.create(ref, { ...deploy, ...bookkeeping, [WATCHING]: [] });
-          return 'created' as const;
+          return { result: 'created' as const, before: undefined };
         }
         const data = snapshot.data() ?? {};
-        if (!supersedes(deploy, withoutInternal<Deploy>(data))) return 'unchanged' as const;
+        const before = withoutInternal<Deploy>(data);
+        if (!supersedes(deploy, before)) return { result: 'unchanged' as const, before };
         // The fact changed: it is exported again.
         tx.set(ref, { ...deploy, ...bookkeeping, [WATCHING]: (data[WATCHING] as string[] | undefined) ?? [] });
-        return 'updated' as const;
+        return { result: 'updated' as const, before };
       }),
     );
   }

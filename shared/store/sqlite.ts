@@ -21,6 +21,7 @@ import {
   mergeIncident,
   mergePush,
   type ParkedExport,
+  type PutDeployResult,
   type PutResult,
   shipOrder,
   type ShippedRecord,
@@ -271,7 +272,7 @@ export class SqliteStore implements Store {
     return Promise.resolve(this.bodies<Incident>(this.statements.kindBetween.all('incident', from, to)));
   }
 
-  putDeploy(deploy: Deploy, options: { shipsChanges: boolean }): Promise<PutResult> {
+  putDeploy(deploy: Deploy, options: { shipsChanges: boolean }): Promise<PutDeployResult> {
     const [repository, sha, service, environment] = this.row(deploy);
     const ships = options.shipsChanges ? 1 : 0;
     const order = options.shipsChanges ? shipOrder(deploy) : null;
@@ -290,10 +291,11 @@ export class SqliteStore implements Store {
         order,
         body,
       );
-      if (inserted.changes === 1) return 'created';
+      if (inserted.changes === 1) return { result: 'created' as const, before: undefined };
       const stored = this.statements.get.get(deploy.id) as { body: string } | undefined;
       const previous = stored === undefined ? undefined : (JSON.parse(stored.body) as Deploy);
-      if (previous === undefined || !supersedes(deploy, previous)) return 'unchanged';
+      if (previous === undefined || !supersedes(deploy, previous))
+        return { result: 'unchanged' as const, before: previous };
       this.statements.update.run(
         deploy.finishedAt,
         repository,
@@ -306,7 +308,7 @@ export class SqliteStore implements Store {
         body,
         deploy.id,
       );
-      return 'updated';
+      return { result: 'updated' as const, before: previous };
     });
   }
 

@@ -13,6 +13,12 @@ import type {
 /** What a write did: the same fact arriving twice is `unchanged` the second time. */
 export type PutResult = 'created' | 'updated' | 'unchanged';
 
+/** What `putDeploy` did, and the report it found stored (none when it created the deploy). */
+export interface PutDeployResult {
+  result: PutResult;
+  before: Deploy | undefined;
+}
+
 export interface EventFilter {
   kind?: EventKind;
   /** Only events at or after this UTC time (a deploy's finishedAt, a commit's timestamp…). */
@@ -29,8 +35,9 @@ export interface Store {
    * finished later (a later terminal status of the same GitHub deployment); an older or equal
    * one changes nothing. `shipsChanges` marks a deploy that ships commits (successful, to
    * production, with a sha): those are ordered per service by `shipOrder` for lead time.
+   * Returns, with what it did, the deploy stored before (read in the same transaction).
    */
-  putDeploy(deploy: Deploy, options: { shipsChanges: boolean }): Promise<PutResult>;
+  putDeploy(deploy: Deploy, options: { shipsChanges: boolean }): Promise<PutDeployResult>;
   deploy(id: string): Promise<Deploy | undefined>;
   /**
    * Creates a commit, pull request or push if absent; never changes a stored one, but for two

@@ -106,8 +106,14 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
 
     test('a deploy is stored once, however often it arrives', () =>
       withStore(async (store) => {
-        assert.equal(await store.putDeploy(deploy(), { shipsChanges: false }), 'created');
-        assert.equal(await store.putDeploy(deploy(), { shipsChanges: false }), 'unchanged');
+        assert.deepEqual(await store.putDeploy(deploy(), { shipsChanges: false }), {
+          result: 'created',
+          before: undefined,
+        });
+        assert.deepEqual(await store.putDeploy(deploy(), { shipsChanges: false }), {
+          result: 'unchanged',
+          before: deploy(),
+        });
         assert.deepEqual(await store.events({ kind: 'deploy' }), [deploy()]);
       }));
 
@@ -152,8 +158,14 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
         const failed = deploy({ status: 'failure', finishedAt: '2026-11-20T10:05:00.000Z' });
         const succeeded = deploy({ status: 'success', finishedAt: '2026-11-20T10:09:00.000Z' });
         await store.putDeploy(failed, { shipsChanges: false });
-        assert.equal(await store.putDeploy(succeeded, { shipsChanges: true }), 'updated');
-        assert.equal(await store.putDeploy(failed, { shipsChanges: false }), 'unchanged');
+        assert.deepEqual(await store.putDeploy(succeeded, { shipsChanges: true }), {
+          result: 'updated',
+          before: failed,
+        });
+        assert.deepEqual(await store.putDeploy(failed, { shipsChanges: false }), {
+          result: 'unchanged',
+          before: succeeded,
+        });
         assert.deepEqual(await store.events({ kind: 'deploy' }), [succeeded]);
         assert.deepEqual(await store.previousShippingDeploy('billing', '9'), succeeded, 'ships since the update');
       }));
