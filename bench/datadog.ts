@@ -15,9 +15,12 @@ import { parseSettings } from '../shared/settings.ts';
 import { createDatadogSink } from '../shared/sinks/datadog.ts';
 import { SqliteStore } from '../shared/store/sqlite.ts';
 import { FakeDatadog } from '../test/support/datadog-server.ts';
+import { emulatorAvailable, startEmulator } from '../test/support/emulator.ts';
 import { freePort } from '../test/support/ports.ts';
 
 const dd = await new FakeDatadog().start();
+const firestore = emulatorAvailable('firestore') ? await startEmulator('firestore') : undefined;
+let coldProjects = 0;
 const rows: Array<[string, string]> = [];
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
 
@@ -26,17 +29,26 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
  * Runs bench/process-cold.js (the local Datadog answers from this process, so not spawnSync): the
  * deployed bundle (`bundle`), tsc's dist/ (`dist`), or dist/ after the whole client package (`naive`).
  */
-async function coldStart(mode: 'bundle' | 'dist' | 'naive'): Promise<number> {
+async function coldStart(mode: 'bundle' | 'dist' | 'naive' | 'firestore'): Promise<number> {
   const dataDir = mkdtempSync(join(tmpdir(), 'devstats-cold-'));
+  // The deployed store: Firestore (here its emulator, a project of its own per run, so empty).
+  const store =
+    mode === 'firestore' && firestore !== undefined
+      ? {
+          DEVSTATS_STORE: 'firestore',
+          FIRESTORE_EMULATOR_HOST: firestore.host,
+          GOOGLE_CLOUD_PROJECT: `devstats-cold-${++coldProjects}`,
+        }
+      : { DEVSTATS_STORE: 'sqlite' };
   const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', 'bench/process-cold.js'], {
     env: {
       ...process.env,
       DD_API_KEY: 'bench',
       DD_API_URL: dd.url,
       DEVSTATS_DATA_DIR: dataDir,
-      DEVSTATS_STORE: 'sqlite',
+      ...store,
       DEVSTATS_BUS: 'memory',
-      BUNDLE: mode === 'bundle' ? '1' : '0',
+      BUNDLE: mode === 'bundle' || mode === 'firestore' ? '1' : '0',
       NAIVE: mode === 'naive' ? '1' : '0',
     },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -49,13 +61,18 @@ async function coldStart(mode: 'bundle' | 'dist' | 'naive'): Promise<number> {
   return (JSON.parse(line) as { ms: number }).ms;
 }
 const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 9);
-const cold = { bundle: [] as number[], dist: [] as number[], naive: [] as number[] };
-for (let i = 0; i < COLD_RUNS; i++)
-  for (const mode of ['bundle', 'dist', 'naive'] as const) cold[mode].push(await coldStart(mode));
+const cold = { bundle: [] as number[], dist: [] as number[], naive: [] as number[], firestore: [] as number[] };
+const coldModes = ['bundle', 'dist', 'naive', ...(firestore === undefined ? [] : ['firestore' as const])] as const;
+for (let i = 0; i < COLD_RUNS; i++) for (const mode of coldModes) cold[mode].push(await coldStart(mode));
+await firestore?.stop();
 const spread = (values: number[]) =>
   `${median(values).toFixed(0)} (${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)})`;
 rows.push([
-  `process cold start to first message handled and exported, as deployed (esbuild bundle; ms, median and range of ${COLD_RUNS}; aim < 300)`,
+  `process cold start to first message handled and exported, as deployed with the Firestore store (esbuild bundle, the Firestore emulator; ms, median and range of ${COLD_RUNS}; aim < 300)`,
+  firestore === undefined ? 'not measured: emulator not installed' : spread(cold.firestore),
+]);
+rows.push([
+  'the same with the SQLite store (embedded mode: the bundle and Datadog client alone, without the Firestore client)',
   spread(cold.bundle),
 ]);
 rows.push(["the same from tsc's dist/ (unbundled: every Datadog model file read)", spread(cold.dist)]);
