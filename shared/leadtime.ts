@@ -222,7 +222,8 @@ export async function settleLeadTime(
   const passed = was > order ? was : order;
   // Deploys resolved as the service's first that come after this one are first no more: walk
   // them again (one per arrival is not enough: several earlier deploys may arrive together).
-  // (Read after this deploy was stored, that is enough: one resolved first after it sees it.)
+  // (Read once this deploy was stored, which is enough: a later deploy that records itself as
+  // first after this read looks again after recording, as above, and finds this one.)
   const laterFirstDeploys =
     laterFirst?.order === order ? laterFirst.deploys : await store.laterFirstDeploys(deploy.service, order);
   for (const later of laterFirstDeploys) {
