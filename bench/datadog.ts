@@ -27,7 +27,8 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 // ---- cold start -------------------------------------------------------------------------------
 /**
  * Runs bench/process-cold.js (the local Datadog answers from this process, so not spawnSync): the
- * deployed bundle (`bundle`), tsc's dist/ (`dist`), or dist/ after the whole client package (`naive`).
+ * deployed bundle (`bundle`), tsc's dist/ (`dist`), or dist/ after the whole client package (`naive`),
+ * with the SQLite store; or the bundle with the Firestore store, as deployed (`firestore`).
  */
 async function coldStart(mode: 'bundle' | 'dist' | 'naive' | 'firestore'): Promise<number> {
   const dataDir = mkdtempSync(join(tmpdir(), 'devstats-cold-'));

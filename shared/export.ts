@@ -348,15 +348,14 @@ async function exportIncident(deps: ExportDeps, exported: IncidentExport, id: st
 
 // ---- a deploy's own export -----------------------------------------------------------------
 
-/** The parts of a deploy's export, in the order they go: distributions last (see exportDeploy). */
-export const DEPLOY_PARTS = ['series', 'event', 'dora', 'distributions'] as const;
-type DeployPart = (typeof DEPLOY_PARTS)[number];
 /**
- * The parts in steps: the count first (the restores' read after it must be the fresh one), then the
- * event and the DORA record side by side (each request a round trip of its own; neither reads what
- * the other writes), then the distributions.
+ * The parts of a deploy's export, in the steps they go in (see exportDeploy): the count first (the
+ * restores' read after it must be the fresh one), then the event and the DORA record side by side
+ * (each request a round trip of its own; neither reads what the other writes), then the
+ * distributions, last.
  */
-const DEPLOY_STEPS: ReadonlyArray<readonly DeployPart[]> = [['series'], ['event', 'dora'], ['distributions']];
+const DEPLOY_STEPS = [['series'], ['event', 'dora'], ['distributions']] as const;
+type DeployPart = (typeof DEPLOY_STEPS)[number][number];
 
 /**
  * Sends one stored deploy to Datadog, part by part: its count bucket (and the bucket of the report
