@@ -16,6 +16,11 @@ export class PubSubBus implements Bus {
   private client: Promise<PubSub> | undefined;
   private readonly topics = new Map<string, Topic>();
   private readonly subscriptions: Subscription[] = [];
+  /**
+   * Topics this bus is subscribing to, until their subscriptions exist: Pub/Sub never delivers a
+   * message published before, so a publish to one of them waits (at most a publish's time).
+   */
+  private readonly subscribing = new Map<string, Promise<unknown>>();
   private readonly options: PubSubBusOptions;
 
   constructor(options: PubSubBusOptions) {
@@ -28,6 +33,9 @@ export class PubSubBus implements Bus {
   }
 
   async publish(topicName: string, message: BusMessage): Promise<string> {
+    const subscribing = this.subscribing.get(topicName);
+    if (subscribing !== undefined)
+      await withTimeout(subscribing, this.options.publishTimeoutMs, `the subscription to ${topicName}`);
     const topic = await this.topic(topicName);
     try {
       return await withTimeout(
@@ -44,9 +52,24 @@ export class PubSubBus implements Bus {
   /**
    * Pulls from a subscription to `topic` (both created when missing): what `npm start` does next
    * to the emulator, with Pub/Sub's real delivery semantics. A handler that returns acks the
-   * message; one that throws nacks it, so Pub/Sub redelivers it.
+   * message; one that throws nacks it, so Pub/Sub redelivers it. Publishes to the topic from this
+   * bus wait until the subscription exists.
    */
-  async subscribe(
+  subscribe(
+    topicName: string,
+    subscriptionName: string,
+    handler: (message: PubSubMessage) => Promise<void>,
+    onError: (error: unknown) => void,
+  ): Promise<Subscription> {
+    const subscribed = this.pull(topicName, subscriptionName, handler, onError);
+    const waiting = Promise.allSettled([this.subscribing.get(topicName), subscribed]).then(() => {
+      if (this.subscribing.get(topicName) === waiting) this.subscribing.delete(topicName);
+    });
+    this.subscribing.set(topicName, waiting);
+    return subscribed;
+  }
+
+  private async pull(
     topicName: string,
     subscriptionName: string,
     handler: (message: PubSubMessage) => Promise<void>,

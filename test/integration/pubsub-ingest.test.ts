@@ -139,6 +139,25 @@ describe('ingest publishes to the real Pub/Sub emulator', { skip }, () => {
     await store.close();
   });
 
+  test('a message published while its subscription is being created is delivered (npm start takes deliveries at once)', async () => {
+    // The topic exists; the subscription does not yet: Pub/Sub drops what is published before it.
+    await pubsub.createTopic('devstats-early');
+    const got: string[] = [];
+    const subscribed = bus.subscribe(
+      'devstats-early',
+      'devstats-early-process',
+      async (message) => {
+        got.push(message.data.toString());
+      },
+      (error) => assert.fail(String(error)),
+    );
+    await bus.publish('devstats-early', { data: Buffer.from('first delivery'), attributes: {} });
+    const deadline = Date.now() + 10_000;
+    while (got.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(got, ['first delivery']);
+    await (await subscribed).close();
+  });
+
   test('with the emulator stopped, ingest answers 503 with Retry-After', async () => {
     await subscription.close();
     await emulator.stop();
