@@ -104,7 +104,9 @@ export class FirestoreStore implements Store {
   }
 
   static async connect(projectId: string | undefined): Promise<FirestoreStore> {
-    const { Firestore } = await import('@google-cloud/firestore');
+    // The CommonJS package's exports object (`default`): Node gives it to an import, and so does the
+    // esbuild bundle, which carries the client inside it (build/bundle.js) but names no exports.
+    const { Firestore } = (await import('@google-cloud/firestore')).default;
     return new FirestoreStore(
       new Firestore({ ignoreUndefinedProperties: true, ...(projectId === undefined ? {} : { projectId }) }),
     );

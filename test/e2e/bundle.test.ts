@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { FakeDatadog } from '../support/datadog-server.ts';
+import { type Emulator, skipUnlessEmulator, startEmulator } from '../support/emulator.ts';
 import { githubPush } from '../support/fixtures.ts';
 import { freePort } from '../support/ports.ts';
 import { sign } from '../support/signing.ts';
@@ -82,8 +84,15 @@ describe('the deployed bundle (issue 15): esbuild, each function split, Datadog 
     rmSync(out, { recursive: true, force: true });
   });
 
-  /** Runs the messages through a fresh `process` instance loaded from `target`: what Datadog received. */
-  async function processWith(target: string, base: number) {
+  /**
+   * Runs the messages through a fresh `process` instance loaded from `target`, storing in SQLite or
+   * in the environment's store (`store`, e.g. a Firestore emulator's project): what Datadog received.
+   */
+  async function processWith(
+    target: string,
+    base: number,
+    store: Record<string, string> = { DEVSTATS_STORE: 'sqlite' },
+  ) {
     const dd = await new FakeDatadog().start();
     const dataDir = mkdtempSync(join(dir, 'data-'));
     try {
@@ -93,7 +102,7 @@ describe('the deployed bundle (issue 15): esbuild, each function split, Datadog 
           DD_API_KEY: 'bundle-test',
           DD_API_URL: dd.url,
           DEVSTATS_DATA_DIR: dataDir,
-          DEVSTATS_STORE: 'sqlite',
+          ...store,
           DEVSTATS_BUS: 'memory',
           DEVSTATS_MESSAGES: JSON.stringify(messages(base)),
         },
@@ -106,10 +115,11 @@ describe('the deployed bundle (issue 15): esbuild, each function split, Datadog 
     }
   }
 
-  test('process, bundled, sends Datadog exactly what the source sends: the DORA deployment with its commit, the failure, the points', async () => {
+  /** Bundled against source, both with `store(run)` as the store: the same requests to Datadog, as the source sends them. */
+  async function sameAsSource(store: (run: 'bundled' | 'source') => Record<string, string> | undefined) {
     const base = Date.now() - 60_000;
-    const bundled = await processWith(join(out, 'process.js'), base);
-    const source = await processWith(join(process.cwd(), 'functions/process.ts'), base);
+    const bundled = await processWith(join(out, 'process.js'), base, store('bundled'));
+    const source = await processWith(join(process.cwd(), 'functions/process.ts'), base, store('source'));
     // The pipeline's lag is measured by the clock at export: present in both, compared without it.
     const LAG = 'devstats.pipeline.lag';
     const withoutLag = (requests: typeof bundled) =>
@@ -140,6 +150,37 @@ describe('the deployed bundle (issue 15): esbuild, each function split, Datadog 
     };
     assert.equal(deployment.data.attributes.service, 'billing');
     assert.equal(deployment.data.attributes.git?.commit_sha, sha(2));
+  }
+
+  test('process, bundled, sends Datadog exactly what the source sends: the DORA deployment with its commit, the failure, the points', async () => {
+    await sameAsSource(() => undefined);
+  });
+
+  describe('with the Firestore store, as deployed', { skip: skipUnlessEmulator('firestore') }, () => {
+    let emulator: Emulator | undefined;
+    before(async () => {
+      emulator = await startEmulator('firestore');
+    });
+    after(async () => {
+      await emulator?.stop();
+    });
+
+    test('the Firestore client is inside the bundle, not imported from node_modules', () => {
+      const chunks = readdirSync(out).filter((name) => name.endsWith('.js'));
+      const text = chunks.map((name) => readFileSync(join(out, name), 'utf8')).join('\n');
+      assert.doesNotMatch(text, /from\s*"@google-cloud\/firestore"|import\("@google-cloud\/firestore"\)/);
+      assert.match(text, /node_modules\/@google-cloud\/firestore\/build\/src\/index\.js/);
+    });
+
+    test('process, bundled with the Firestore client, stores in Firestore and sends Datadog what the source sends', async () => {
+      // A project of its own per run, so each starts from an empty store, as the SQLite runs do.
+      const id = randomUUID().slice(0, 8);
+      await sameAsSource((run) => ({
+        DEVSTATS_STORE: 'firestore',
+        FIRESTORE_EMULATOR_HOST: emulator?.host ?? '',
+        GOOGLE_CLOUD_PROJECT: `devstats-bundle-${run}-${id}`,
+      }));
+    });
   });
 
   test('ingest, bundled, under functions-framework: a signed push is a 202, a forged one a 401, a truncated body a 400', async () => {
