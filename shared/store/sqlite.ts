@@ -659,14 +659,16 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Gives back every export claim: for the embedded mode at start, where this process is the only
-   * exporter of its file, so a claim left by a run that was killed holds nothing up.
+   * Gives back the claims of exports that did not finish, and says how many: for the embedded mode
+   * at start, where this process is the only exporter of its file, so a claim left by a run that
+   * was killed holds nothing up. (A finished export keeps its lapsed claim; it is not counted.)
    */
   releaseAllClaims(): number {
     let count = 0;
     for (const table of ['events', 'shipped', 'items'])
       count += Number(
-        this.db.prepare(`UPDATE ${table} SET claim_until = NULL WHERE claim_until IS NOT NULL`).run().changes,
+        this.db.prepare(`UPDATE ${table} SET claim_until = NULL WHERE claim_until IS NOT NULL AND exported = 0`).run()
+          .changes,
       );
     return count;
   }

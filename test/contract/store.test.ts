@@ -604,6 +604,24 @@ test('SQLite: every per-delivery lookup searches the index made for it, none sca
   }
 });
 
+test('SQLite: a restart gives back the claims of unfinished exports only, and counts those', async () => {
+  const store = new SqliteStore(':memory:');
+  try {
+    const t = (minute: number) => new Date(Date.UTC(2026, 10, 20, 10, minute)).toISOString();
+    for (const id of ['github:1', 'github:2', 'github:3'])
+      await store.putDeploy(deploy({ id }), { shipsChanges: false });
+    for (const id of ['github:1', 'github:2']) await store.claimDeployExport(id, t(0), t(30));
+    await store.markDeployExported('github:1');
+    // One unfinished export (github:2) was held by the run that stopped; github:1 finished.
+    assert.equal(store.releaseAllClaims(), 1);
+    assert.deepEqual(await store.claimDeployExport('github:2', t(1), t(31)), [], 'free again before its claim lapsed');
+    assert.equal(await store.claimDeployExport('github:1', t(1), t(31)), undefined, 'exported already');
+    assert.equal(store.releaseAllClaims(), 1);
+  } finally {
+    await store.close();
+  }
+});
+
 const firestoreSkip = skipUnlessEmulator('firestore');
 let firestore: Emulator | undefined;
 describe('Firestore emulator', { skip: firestoreSkip }, () => {
