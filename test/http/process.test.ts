@@ -124,6 +124,46 @@ describe('process outcomes', () => {
     await assert.rejects(processMessage(message), StoreUnavailable);
   });
 
+  test("a source's last delivery is written once a minute per instance, even for deliveries handled side by side", async () => {
+    const store = new SqliteStore(':memory:');
+    const writes: string[] = [];
+    let failNext = false;
+    const noting = new Proxy(store, {
+      get(target, property, receiver) {
+        if (property !== 'noteSourceSeen') return Reflect.get(target, property, receiver) as unknown;
+        return async (source: string, at: string) => {
+          writes.push(source);
+          await new Promise((resolve) => setTimeout(resolve, 20)); // a round trip
+          if (failNext) {
+            failNext = false;
+            throw new StoreUnavailable('Firestore noteSourceSeen failed: unavailable');
+          }
+          return target.noteSourceSeen(source, at);
+        };
+      },
+    });
+    let clock = Date.parse('2026-11-22T10:05:00.000Z');
+    const processMessage = createProcessor({
+      store: noting,
+      settings: parseSettings({}),
+      logger: memoryLogger(),
+      now: () => new Date(clock),
+    });
+    const delivery = (source: string, i: number) => ({
+      data: Buffer.from(JSON.stringify(ciDeployment({ id: `run-${source}-${i}` }))),
+      attributes: { source, eventType: 'deployment', receivedAt: new Date(clock).toISOString() },
+    });
+    await Promise.all(Array.from({ length: 8 }, (_, i) => processMessage(delivery('ci', i))));
+    assert.deepEqual(writes, ['ci'], 'eight at once: one write');
+    // A failed write is tried again by the next delivery.
+    clock += 61_000;
+    failNext = true;
+    await assert.rejects(processMessage(delivery('ci', 8)), StoreUnavailable);
+    await processMessage(delivery('ci', 9));
+    assert.deepEqual(writes, ['ci', 'ci', 'ci']);
+    assert.deepEqual(await store.sourcesSeen(), { ci: '2026-11-22T10:06:01.000Z' });
+  });
+
   test('bad input is a rejected outcome naming why, logged, and stores nothing', async () => {
     const store = new SqliteStore(':memory:');
     const logger = memoryLogger();
