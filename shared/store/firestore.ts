@@ -55,6 +55,13 @@ const EXPORTED = '_exported';
 const CLAIM = '_exportClaimUntil';
 /** A shipped change no deploy holds now (released, until a later deploy takes it). */
 const HELD = '_held';
+/**
+ * On a deploy: the shipped documents its last `recordShipped` took (a superset of those it still
+ * holds: an earlier deploy may have taken some over since). Read by id in the next one's
+ * transaction instead of querying `shipped` for them, so concurrent records of different deploys
+ * lock only their own documents. Deploys stored before it existed have none: they are queried.
+ */
+const HOLDS = '_holds';
 /** False for a first deploy's earlier history: held, never counted nor exported. */
 const COUNTED = '_counted';
 /** A deploy's export parts already sent, when it stopped part-way. */
@@ -83,6 +90,7 @@ function withoutInternal<T>(data: Record<string, unknown>): T {
     [EXPORTED]: _exported,
     [CLAIM]: _claim,
     [HELD]: _held,
+    [HOLDS]: _holds,
     [COUNTED]: _counted,
     [PARTS]: _parts,
     [PARKED_BECAUSE]: _parked,
@@ -136,14 +144,20 @@ export class FirestoreStore implements Store {
       this.db.runTransaction(async (tx) => {
         const snapshot = await tx.get(ref);
         if (!snapshot.exists) {
-          tx.create(ref, { ...deploy, ...bookkeeping, [WATCHING]: [] });
+          tx.create(ref, { ...deploy, ...bookkeeping, [WATCHING]: [], [HOLDS]: [] });
           return { result: 'created' as const, before: undefined };
         }
         const data = snapshot.data() ?? {};
         const before = withoutInternal<Deploy>(data);
         if (!supersedes(deploy, before)) return { result: 'unchanged' as const, before };
         // The fact changed: it is exported again.
-        tx.set(ref, { ...deploy, ...bookkeeping, [WATCHING]: (data[WATCHING] as string[] | undefined) ?? [] });
+        tx.set(ref, {
+          ...deploy,
+          ...bookkeeping,
+          [WATCHING]: (data[WATCHING] as string[] | undefined) ?? [],
+          // Still held until its next record says otherwise (undefined, for a deploy stored before it, is left out).
+          [HOLDS]: data[HOLDS] as string[] | undefined,
+        });
         return { result: 'updated' as const, before };
       }),
     );
@@ -465,14 +479,32 @@ export class FirestoreStore implements Store {
       ...record.shipped.map((change) => ({ change, counted: true })),
       ...record.baseline.map((change) => ({ change, counted: false })),
     ];
-    const refs = changes.map(({ change }) => this.db.collection('shipped').doc(docId(change.id)));
+    const shippedDocs = this.db.collection('shipped');
+    const refs = changes.map(({ change }) => shippedDocs.doc(docId(change.id)));
+    const deployRef = this.collection('deploy').doc(docId(deploy.id));
     return this.guard('recordShipped', () =>
       this.db.runTransaction(async (tx) => {
-        const [snapshots, heldSnapshot] = await Promise.all([
-          refs.length === 0 ? Promise.resolve([]) : tx.getAll(...refs),
-          tx.get(this.db.collection('shipped').where('deployId', '==', deploy.id).where(HELD, '==', true)),
-        ]);
-        const held = new Set(heldSnapshot.docs.map((d) => d.id));
+        const [deploySnapshot, ...snapshots] = await tx.getAll(deployRef, ...refs);
+        // The shipped documents this deploy holds now: those its last record took, still its own.
+        const holds = deploySnapshot?.data()?.[HOLDS] as string[] | undefined;
+        let heldDocs: Array<{ id: string; data: Record<string, unknown> }>;
+        if (holds === undefined) {
+          const query = shippedDocs.where('deployId', '==', deploy.id).where(HELD, '==', true);
+          heldDocs = (await tx.get(query)).docs.map((d) => ({ id: d.id, data: d.data() }));
+        } else {
+          const read = new Map(refs.map((ref, i) => [ref.id, snapshots[i]]));
+          const unread = holds.filter((id) => !read.has(id));
+          if (unread.length > 0) {
+            const more = await tx.getAll(...unread.map((id) => shippedDocs.doc(id)));
+            unread.forEach((id, i) => read.set(id, more[i]));
+          }
+          heldDocs = holds.flatMap((id) => {
+            const data = read.get(id)?.data();
+            return data !== undefined && data.deployId === deploy.id && data[HELD] === true ? [{ id, data }] : [];
+          });
+        }
+        const held = new Set(heldDocs.map((d) => d.id));
+        const taken: string[] = [];
         const toExport: ShippedChange[] = [];
         changes.forEach(({ change, counted }, i) => {
           const ref = refs[i] ?? this.db.collection('shipped').doc(docId(change.id));
@@ -480,6 +512,7 @@ export class FirestoreStore implements Store {
           held.delete(ref.id);
           if (data === undefined) {
             tx.create(ref, { ...change, [HELD]: true, [SHIP_ORDER]: order, [COUNTED]: counted, [EXPORTED]: false });
+            taken.push(ref.id);
             if (counted) toExport.push(change);
             return;
           }
@@ -487,6 +520,7 @@ export class FirestoreStore implements Store {
           const holder = data[HELD] === true ? (data[SHIP_ORDER] as string) : undefined;
           // An earlier deploy holds it: it is that deploy's. Else it is this one's, export state kept.
           if (!mine && holder !== undefined && holder < order) return;
+          taken.push(ref.id);
           tx.set(ref, {
             ...change,
             [HELD]: true,
@@ -497,12 +531,13 @@ export class FirestoreStore implements Store {
           });
           if (counted && data[EXPORTED] !== true) toExport.push(change);
         });
-        for (const id of held) tx.update(this.db.collection('shipped').doc(id), { [HELD]: false, [SHIP_ORDER]: null });
-        tx.update(this.collection('deploy').doc(docId(deploy.id)), {
+        for (const id of held) tx.update(shippedDocs.doc(id), { [HELD]: false, [SHIP_ORDER]: null });
+        tx.update(deployRef, {
           [WATCHING]: [...new Set(record.watching)],
           [RESOLVED_FIRST]: record.first,
+          [HOLDS]: [...new Set(taken)],
         });
-        const released = heldSnapshot.docs.filter((d) => held.has(d.id)).map((d) => String(d.data().id));
+        const released = heldDocs.filter((d) => held.has(d.id)).map((d) => String(d.data.id));
         return { toExport, released };
       }),
     );

@@ -368,6 +368,17 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
         assert.deepEqual(takeover, { toExport: [], released: [] });
         assert.deepEqual(await store.shippedBy('earlier'), [shipped('c1', earlier)]);
         assert.deepEqual(await store.shippedBy('later'), [shipped('c2', later)]);
+        // Recorded again without c1, the later one releases nothing: c1 is the earlier one's now.
+        assert.deepEqual(
+          await store.recordShipped(later, {
+            shipped: [shipped('c2', later)],
+            baseline: [],
+            watching: [],
+            first: false,
+          }),
+          { toExport: [shipped('c2', later)], released: [] },
+        );
+        assert.deepEqual(await store.shippedBy('earlier'), [shipped('c1', earlier)]);
         // The later one cannot take it back.
         await store.recordShipped(later, {
           shipped: [shipped('c1', later), shipped('c2', later)],

@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { BusMessage } from '../../shared/bus/bus.ts';
 import { Exporter } from '../../shared/export.ts';
 import { memoryLogger } from '../../shared/log.ts';
 import { createProcessor } from '../../shared/process.ts';
 import { parseSettings } from '../../shared/settings.ts';
+import { FirestoreStore } from '../../shared/store/firestore.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
+import type { Store } from '../../shared/store/store.ts';
+import { type Emulator, skipUnlessEmulator, startEmulator } from '../support/emulator.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
 import { deployMessage, nameOf, pullRequestMessage, pushMessage, ZERO } from '../support/history.ts';
 
@@ -347,6 +351,10 @@ class MarkingStore extends SqliteStore {
 
 function pipeline(withExport: boolean) {
   const store = new MarkingStore(':memory:');
+  return { ...pipelineOver(store, withExport), store };
+}
+
+function pipelineOver(store: Store, withExport: boolean) {
   const logger = memoryLogger();
   const sink = new RecordingSink();
   const now = () => new Date(BASE + 1800_000);
@@ -383,6 +391,8 @@ const scenario = fc
   });
 
 const RUNS = Number(process.env.DEVSTATS_PROPERTY_RUNS ?? 150);
+/** Each Firestore run is a project of its own on the emulator, about 10 ms a round trip: fewer runs. */
+const FIRESTORE_RUNS = Number(process.env.DEVSTATS_PROPERTY_FIRESTORE_RUNS ?? 12);
 /** `DEVSTATS_PROPERTY_SEED=<seed> DEVSTATS_PROPERTY_PATH=<path>` replays a counterexample fast-check printed. */
 const REPLAY = process.env.DEVSTATS_PROPERTY_SEED
   ? { seed: Number(process.env.DEVSTATS_PROPERTY_SEED), path: process.env.DEVSTATS_PROPERTY_PATH, endOnFailure: true }
@@ -441,6 +451,60 @@ describe('lead time against a reference model (fast-check)', () => {
         }
       }),
       { numRuns: Math.ceil(RUNS / 3), includeErrorInReport: true, ...REPLAY },
+    );
+  });
+});
+
+/*
+ * The same two properties on the Firestore store: its transactions (a deploy's shipped changes
+ * read by id from the list it keeps, not queried) are what concurrent delivery exercises.
+ */
+const firestoreSkip = skipUnlessEmulator('firestore');
+let firestore: Emulator | undefined;
+describe('lead time against the reference model, Firestore store (the emulator)', { skip: firestoreSkip }, () => {
+  before(async () => {
+    firestore = await startEmulator('firestore');
+    process.env.FIRESTORE_EMULATOR_HOST = firestore.host;
+  });
+  after(async () => {
+    await firestore?.stop();
+    delete process.env.FIRESTORE_EMULATOR_HOST;
+  });
+  const firestorePipeline = async () =>
+    pipelineOver(await FirestoreStore.connect(`devstats-prop-${randomUUID().slice(0, 8)}`), false);
+
+  test('order and redelivery change nothing', async () => {
+    await fc.assert(
+      fc.asyncProperty(scenario, async ([history, first, second]) => {
+        const { deliver, shipped, store } = await firestorePipeline();
+        try {
+          await deliver(first.map((i) => history.messages[i]!));
+          const expected = sorted(model(history));
+          assert.deepEqual(sorted(await shipped()), expected);
+          await deliver(second.map((i) => history.messages[i]!));
+          assert.deepEqual(sorted(await shipped()), expected, 'redelivered in another order');
+        } finally {
+          await store.close();
+        }
+      }),
+      { numRuns: FIRESTORE_RUNS, includeErrorInReport: true, ...REPLAY },
+    );
+  });
+
+  test('delivered concurrently, the same figures', async () => {
+    await fc.assert(
+      fc.asyncProperty(scenario, fc.integer({ min: 2, max: 8 }), async ([history, first], width) => {
+        const { shipped, store, processMessage } = await firestorePipeline();
+        try {
+          const messages = first.map((i) => history.messages[i]!);
+          for (let i = 0; i < messages.length; i += width)
+            await Promise.all(messages.slice(i, i + width).map((m) => processMessage(m)));
+          assert.deepEqual(sorted(await shipped()), sorted(model(history)));
+        } finally {
+          await store.close();
+        }
+      }),
+      { numRuns: FIRESTORE_RUNS, includeErrorInReport: true, ...REPLAY },
     );
   });
 });
