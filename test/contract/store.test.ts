@@ -518,6 +518,33 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
         assert.deepEqual(await store.shippedBy('github:1'), [shipped('c1'), shipped('c2')]);
       }));
 
+    test('in doubt: marked just before the values go, claimed no more; given back after a definite failure', () =>
+      withStore(async (store) => {
+        const t = (minute: number) => new Date(Date.UTC(2026, 10, 20, 10, minute)).toISOString();
+        const C3 = `billing|${REPO}@c3`;
+        const ref = (id: string) => ({ kind: 'shipped' as const, id });
+        await store.putDeploy(deploy(), { shipsChanges: true });
+        await store.recordShipped(deploy(), {
+          shipped: [shipped('c1'), shipped('c2'), shipped('c3')],
+          baseline: [],
+          watching: [],
+          first: false,
+        });
+        assert.deepEqual(await store.claimShippedExport([C1, C2, C3, C1], t(0), t(2)), [C1, C2, C3]);
+        await store.markShippedExported([C3]);
+        await store.markExportsInDoubt([ref(C1), ref(C2), ref(C3)]);
+        // In doubt: neither listed for a retry nor claimed once the claim lapsed.
+        assert.deepEqual(await store.unexportedShipped(10), []);
+        assert.deepEqual(await store.claimShippedExport([C1, C2, C3], t(5), t(7)), []);
+        // A definite failure gives C2 back; C3 was exported, and stays so.
+        await store.clearExportsInDoubt([ref(C2), ref(C3)]);
+        assert.deepEqual(
+          (await store.unexportedShipped(10)).map((c) => c.id),
+          [C2],
+        );
+        assert.deepEqual(await store.claimShippedExport([C1, C2, C3], t(5), t(7)), [C2]);
+      }));
+
     test('parked exports: sent no more, listed with their reason, due again once unparked', () =>
       withStore(async (store) => {
         const t = (minute: number) => new Date(Date.UTC(2026, 10, 20, 10, minute)).toISOString();
