@@ -38,3 +38,12 @@ resource "google_firestore_index" "store" {
     }
   }
 }
+
+# A deploy's `_holds`, the shipped documents its last record took, is read by id and never
+# queried: no single-field index (it can list thousands of ids for a first deploy's history).
+resource "google_firestore_field" "deploy_holds" {
+  database   = google_firestore_database.default.name
+  collection = "deploys"
+  field      = "_holds"
+  index_config {}
+}
