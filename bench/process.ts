@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BusMessage } from '../shared/bus/bus.ts';
 import { createLogger } from '../shared/log.ts';
+import { Exporter } from '../shared/export.ts';
 import { createProcessor } from '../shared/process.ts';
+import { createDatadogSink } from '../shared/sinks/datadog.ts';
 import { parseSettings } from '../shared/settings.ts';
 import { normalizeDeployment } from '../shared/sources/deployments.ts';
 import { normalizeGithub } from '../shared/sources/github.ts';
@@ -17,6 +19,7 @@ import { Firestore } from '@google-cloud/firestore';
 import { FirestoreStore } from '../shared/store/firestore.ts';
 import { SqliteStore } from '../shared/store/sqlite.ts';
 import { type Store, StoreUnavailable } from '../shared/store/store.ts';
+import { FakeDatadog } from '../test/support/datadog-server.ts';
 import { emulatorAvailable, startEmulator } from '../test/support/emulator.ts';
 import { ciDeployment, githubMergedPullRequest, githubPush, spinnakerPipelineEvent } from '../test/support/fixtures.ts';
 
@@ -129,8 +132,9 @@ async function concurrentThroughput(
   store: Store,
   messages: BusMessage[],
   concurrency: number,
+  exporter?: Exporter,
 ): Promise<{ rate: number; redelivered: number }> {
-  const processMessage = createProcessor({ store, settings, logger });
+  const processMessage = createProcessor({ store, settings, logger, ...(exporter ? { exporter } : {}) });
   let next = 0;
   let redelivered = 0;
   const started = performance.now();
@@ -204,6 +208,39 @@ if (emulatorAvailable('firestore')) {
   rows.push([
     'deliveries/s through process, Firestore emulator (150, 8 at a time as deployed)',
     `${concurrentRun.rate.toFixed(0)} (${concurrentRun.redelivered} redelivered after a transaction conflict)`,
+  ]);
+  // The same with the export to a local Datadog: the claims and marks of `process` as deployed.
+  const dd = await new FakeDatadog().start();
+  const sink = createDatadogSink(
+    {
+      apiKey: 'bench',
+      appKey: undefined,
+      site: 'datadoghq.com',
+      apiUrl: dd.url,
+      timeoutMs: 10_000,
+      retries: 2,
+      backoffMs: 100,
+      dataDir: '/nonexistent',
+    },
+    logger,
+  );
+  const exporting = await FirestoreStore.connect('devstats-bench-export');
+  // Just after the last deploy of the stream, so Datadog takes every point.
+  const exporter = new Exporter({
+    store: exporting,
+    sink,
+    settings,
+    logger,
+    now: () => new Date('2026-11-20T10:50:00Z'),
+  });
+  const exportRun = await concurrentThroughput(exporting, deliveries(50), 8, exporter);
+  const dora = dd.accepted.filter((r) => r.path === '/api/v2/dora/deployment').length;
+  if (dora !== 50) throw new Error(`with the export: expected 50 DORA deployments, Datadog got ${dora}`);
+  await exporting.close();
+  await dd.stop();
+  rows.push([
+    'the same with the export to a local Datadog (claims, parts, in-doubt marks: as deployed)',
+    `${exportRun.rate.toFixed(0)} (${exportRun.redelivered} redelivered)`,
   ]);
   await emulator.stop();
   delete process.env.FIRESTORE_EMULATOR_HOST;
