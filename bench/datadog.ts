@@ -12,7 +12,6 @@ import { Exporter } from '../shared/export.ts';
 import { createLogger } from '../shared/log.ts';
 import { createProcessor } from '../shared/process.ts';
 import { parseSettings } from '../shared/settings.ts';
-import { createDatadogSink } from '../shared/sinks/datadog.ts';
 import { SqliteStore } from '../shared/store/sqlite.ts';
 import { FakeDatadog } from '../test/support/datadog-server.ts';
 import { emulatorAvailable, startEmulator } from '../test/support/emulator.ts';
@@ -84,19 +83,7 @@ rows.push(['the same with the whole client package imported first (the naive imp
   const logger = createLogger(() => undefined);
   const store = new SqliteStore(':memory:');
   const settings = parseSettings({});
-  const sink = createDatadogSink(
-    {
-      apiKey: 'bench',
-      appKey: undefined,
-      site: 'datadoghq.com',
-      apiUrl: dd.url,
-      timeoutMs: 10_000,
-      retries: 2,
-      backoffMs: 100,
-      dataDir: '/nonexistent',
-    },
-    logger,
-  );
+  const sink = dd.sink(logger, { timeoutMs: 10_000, retries: 2, backoffMs: 100 });
   const exporter = new Exporter({ store, sink, settings, logger, now: () => new Date() });
   const handle = createProcessor({ store, exporter, settings, logger });
   const before = dd.attempts;

@@ -9,7 +9,6 @@ import type { BusMessage } from '../shared/bus/bus.ts';
 import { createLogger } from '../shared/log.ts';
 import { Exporter } from '../shared/export.ts';
 import { createProcessor } from '../shared/process.ts';
-import { createDatadogSink } from '../shared/sinks/datadog.ts';
 import { parseSettings } from '../shared/settings.ts';
 import { normalizeDeployment } from '../shared/sources/deployments.ts';
 import { normalizeGithub } from '../shared/sources/github.ts';
@@ -211,19 +210,7 @@ if (emulatorAvailable('firestore')) {
   ]);
   // The same with the export to a local Datadog: the claims and marks of `process` as deployed.
   const dd = await new FakeDatadog().start();
-  const sink = createDatadogSink(
-    {
-      apiKey: 'bench',
-      appKey: undefined,
-      site: 'datadoghq.com',
-      apiUrl: dd.url,
-      timeoutMs: 10_000,
-      retries: 2,
-      backoffMs: 100,
-      dataDir: '/nonexistent',
-    },
-    logger,
-  );
+  const sink = dd.sink(logger, { timeoutMs: 10_000, retries: 2, backoffMs: 100 });
   const exporting = await FirestoreStore.connect('devstats-bench-export');
   // Just after the last deploy of the stream, so Datadog takes every point.
   const exporter = new Exporter({

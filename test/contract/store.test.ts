@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { Change, Commit, Deploy, Incident, PullRequest, Push, ShippedChange } from '../../shared/events.ts';
 import { FirestoreStore } from '../../shared/store/firestore.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
 import { type PutResult, shipOrder, type Store } from '../../shared/store/store.ts';
-import { type Emulator, skipUnlessEmulator, startEmulator } from '../support/emulator.ts';
+import { skipUnlessEmulator, useFirestoreEmulator } from '../support/emulator.ts';
 
 const REPO = 'acme/billing';
 
@@ -660,17 +660,8 @@ test('SQLite: a restart gives back the claims of unfinished exports only, and co
   }
 });
 
-const firestoreSkip = skipUnlessEmulator('firestore');
-let firestore: Emulator | undefined;
-describe('Firestore emulator', { skip: firestoreSkip }, () => {
-  before(async () => {
-    firestore = await startEmulator('firestore');
-    process.env.FIRESTORE_EMULATOR_HOST = firestore.host;
-  });
-  after(async () => {
-    await firestore?.stop();
-    delete process.env.FIRESTORE_EMULATOR_HOST;
-  });
+describe('Firestore emulator', { skip: skipUnlessEmulator('firestore') }, () => {
+  useFirestoreEmulator();
   // Each test gets a project of its own: a clean database on the same emulator.
   storeContract('Firestore', () => FirestoreStore.connect(`devstats-${randomUUID().slice(0, 8)}`));
 });

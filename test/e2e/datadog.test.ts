@@ -130,19 +130,7 @@ async function harness(options: { timeoutMs?: number; retries?: number } = {}): 
   const dd = await new FakeDatadog().start();
   const logger = memoryLogger();
   const store = new SqliteStore(':memory:');
-  const sink = createDatadogSink(
-    {
-      apiKey: 'test-key',
-      appKey: undefined,
-      site: 'datadoghq.com',
-      apiUrl: dd.url,
-      timeoutMs: options.timeoutMs ?? 2000,
-      retries: options.retries ?? 3,
-      backoffMs: 5,
-      dataDir: '/nonexistent',
-    },
-    logger,
-  );
+  const sink = dd.sink(logger, { timeoutMs: options.timeoutMs ?? 2000, retries: options.retries ?? 3 });
   const exporter = new Exporter({ store, sink, settings, logger, now: () => NOW });
   return {
     dd,

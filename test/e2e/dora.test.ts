@@ -7,7 +7,6 @@ import { buildReport, dayRange } from '../../shared/report/figures.ts';
 import { changeFailureRate, restoreTimes, teamScopes } from '../../shared/metrics.ts';
 import { rollup } from '../../shared/rollup.ts';
 import { parseSettings } from '../../shared/settings.ts';
-import { createDatadogSink } from '../../shared/sinks/datadog.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
 import { FakeDatadog } from '../support/datadog-server.ts';
 import { deployMessage } from '../support/history.ts';
@@ -43,19 +42,7 @@ describe("Datadog's own DORA view agrees with ours (issue 11)", () => {
     dd = await new FakeDatadog().start();
     store = new SqliteStore(':memory:');
     const logger = memoryLogger();
-    const sink = createDatadogSink(
-      {
-        apiKey: 'k',
-        appKey: undefined,
-        site: 'datadoghq.com',
-        apiUrl: dd.url,
-        timeoutMs: 2000,
-        retries: 1,
-        backoffMs: 5,
-        dataDir: '/nonexistent',
-      },
-      logger,
-    );
+    const sink = dd.sink(logger);
     const exporter = new Exporter({ store, sink, settings, logger, now: () => NOW });
     const processMessage = createProcessor({ store, settings, logger, exporter, now: () => NOW });
     // Out of order and twice: the records must not depend on it.

@@ -1,16 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { Deploy } from '../../shared/events.ts';
 import { Exporter } from '../../shared/export.ts';
 import { memoryLogger } from '../../shared/log.ts';
 import { parseSettings } from '../../shared/settings.ts';
-import { createDatadogSink } from '../../shared/sinks/datadog.ts';
 import { FirestoreStore } from '../../shared/store/firestore.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
 import type { Store } from '../../shared/store/store.ts';
 import { FakeDatadog } from '../support/datadog-server.ts';
-import { type Emulator, skipUnlessEmulator, startEmulator } from '../support/emulator.ts';
+import { skipUnlessEmulator, useFirestoreEmulator } from '../support/emulator.ts';
 
 /*
  * Two exporters (two instances of process) race on one store: A reads the count of a minute
@@ -63,20 +62,7 @@ function race(name: string, open: () => Promise<Store>, options: { skip?: string
     const dd = await new FakeDatadog().start();
     const store = await open();
     try {
-      const sink = () =>
-        createDatadogSink(
-          {
-            apiKey: 'k',
-            appKey: undefined,
-            site: 'datadoghq.com',
-            apiUrl: dd.url,
-            timeoutMs: 2000,
-            retries: 1,
-            backoffMs: 5,
-            dataDir: '/nonexistent',
-          },
-          memoryLogger(),
-        );
+      const sink = () => dd.sink(memoryLogger());
       const logger = memoryLogger();
       const answers: Array<(value: unknown) => void> = [];
       const late = new Promise((resolve) => answers.push(resolve));
@@ -126,17 +112,8 @@ function race(name: string, open: () => Promise<Store>, options: { skip?: string
 describe('devstats.deploys across concurrent exporters (issue 11)', () => {
   race('SQLite', () => Promise.resolve(new SqliteStore(':memory:')));
 
-  const skip = skipUnlessEmulator('firestore');
-  let emulator: Emulator | undefined;
-  describe('Firestore emulator', { skip }, () => {
-    before(async () => {
-      emulator = await startEmulator('firestore');
-      process.env.FIRESTORE_EMULATOR_HOST = emulator.host;
-    });
-    after(async () => {
-      await emulator?.stop();
-      delete process.env.FIRESTORE_EMULATOR_HOST;
-    });
+  describe('Firestore emulator', { skip: skipUnlessEmulator('firestore') }, () => {
+    useFirestoreEmulator();
     race('Firestore', () => FirestoreStore.connect(`devstats-${randomUUID().slice(0, 8)}`));
   });
 });

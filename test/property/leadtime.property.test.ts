@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { BusMessage } from '../../shared/bus/bus.ts';
 import { Exporter } from '../../shared/export.ts';
@@ -10,7 +10,7 @@ import { parseSettings } from '../../shared/settings.ts';
 import { FirestoreStore } from '../../shared/store/firestore.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
 import type { Store } from '../../shared/store/store.ts';
-import { type Emulator, skipUnlessEmulator, startEmulator } from '../support/emulator.ts';
+import { skipUnlessEmulator, useFirestoreEmulator } from '../support/emulator.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
 import { deployMessage, nameOf, pullRequestMessage, pushMessage, ZERO } from '../support/history.ts';
 
@@ -398,40 +398,46 @@ const REPLAY = process.env.DEVSTATS_PROPERTY_SEED
   ? { seed: Number(process.env.DEVSTATS_PROPERTY_SEED), path: process.env.DEVSTATS_PROPERTY_PATH, endOnFailure: true }
   : {};
 
+type Pipeline = Pick<ReturnType<typeof pipelineOver>, 'deliver' | 'shipped' | 'processMessage'> & { store: Store };
+
+/** Delivered with duplicates in one order, then all again in another: the model's figures each time. */
+const inAnyOrder = (open: () => Promise<Pipeline>) =>
+  fc.asyncProperty(scenario, async ([history, first, second]) => {
+    const { deliver, shipped, store } = await open();
+    try {
+      await deliver(first.map((i) => history.messages[i]!));
+      const expected = sorted(model(history));
+      assert.deepEqual(sorted(await shipped()), expected);
+      await deliver(second.map((i) => history.messages[i]!));
+      assert.deepEqual(sorted(await shipped()), expected, 'redelivered in another order');
+    } finally {
+      await store.close();
+    }
+  });
+
+/** Delivered 2 to 8 at a time, as several instances of process (or one with concurrency) take them. */
+const concurrently = (open: () => Promise<Pipeline>) =>
+  fc.asyncProperty(scenario, fc.integer({ min: 2, max: 8 }), async ([history, first], width) => {
+    const { shipped, store, processMessage } = await open();
+    try {
+      const messages = first.map((i) => history.messages[i]!);
+      for (let i = 0; i < messages.length; i += width)
+        await Promise.all(messages.slice(i, i + width).map((m) => processMessage(m)));
+      assert.deepEqual(sorted(await shipped()), sorted(model(history)));
+    } finally {
+      await store.close();
+    }
+  });
+
+const sqlitePipeline = () => Promise.resolve(pipeline(false));
+
 describe('lead time against a reference model (fast-check)', () => {
   test('every commit that reached production has exactly one lead time, to the first deploy holding it; order and redelivery change nothing', async () => {
-    await fc.assert(
-      fc.asyncProperty(scenario, async ([history, first, second]) => {
-        const { deliver, shipped, store } = pipeline(false);
-        try {
-          await deliver(first.map((i) => history.messages[i]!));
-          const expected = sorted(model(history));
-          assert.deepEqual(sorted(await shipped()), expected);
-          await deliver(second.map((i) => history.messages[i]!));
-          assert.deepEqual(sorted(await shipped()), expected, 'redelivered in another order');
-        } finally {
-          await store.close();
-        }
-      }),
-      { numRuns: RUNS, includeErrorInReport: true, ...REPLAY },
-    );
+    await fc.assert(inAnyOrder(sqlitePipeline), { numRuns: RUNS, includeErrorInReport: true, ...REPLAY });
   });
 
   test('delivered concurrently (as several instances of process handle them), the same figures', async () => {
-    await fc.assert(
-      fc.asyncProperty(scenario, fc.integer({ min: 2, max: 8 }), async ([history, first], width) => {
-        const { shipped, store, processMessage } = pipeline(false);
-        try {
-          const messages = first.map((i) => history.messages[i]!);
-          for (let i = 0; i < messages.length; i += width)
-            await Promise.all(messages.slice(i, i + width).map((m) => processMessage(m)));
-          assert.deepEqual(sorted(await shipped()), sorted(model(history)));
-        } finally {
-          await store.close();
-        }
-      }),
-      { numRuns: RUNS, includeErrorInReport: true, ...REPLAY },
-    );
+    await fc.assert(concurrently(sqlitePipeline), { numRuns: RUNS, includeErrorInReport: true, ...REPLAY });
   });
 
   test('Datadog gets at most one lead time per commit and service, and one for every commit shipped', async () => {
@@ -459,52 +465,30 @@ describe('lead time against a reference model (fast-check)', () => {
  * The same two properties on the Firestore store: its transactions (a deploy's shipped changes
  * read by id from the list it keeps, not queried) are what concurrent delivery exercises.
  */
-const firestoreSkip = skipUnlessEmulator('firestore');
-let firestore: Emulator | undefined;
-describe('lead time against the reference model, Firestore store (the emulator)', { skip: firestoreSkip }, () => {
-  before(async () => {
-    firestore = await startEmulator('firestore');
-    process.env.FIRESTORE_EMULATOR_HOST = firestore.host;
-  });
-  after(async () => {
-    await firestore?.stop();
-    delete process.env.FIRESTORE_EMULATOR_HOST;
-  });
-  const firestorePipeline = async () =>
-    pipelineOver(await FirestoreStore.connect(`devstats-prop-${randomUUID().slice(0, 8)}`), false);
+describe(
+  'lead time against the reference model, Firestore store (the emulator)',
+  {
+    skip: skipUnlessEmulator('firestore'),
+  },
+  () => {
+    useFirestoreEmulator();
+    const firestorePipeline = async () =>
+      pipelineOver(await FirestoreStore.connect(`devstats-prop-${randomUUID().slice(0, 8)}`), false);
 
-  test('order and redelivery change nothing', async () => {
-    await fc.assert(
-      fc.asyncProperty(scenario, async ([history, first, second]) => {
-        const { deliver, shipped, store } = await firestorePipeline();
-        try {
-          await deliver(first.map((i) => history.messages[i]!));
-          const expected = sorted(model(history));
-          assert.deepEqual(sorted(await shipped()), expected);
-          await deliver(second.map((i) => history.messages[i]!));
-          assert.deepEqual(sorted(await shipped()), expected, 'redelivered in another order');
-        } finally {
-          await store.close();
-        }
-      }),
-      { numRuns: FIRESTORE_RUNS, includeErrorInReport: true, ...REPLAY },
-    );
-  });
+    test('order and redelivery change nothing', async () => {
+      await fc.assert(inAnyOrder(firestorePipeline), {
+        numRuns: FIRESTORE_RUNS,
+        includeErrorInReport: true,
+        ...REPLAY,
+      });
+    });
 
-  test('delivered concurrently, the same figures', async () => {
-    await fc.assert(
-      fc.asyncProperty(scenario, fc.integer({ min: 2, max: 8 }), async ([history, first], width) => {
-        const { shipped, store, processMessage } = await firestorePipeline();
-        try {
-          const messages = first.map((i) => history.messages[i]!);
-          for (let i = 0; i < messages.length; i += width)
-            await Promise.all(messages.slice(i, i + width).map((m) => processMessage(m)));
-          assert.deepEqual(sorted(await shipped()), sorted(model(history)));
-        } finally {
-          await store.close();
-        }
-      }),
-      { numRuns: FIRESTORE_RUNS, includeErrorInReport: true, ...REPLAY },
-    );
-  });
-});
+    test('delivered concurrently, the same figures', async () => {
+      await fc.assert(concurrently(firestorePipeline), {
+        numRuns: FIRESTORE_RUNS,
+        includeErrorInReport: true,
+        ...REPLAY,
+      });
+    });
+  },
+);

@@ -1,6 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync, inflateSync } from 'node:zlib';
+import type { Logger } from '../../shared/log.ts';
+import { createDatadogSink, type DatadogSink } from '../../shared/sinks/datadog.ts';
 
 export interface ReceivedRequest {
   method: string;
@@ -42,6 +44,23 @@ export class FakeDatadog {
 
   constructor() {
     this.server = createServer((req, res) => void this.answer(req, res));
+  }
+
+  /** The real Datadog sink (the client, its retries and timeouts), pointed at this server. */
+  sink(logger: Logger, options: { timeoutMs?: number; retries?: number; backoffMs?: number } = {}): DatadogSink {
+    return createDatadogSink(
+      {
+        apiKey: 'test-key',
+        appKey: undefined,
+        site: 'datadoghq.com',
+        apiUrl: this.url,
+        timeoutMs: options.timeoutMs ?? 2000,
+        retries: options.retries ?? 1,
+        backoffMs: options.backoffMs ?? 5,
+        dataDir: '/nonexistent',
+      },
+      logger,
+    );
   }
 
   async start(): Promise<this> {

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { after, before } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,4 +95,20 @@ export async function startEmulator(kind: 'pubsub' | 'firestore'): Promise<Emula
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * In a suite: the Firestore emulator started before its tests, with FIRESTORE_EMULATOR_HOST naming
+ * it, and stopped after them. Each test opens a project of its own on it for a clean database.
+ */
+export function useFirestoreEmulator(): void {
+  let emulator: Emulator | undefined;
+  before(async () => {
+    emulator = await startEmulator('firestore');
+    process.env.FIRESTORE_EMULATOR_HOST = emulator.host;
+  });
+  after(async () => {
+    await emulator?.stop();
+    delete process.env.FIRESTORE_EMULATOR_HOST;
+  });
 }

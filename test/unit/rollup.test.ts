@@ -6,7 +6,6 @@ import { memoryLogger } from '../../shared/log.ts';
 import { startOfDay, windowEndingOn } from '../../shared/metrics.ts';
 import { rollup } from '../../shared/rollup.ts';
 import { parseSettings } from '../../shared/settings.ts';
-import { createDatadogSink } from '../../shared/sinks/datadog.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
 import { FakeDatadog } from '../support/datadog-server.ts';
 
@@ -120,19 +119,7 @@ describe('rollup of a known history: the gauges Datadog receives', () => {
     // Already exported: this test is about the gauges.
     for (const d of deploys) await store.markDeployExported(d.id);
     const logger = memoryLogger();
-    const sink = createDatadogSink(
-      {
-        apiKey: 'k',
-        appKey: undefined,
-        site: 'datadoghq.com',
-        apiUrl: dd.url,
-        timeoutMs: 2000,
-        retries: 0,
-        backoffMs: 1,
-        dataDir: '/nonexistent',
-      },
-      logger,
-    );
+    const sink = dd.sink(logger, { retries: 0, backoffMs: 1 });
     const exporter = new Exporter({ store, sink, settings, logger, now: () => NOW });
     await rollup({ store, sink, exporter, settings, logger, now: () => NOW });
   });
