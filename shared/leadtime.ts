@@ -50,6 +50,8 @@ export interface Resolution {
   watching: string[];
   /** Of those, the shas whose pushes the walk needed and did not find (gaps). */
   waitingFor: string[];
+  /** How many pushes the walk found at each sha it went through: one more there later changes what it ships. */
+  pushesSeen: Map<string, number>;
   /** No earlier shipping deploy of the service. */
   first: boolean;
 }
@@ -58,15 +60,27 @@ export interface Resolution {
 export async function resolveShipped(store: Store, settings: Settings, deploy: Deploy): Promise<Resolution> {
   const repository = deploy.repository;
   const sha = deploy.commitSha;
-  const resolution: Resolution = { shipped: [], baseline: [], watching: [], waitingFor: [], first: false };
+  const resolution: Resolution = {
+    shipped: [],
+    baseline: [],
+    watching: [],
+    waitingFor: [],
+    first: false,
+    pushesSeen: new Map(),
+  };
   if (!shipsChanges(settings, deploy) || repository === undefined || sha === undefined) return resolution;
   const order = shipOrder(deploy);
-  const previous = await store.previousShippingDeploy(deploy.service, order);
+  const deployedEarlier = async (at: string) =>
+    (await store.shippingDeploysAt(repository, at)).some((d) => d.service === deploy.service && shipOrder(d) < order);
+  /** What the walk reads at a sha: whether an earlier deploy shipped it, its pushes, its commit. */
+  const visit = (at: string) =>
+    Promise.all([deployedEarlier(at), store.pushesTo(repository, at), store.commits(repository, [at])]);
+  // The deployed sha's own reads go beside the previous deploy's: one round trip fewer. (Wasted
+  // only when the previous deploy is of the same sha, a redeploy: then nothing is walked.)
+  const [previous, atSha] = await Promise.all([store.previousShippingDeploy(deploy.service, order), visit(sha)]);
   resolution.first = previous === undefined;
   // The walk usually ends at the previous deploy's sha: known without asking the store.
   const previousAt = (at: string) => previous?.repository === repository && previous.commitSha === at;
-  const deployedEarlier = async (at: string) =>
-    (await store.shippingDeploysAt(repository, at)).some((d) => d.service === deploy.service && shipOrder(d) < order);
 
   const found = new Set<string>();
   /** The commits of the pushes (or the commit) of the deployed sha itself. */
@@ -78,13 +92,10 @@ export async function resolveShipped(store: Store, settings: Settings, deploy: D
     if (visited.has(at) || ZERO_SHA.test(at)) continue;
     visited.add(at);
     if (previousAt(at)) continue; // the previous deploy's history
-    const [earlier, pushes, [commit]] = await Promise.all([
-      deployedEarlier(at),
-      store.pushesTo(repository, at),
-      store.commits(repository, [at]),
-    ]);
+    const [earlier, pushes, [commit]] = at === sha ? atSha : await visit(at);
     if (earlier) continue; // a redeploy, a rollback, or the previous deploy's history
     resolution.watching.push(at);
+    resolution.pushesSeen.set(at, pushes.length);
     if (pushes.length === 0 && commit?.parents === undefined) {
       resolution.waitingFor.push(at);
       continue;
@@ -257,15 +268,29 @@ async function changedMeanwhile(
   resolution: Resolution,
 ): Promise<boolean> {
   if (!shipsChanges(settings, deploy)) return false;
-  const first = (await store.previousShippingDeploy(deploy.service, shipOrder(deploy))) === undefined;
-  return first !== resolution.first || (await anyArrived(store, deploy, resolution));
+  const [previous, arrived] = await Promise.all([
+    store.previousShippingDeploy(deploy.service, shipOrder(deploy)),
+    anyArrived(store, deploy, resolution),
+  ]);
+  return (previous === undefined) !== resolution.first || arrived;
 }
+
+/** Shas whose pushes are counted again at once, after recording. */
+const RECHECK_AT_ONCE = 30;
 
 async function anyArrived(store: Store, deploy: Deploy, resolution: Resolution): Promise<boolean> {
   const repository = deploy.repository;
   const sha = deploy.commitSha;
   if (repository === undefined || sha === undefined) return false;
-  for (const at of resolution.waitingFor) if ((await store.pushesTo(repository, at)).length > 0) return true;
+  // A push stored while the walk ran, to a sha it went through, looked for the deploys watching that
+  // sha before this one recorded it: counted here, after recording, against what the walk found
+  // there (a gap found none; a sha a forced push reached may gain the push that brought its commits).
+  const watching = resolution.watching;
+  for (let i = 0; i < watching.length; i += RECHECK_AT_ONCE) {
+    const shas = watching.slice(i, i + RECHECK_AT_ONCE);
+    const counts = await Promise.all(shas.map(async (at) => (await store.pushesTo(repository, at)).length));
+    if (counts.some((count, j) => count > (resolution.pushesSeen.get(shas[j] ?? '') ?? 0))) return true;
+  }
   // Waiting on its own sha with nothing shipped: a pull request may stand in now.
   if (resolution.shipped.length > 0 || !resolution.waitingFor.includes(sha)) return false;
   return (await store.pullRequestByMergeSha(repository, sha)) !== undefined;
