@@ -1,4 +1,4 @@
-import { type Commit, type Deploy, type PullRequest, type ShippedChange, shippedId } from './events.ts';
+import { type Commit, type Deploy, type PullRequest, type Push, type ShippedChange, shippedId } from './events.ts';
 import type { Settings } from './settings.ts';
 import { shipOrder, type Store } from './store/store.ts';
 
@@ -22,6 +22,16 @@ import { shipOrder, type Store } from './store/store.ts';
 export const MAX_WALK = 2000;
 
 const ZERO_SHA = /^0+$/;
+
+/**
+ * The pushes to one sha, as the walk uses them: which, with how many commits, forced or not. A push
+ * stored later, or one with the same ends that added its commits to a stored one, changes it.
+ */
+const pushesAt = (pushes: readonly Push[]) =>
+  pushes
+    .map((p) => `${p.id} ${p.commitShas.length} ${p.forced}`)
+    .sort()
+    .join('\n');
 
 const seconds = (from: string, to: string) => (Date.parse(to) - Date.parse(from)) / 1000;
 /** Clock skew can date a commit after its deploy: never a negative duration. */
@@ -50,8 +60,8 @@ export interface Resolution {
   watching: string[];
   /** Of those, the shas whose pushes the walk needed and did not find (gaps). */
   waitingFor: string[];
-  /** How many pushes the walk found at each sha it went through: one more there later changes what it ships. */
-  pushesSeen: Map<string, number>;
+  /** What the walk found pushed to each sha it went through (`pushesAt`): a change there may change what it ships. */
+  pushesSeen: Map<string, string>;
   /** No earlier shipping deploy of the service. */
   first: boolean;
 }
@@ -95,7 +105,7 @@ export async function resolveShipped(store: Store, settings: Settings, deploy: D
     const [earlier, pushes, [commit]] = at === sha ? atSha : await visit(at);
     if (earlier) continue; // a redeploy, a rollback, or the previous deploy's history
     resolution.watching.push(at);
-    resolution.pushesSeen.set(at, pushes.length);
+    resolution.pushesSeen.set(at, pushesAt(pushes));
     if (pushes.length === 0 && commit?.parents === undefined) {
       resolution.waitingFor.push(at);
       continue;
@@ -283,13 +293,13 @@ async function anyArrived(store: Store, deploy: Deploy, resolution: Resolution):
   const sha = deploy.commitSha;
   if (repository === undefined || sha === undefined) return false;
   // A push stored while the walk ran, to a sha it went through, looked for the deploys watching that
-  // sha before this one recorded it: counted here, after recording, against what the walk found
-  // there (a gap found none; a sha a forced push reached may gain the push that brought its commits).
+  // sha before this one recorded it: read again here, after recording, against what the walk found
+  // there (a gap found none; a sha a forced reset reached may gain the push that brought its commits).
   const watching = resolution.watching;
   for (let i = 0; i < watching.length; i += RECHECK_AT_ONCE) {
     const shas = watching.slice(i, i + RECHECK_AT_ONCE);
-    const counts = await Promise.all(shas.map(async (at) => (await store.pushesTo(repository, at)).length));
-    if (counts.some((count, j) => count > (resolution.pushesSeen.get(shas[j] ?? '') ?? 0))) return true;
+    const now = await Promise.all(shas.map(async (at) => pushesAt(await store.pushesTo(repository, at))));
+    if (now.some((pushed, j) => pushed !== resolution.pushesSeen.get(shas[j] ?? ''))) return true;
   }
   // Waiting on its own sha with nothing shipped: a pull request may stand in now.
   if (resolution.shipped.length > 0 || !resolution.waitingFor.includes(sha)) return false;
