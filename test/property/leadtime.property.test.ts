@@ -498,34 +498,25 @@ describe(
  * went beside the previous deploy's: a push of a1..a3, a lost push of a4, a forced reset to a3,
  * deploys of a4 and then a3 in the same second, all delivered at once. The push that brings a3's
  * commits was stored while the deploy of a3 walked (finding only the reset there), and looked for
- * deploys watching a3 before that one recorded it: the check after recording counts the pushes at
- * every sha the walk went through, not only at its gaps.
+ * deploys watching a3 before that one recorded it: the check after recording reads the pushes again
+ * at every sha the walk went through, not only at its gaps.
  */
 test('a push stored while a deploy walks its sha, where a forced reset already points, is still shipped', async () => {
+  const deployHead = (timing: { sameSecond: boolean; skewed: boolean }): Op => ({
+    kind: 'deploy',
+    target: 'head',
+    pick: 0,
+    service: 'billing',
+    environment: 'production',
+    status: 'success',
+    ...timing,
+  });
   const history = play([
     { kind: 'commit', count: 3, lost: false },
     { kind: 'commit', count: 1, lost: true },
-    {
-      kind: 'deploy',
-      target: 'head',
-      pick: 0,
-      service: 'billing',
-      environment: 'production',
-      status: 'success',
-      sameSecond: false,
-      skewed: true,
-    },
+    deployHead({ sameSecond: false, skewed: true }),
     { kind: 'reset', back: 1 },
-    {
-      kind: 'deploy',
-      target: 'head',
-      pick: 0,
-      service: 'billing',
-      environment: 'production',
-      status: 'success',
-      sameSecond: true,
-      skewed: false,
-    },
+    deployHead({ sameSecond: true, skewed: false }),
   ]);
   const { shipped, store, processMessage } = pipeline(false);
   try {
