@@ -502,7 +502,7 @@ export class FirestoreStore implements Store {
         const taken: string[] = [];
         const toExport: ShippedChange[] = [];
         changes.forEach(({ change, counted }, i) => {
-          const ref = refs[i] ?? this.db.collection('shipped').doc(docId(change.id));
+          const ref = refs[i] ?? shippedDocs.doc(docId(change.id));
           const data = snapshots[i]?.data();
           held.delete(ref.id);
           if (data === undefined) {
