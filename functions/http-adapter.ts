@@ -1,17 +1,19 @@
 /** Adapts functions-framework's Express request and response to the framework-free ingest. */
+import type { ServerResponse } from 'node:http';
 import type { HttpFunction } from '@google-cloud/functions-framework';
-import { type BodyRead, readBody } from '../shared/body.ts';
+import { BodyBudget, type BodyRead, readBody } from '../shared/body.ts';
 import {
   bodyWorthKeeping,
   createIngest,
-  INGEST_PATHS,
   type IngestDeps,
   type IngestRequest,
   logOutcome,
   type Outcome,
   normalPath,
+  readsBody,
   replyFor,
 } from '../shared/ingest.ts';
+import { DEFAULT_MAX_BODY_BYTES_IN_FLIGHT } from '../shared/config.ts';
 import type { DeliveryJournal } from '../shared/journal.ts';
 import type { FrameworkRequest } from './raw-body.ts';
 import './raw-body.ts';
@@ -24,8 +26,17 @@ function headersOf(req: FrameworkRequest): Record<string, string> {
   return headers;
 }
 
-/** The request as ingest sees it, its body read here with the cap enforced while reading. */
-function requestOf(req: FrameworkRequest, deps: IngestDeps, done: (request: IngestRequest) => void): void {
+/**
+ * The request as ingest sees it, its body read here with the cap enforced while reading and its
+ * bytes counted against the process's budget until `res` closes.
+ */
+function requestOf(
+  req: FrameworkRequest,
+  res: ServerResponse,
+  deps: IngestDeps,
+  budget: BodyBudget,
+  done: (request: IngestRequest) => void,
+): void {
   const headers = headersOf(req);
   const request = (body: BodyRead): IngestRequest => ({
     method: req.method,
@@ -35,13 +46,19 @@ function requestOf(req: FrameworkRequest, deps: IngestDeps, done: (request: Inge
     ...(body.problem === undefined ? {} : { unreadableBody: body.problem }),
     traceContext: req.get('x-cloud-trace-context'),
   });
-  // Only ingest's own paths are left unparsed by the server (raw-body.ts); any other is a 404 or 405.
-  if (!INGEST_PATHS.includes(normalPath(req.path))) {
+  // Any other request is a 404, a 405 or the health check: Node discards its body, never read.
+  if (!readsBody(req.method, req.path)) {
     done(request({}));
     return;
   }
-  const options = { maxBytes: deps.config.maxBodyBytes, keep: bodyWorthKeeping(deps.config, req.path, headers) };
-  readBody(req, headers, options, (body) => {
+  const keep = bodyWorthKeeping(deps.config, req.path, headers);
+  readBody(req, headers, { maxBytes: deps.config.maxBodyBytes, keep, budget }, (body) => {
+    if (body.held !== undefined) {
+      const held = body.held;
+      res.once('close', () => {
+        budget.give(held);
+      });
+    }
     done(request(body));
   });
 }
@@ -55,6 +72,8 @@ export interface LocalExtras {
 /** The HTTP function: read the request, call shared/, write the status. */
 export function ingestHandler(deps: IngestDeps, local: LocalExtras = {}): HttpFunction {
   const ingest = createIngest(deps);
+  const { maxBodyBytes, maxBodyBytesInFlight = DEFAULT_MAX_BODY_BYTES_IN_FLIGHT } = deps.config;
+  const budget = new BodyBudget(Math.max(maxBodyBytesInFlight, maxBodyBytes));
   const { journal, home } = local;
   return (req: FrameworkRequest, res) => {
     if (home !== undefined && req.path === '/' && (req.method === 'GET' || req.method === 'HEAD')) {
@@ -107,7 +126,7 @@ export function ingestHandler(deps: IngestDeps, local: LocalExtras = {}): HttpFu
     };
     // Outside the domain a throw would reach Express, not this catch: every step is guarded here.
     try {
-      requestOf(req, deps, handle);
+      requestOf(req, res, deps, budget, handle);
     } catch (error) {
       fail(error);
     }

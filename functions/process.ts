@@ -3,6 +3,8 @@ import type { BusMessage } from '../shared/bus/bus.ts';
 import { deliveryOf, pubsubMessageOf, topicOf } from '../shared/bus/pubsub-event.ts';
 import { createProcessor, type ProcessOutcome } from '../shared/process.ts';
 import { instanceRuntime } from './runtime.ts';
+// The framework's body parsers bounded for CloudEvents: no inflation, at most 16 MiB.
+import './raw-body.ts';
 
 const runtime = instanceRuntime();
 let processor: Promise<(message: BusMessage) => Promise<ProcessOutcome>> | undefined;

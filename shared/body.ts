@@ -12,20 +12,53 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 export interface BodyRead {
   /** The decoded bytes; undefined when not kept or not readable. */
   bytes?: Buffer;
-  problem?: 'too_large' | 'unsupported_encoding' | 'unreadable';
+  problem?: 'too_large' | 'unsupported_encoding' | 'unreadable' | 'busy';
+  /** What the bytes hold of the budget: given back (`budget.give`) once the request is answered. */
+  held?: number;
 }
 
-const DECODERS: Readonly<Record<string, () => Transform>> = {
-  gzip: createGunzip,
-  'x-gzip': createGunzip,
-  deflate: createInflate,
-  br: createBrotliDecompress,
+/**
+ * The bytes every request of the process may hold in memory at once. The cap bounds one body; this
+ * bounds them all together, so many bodies at once (each under the cap, each with a forged
+ * signature, which is checked only once the body is read) cannot exhaust the instance: past it, a
+ * body is refused (`busy`, a 503 with Retry-After) instead of buffered.
+ */
+export class BodyBudget {
+  readonly limit: number;
+  #held = 0;
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+  get held(): number {
+    return this.#held;
+  }
+  take(bytes: number): boolean {
+    if (this.#held + bytes > this.limit) return false;
+    this.#held += bytes;
+    return true;
+  }
+  give(bytes: number): void {
+    this.#held = Math.max(0, this.#held - bytes);
+  }
+}
+
+/**
+ * Each encoding's decoder, and what one costs in memory while it runs, charged to the budget: a
+ * brotli stream may ask for a window of up to 16 MiB (RFC 7932, section 9.1), gzip and deflate 32
+ * KiB plus zlib's state and output chunk. Twelve brotli bombs at once grew the peak by 48 MiB more
+ * than their budgeted bytes before their windows were counted.
+ */
+const DECODERS: Readonly<Record<string, { make: () => Transform; cost: number }>> = {
+  gzip: { make: createGunzip, cost: 64 * 1024 },
+  'x-gzip': { make: createGunzip, cost: 64 * 1024 },
+  deflate: { make: createInflate, cost: 64 * 1024 },
+  br: { make: createBrotliDecompress, cost: 16 * 1024 * 1024 },
 };
 
 export function readBody(
   stream: Readable,
   headers: Readonly<Record<string, string | undefined>>,
-  options: { maxBytes: number; keep: boolean },
+  options: { maxBytes: number; keep: boolean; budget?: BodyBudget },
   done: (read: BodyRead) => void,
 ): void {
   const declared = Number(headers['content-length']);
@@ -34,8 +67,8 @@ export function readBody(
     return;
   }
   const encoding = (headers['content-encoding'] ?? 'identity').trim().toLowerCase();
-  const makeDecoder = encoding === 'identity' || encoding === '' ? undefined : DECODERS[encoding];
-  if (makeDecoder === undefined && encoding !== 'identity' && encoding !== '') {
+  const decoding = encoding === 'identity' || encoding === '' ? undefined : DECODERS[encoding];
+  if (decoding === undefined && encoding !== 'identity' && encoding !== '') {
     done({ problem: 'unsupported_encoding' });
     return;
   }
@@ -45,11 +78,18 @@ export function readBody(
     done({});
     return;
   }
+  const { budget } = options;
+  const decoderCost = decoding?.cost ?? 0;
+  if (budget !== undefined && !budget.take(decoderCost)) {
+    done({ problem: 'busy' });
+    return;
+  }
   const chunks: Buffer[] = [];
   let received = 0;
   let decoded = 0;
+  let held = 0;
   let settled = false;
-  const decoder = makeDecoder?.();
+  const decoder = decoding?.make();
   const finish = (result: BodyRead) => {
     if (settled) return;
     settled = true;
@@ -57,12 +97,22 @@ export function readBody(
     decoder?.destroy();
     // What is left is discarded, never buffered, so the sender can read the answer.
     if (!stream.readableEnded) stream.resume();
-    done(result);
+    // Only a body handed on holds its bytes past this point; the decoder holds nothing.
+    budget?.give(decoderCost + (result.bytes === undefined ? held : 0));
+    done(result.bytes === undefined ? result : { ...result, held });
   };
   const take = (chunk: Buffer) => {
+    if (settled) return;
     decoded += chunk.length;
     if (decoded > options.maxBytes) finish({ problem: 'too_large' });
-    else if (options.keep) chunks.push(chunk);
+    else if (options.keep) {
+      if (budget !== undefined && !budget.take(chunk.length)) {
+        finish({ problem: 'busy' });
+        return;
+      }
+      held += chunk.length;
+      chunks.push(chunk);
+    }
   };
   const onData = (chunk: Buffer) => {
     received += chunk.length;

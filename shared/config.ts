@@ -37,6 +37,8 @@ export interface Config {
   /** `PUBSUB_EMULATOR_HOST`, when a Pub/Sub emulator stands in for Pub/Sub. */
   pubsubEmulatorHost: string | undefined;
   maxBodyBytes: number;
+  /** The request bodies held in memory at once, all requests together (at least `maxBodyBytes`). */
+  maxBodyBytesInFlight: number;
   publishTimeoutMs: number;
   /** Accepted secrets per source: one, or two during a rotation. Empty means the source is not set up. */
   secrets: Record<WebhookSource, readonly string[]>;
@@ -74,6 +76,9 @@ export class ConfigError extends Error {
 
 const positiveInt = z.coerce.number().int().positive();
 
+/** Every request body in memory at once, however many requests: 64 MiB of a 512 MiB ingest instance. */
+export const DEFAULT_MAX_BODY_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
+
 const Env = z.object({
   DEVSTATS_BUS: z.enum(['pubsub', 'memory']).optional(),
   DEVSTATS_STORE: z.enum(['firestore', 'sqlite']).optional(),
@@ -88,6 +93,7 @@ const Env = z.object({
   DEVSTATS_DEAD_LETTER_SUBSCRIPTION: z.string().min(1).default('devstats-dead-letter-inspect'),
   // GitHub caps webhook payloads at 25 MB; anything bigger is not a delivery we want.
   DEVSTATS_MAX_BODY_BYTES: positiveInt.default(26_214_400),
+  DEVSTATS_MAX_BODY_BYTES_IN_FLIGHT: positiveInt.default(DEFAULT_MAX_BODY_BYTES_IN_FLIGHT),
   // GitHub gives a webhook 10 s: answer 503 well before that when Pub/Sub does not confirm.
   DEVSTATS_PUBLISH_TIMEOUT_MS: positiveInt.default(5_000),
   DEVSTATS_INSECURE_DEV: z.enum(['0', '1', 'true', 'false', '']).optional(),
@@ -178,6 +184,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     functionTarget: e.FUNCTION_TARGET,
     pubsubEmulatorHost: e.PUBSUB_EMULATOR_HOST,
     maxBodyBytes: e.DEVSTATS_MAX_BODY_BYTES,
+    maxBodyBytesInFlight: Math.max(e.DEVSTATS_MAX_BODY_BYTES_IN_FLIGHT, e.DEVSTATS_MAX_BODY_BYTES),
     publishTimeoutMs: e.DEVSTATS_PUBLISH_TIMEOUT_MS,
     secrets,
     secretFiles,

@@ -30,7 +30,7 @@ export interface IngestRequest {
   /** The exact bytes received (decoded); undefined when there was no body, or it was not kept or readable. */
   rawBody: Buffer | undefined;
   /** Why the server could not read the body, when it could not. */
-  unreadableBody?: 'too_large' | 'unsupported_encoding' | 'unreadable';
+  unreadableBody?: 'too_large' | 'unsupported_encoding' | 'unreadable' | 'busy';
   /** `X-Cloud-Trace-Context`, for log correlation. */
   traceContext?: string;
 }
@@ -176,8 +176,15 @@ const ROUTES: Readonly<Record<string, Route>> = {
 /** The source a path belongs to, if any: for a refused delivery, which carries none. */
 export const sourceOfPath = (path: string): WebhookSource | undefined => ROUTES[normalPath(path)]?.source;
 
-/** The paths ingest answers: the server leaves their bodies to `readBody`, which caps them while reading. */
+/** The paths ingest answers. */
 export const INGEST_PATHS: readonly string[] = ['/healthz', ...Object.keys(ROUTES)];
+
+/**
+ * Whether ingest reads a request's body at all: only a POST to a source (`readBody` caps it while
+ * reading). Any other request is answered from its method and path, its body never read.
+ */
+export const readsBody = (method: string, path: string): boolean =>
+  method === 'POST' && ROUTES[normalPath(path)] !== undefined;
 
 export const normalPath = (path: string) => (path.length > 1 ? path.replace(/\/+$/, '') : path);
 
@@ -233,7 +240,7 @@ function parseJson(rawBody: Buffer): { ok: true; value: unknown } | { ok: false;
 
 export interface IngestDeps {
   config: Pick<Config, 'maxBodyBytes' | 'secrets' | 'insecureDev' | 'rawTopic' | 'projectId'> &
-    Partial<Pick<Config, 'secretFiles' | 'secretTtlMs'>>;
+    Partial<Pick<Config, 'secretFiles' | 'secretTtlMs' | 'maxBodyBytesInFlight'>>;
   /** The configuration file's settings, which the normalisers read (defaults without one). */
   settings?: Settings;
   bus: Bus;
@@ -332,6 +339,9 @@ export function createIngest(deps: IngestDeps): (request: IngestRequest) => Outc
     const rawBody = request.rawBody ?? Buffer.alloc(0);
     if (request.unreadableBody === 'too_large' || rawBody.length > config.maxBodyBytes) {
       return { reason: 'payload_too_large', limit: config.maxBodyBytes };
+    }
+    if (request.unreadableBody === 'busy') {
+      return { reason: 'unavailable', source: route.source, detail: 'too many request bodies in memory at once' };
     }
     const mediaProblem = mediaTypeProblem(request.headers['content-type']);
     if (mediaProblem !== undefined) return { reason: 'unsupported_media_type', detail: mediaProblem };

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, fork } from 'node:child_process';
 import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
+import { brotliCompressSync, constants, deflateSync, gzipSync } from 'node:zlib';
 import { sign } from '../support/signing.ts';
 
 /*
@@ -91,6 +91,89 @@ describe('ingest reads bodies within the cap (issue 12)', () => {
     assert.equal(answer.body.error, 'payload_too_large');
     assert.ok(
       after.maxRss - before.maxRss < 40 * MiB,
+      `peak grew by ${((after.maxRss - before.maxRss) / MiB).toFixed(1)} MiB`,
+    );
+  });
+
+  // Issue 25: the framework's own parsers inflated these in full before the 404 (RSS 118 MB → 1.36 GB).
+  const bombs = {
+    br: brotliCompressSync(Buffer.alloc(300 * MiB, ' '), { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }),
+    gzip: gzipSync(Buffer.alloc(300 * MiB, ' '), { level: 9 }),
+    deflate: deflateSync(Buffer.alloc(300 * MiB, ' '), { level: 9 }),
+  };
+  const send = (method: string, path: string, encoding: string, bomb: Buffer, extra: Record<string, string> = {}) =>
+    new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
+      const req = request(url + path, {
+        method,
+        headers: {
+          'content-type': 'application/json',
+          'content-encoding': encoding,
+          // Without a length, node:http sends a GET's or DELETE's body unframed.
+          'content-length': String(bomb.length),
+          ...extra,
+        },
+      });
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          resolve({
+            status: res.statusCode ?? 0,
+            body: JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>,
+          });
+        });
+      });
+      req.on('error', reject);
+      req.end(bomb);
+    });
+
+  test('compression bombs on paths and methods ingest does not serve, 18 at once: 404 or 405, never inflated', async () => {
+    const before = await usage();
+    const started = Date.now();
+    const answers = await Promise.all(
+      (['br', 'gzip', 'deflate'] as const).flatMap((encoding) =>
+        [
+          ['POST', '/nope'],
+          ['POST', '/'],
+          ['POST', '/GITHUB'],
+          ['PUT', '/github'],
+          ['DELETE', '/healthz'],
+          ['POST', '/healthz'],
+        ].map(([method = '', path = '']) => send(method, path, encoding, bombs[encoding])),
+      ),
+    );
+    const after = await usage();
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      Array.from({ length: 3 }, () => [404, 404, 404, 405, 405, 405]).flat(),
+    );
+    assert.ok(Date.now() - started < 2000, `answered in ${Date.now() - started} ms`);
+    assert.ok(
+      after.maxRss - before.maxRss < 20 * MiB,
+      `peak grew by ${((after.maxRss - before.maxRss) / MiB).toFixed(1)} MiB`,
+    );
+  });
+
+  test('bombs with a forged signature, 12 at once: each 413 or 503, and all of them together hold at most the budget', async () => {
+    const before = await usage();
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        send('POST', '/github', i % 2 === 0 ? 'br' : 'gzip', i % 2 === 0 ? bombs.br : bombs.gzip, {
+          'x-github-event': 'push',
+          'x-github-delivery': `d${i}`,
+          'x-hub-signature-256': 'sha256=' + '0'.repeat(64),
+        }),
+      ),
+    );
+    const after = await usage();
+    for (const answer of answers) assert.ok([413, 503].includes(answer.status), JSON.stringify(answer));
+    assert.ok(
+      answers.some((a) => a.status === 503 && a.body.error === 'unavailable'),
+      'the budget refused some',
+    );
+    // 64 MiB of budget, decoders' windows included; socket buffers and garbage not yet collected add some.
+    assert.ok(
+      after.maxRss - before.maxRss < 80 * MiB,
       `peak grew by ${((after.maxRss - before.maxRss) / MiB).toFixed(1)} MiB`,
     );
   });
