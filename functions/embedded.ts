@@ -3,7 +3,7 @@ import { deliveryOf } from '../shared/bus/pubsub-event.ts';
 import { PubSubBus } from '../shared/bus/pubsub.ts';
 import { createProcessor } from '../shared/process.ts';
 import { rollup } from '../shared/rollup.ts';
-import { instanceRuntime } from './runtime.ts';
+import { instanceRuntime, stopOnConfigError } from './runtime.ts';
 
 /**
  * Local runs (`npm start`): this process also runs `process` on what ingest publishes, against the
@@ -18,15 +18,23 @@ const { bus, config, settings, logger, journal } = runtime;
 const local = !config.onGoogleCloud;
 
 if (local && (bus instanceof SqliteQueueBus || (bus instanceof PubSubBus && config.pubsubEmulatorHost !== undefined))) {
-  const backend = runtime.backend().then((b) => {
-    // This process is the only exporter of its SQLite file: what a killed run claimed is free again.
-    const store = b.store as Partial<{ releaseAllClaims(): number }>;
-    if (store.releaseAllClaims !== undefined) {
-      const released = store.releaseAllClaims.call(b.store);
-      if (released > 0) logger.info('export claims of an earlier run given back', { released });
-    }
-    return b;
-  });
+  const backend = runtime
+    .backend()
+    .catch(stopOnConfigError)
+    .then((b) => {
+      // This process is the only exporter of its SQLite file: what a killed run claimed is free again.
+      const store = b.store as Partial<{ releaseAllClaims(): number }>;
+      if (store.releaseAllClaims !== undefined) {
+        try {
+          const released = store.releaseAllClaims.call(b.store);
+          if (released > 0) logger.info('export claims of an earlier run given back', { released });
+        } catch (error) {
+          // A full disk: the claims lapse by themselves; exports wait until there is room.
+          logger.error('export claims of an earlier run could not be given back', { error: String(error) });
+        }
+      }
+      return b;
+    });
   const processor = backend.then(({ store, exporter }) => createProcessor({ store, exporter, settings, logger }));
   const runRollup = async () => {
     const { store, sink, exporter } = await backend;

@@ -72,17 +72,25 @@ export function createRuntime(env: Record<string, string | undefined>, logger: L
 
 let runtime: Runtime | undefined;
 
+/**
+ * A configuration error, or a data directory that cannot be written, stops the process with one
+ * line naming the field or the file; anything else is thrown on.
+ */
+export function stopOnConfigError(error: unknown): never {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`devstats: ${error.message}\n`);
+    process.exit(78); // EX_CONFIG
+  }
+  throw error;
+}
+
 /** The instance's runtime; a configuration error stops the process with a message naming the field. */
 export function instanceRuntime(): Runtime {
   if (runtime !== undefined) return runtime;
   try {
     runtime = createRuntime(process.env);
   } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`devstats: ${error.message}\n`);
-      process.exit(78); // EX_CONFIG
-    }
-    throw error;
+    stopOnConfigError(error);
   }
   return runtime;
 }

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { isDiskFull, openDatabase } from '../sqlite-file.ts';
 import type { Logger } from '../log.ts';
 import { type Bus, type BusMessage, PublishError } from './bus.ts';
 import type { Consumer, Delivery } from './memory.ts';
@@ -107,10 +106,9 @@ export class SqliteQueueBus implements Bus {
     this.retryDelayMs = options.retryDelayMs ?? 200;
     this.ackDeadlineMs = options.ackDeadlineMs ?? 60_000;
     this.concurrency = options.concurrency ?? 16;
-    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-    this.db = new DatabaseSync(options.path);
-    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
-    this.db.exec(SCHEMA);
+    this.db = openDatabase(options.path, (db) => {
+      db.exec(SCHEMA);
+    });
     this.statements = prepareStatements(this.db);
   }
 
@@ -189,9 +187,21 @@ export class SqliteQueueBus implements Bus {
     const room = this.concurrency - running;
     if (room <= 0) return;
     const now = Date.now();
-    const rows = this.statements.due.all(topic, now, now, room) as unknown as Row[];
+    let rows: Row[];
+    try {
+      rows = this.statements.due.all(topic, now, now, room) as unknown as Row[];
+    } catch (error) {
+      this.bookkeepingFailed('reading the queue', error);
+      return;
+    }
     for (const row of rows) {
-      this.statements.lease.run(now + this.ackDeadlineMs, row.seq);
+      try {
+        this.statements.lease.run(now + this.ackDeadlineMs, row.seq);
+      } catch (error) {
+        // Not leased, so not delivered now: the next pump tries again.
+        this.bookkeepingFailed('leasing a message', error);
+        return;
+      }
       const attempt = row.attempts + 1;
       const delivery: Delivery = {
         id: row.id,
@@ -201,13 +211,29 @@ export class SqliteQueueBus implements Bus {
         attempt,
       };
       this.running.set(topic, (this.running.get(topic) ?? 0) + 1);
-      const run = this.deliver(consumer, row, delivery).finally(() => {
-        this.inFlight.delete(run);
-        this.running.set(topic, (this.running.get(topic) ?? 1) - 1);
-        this.pump(topic);
-      });
+      const run = this.deliver(consumer, row, delivery)
+        .catch((error: unknown) => {
+          // Acknowledging or rescheduling failed (a full disk): the lease lapses and it comes again.
+          this.bookkeepingFailed('recording a delivery', error);
+        })
+        .finally(() => {
+          this.inFlight.delete(run);
+          this.running.set(topic, (this.running.get(topic) ?? 1) - 1);
+          this.pump(topic);
+        });
       this.inFlight.add(run);
     }
+  }
+
+  private lastBookkeepingError = 0;
+
+  /** The queue's own writes failed: logged (once a minute at most), never thrown out of a timer. */
+  private bookkeepingFailed(what: string, error: unknown): void {
+    if (Date.now() - this.lastBookkeepingError < 60_000) return;
+    this.lastBookkeepingError = Date.now();
+    this.logger.error(`the local queue failed ${what}; messages wait until it can write again`, {
+      error: isDiskFull(error) ? 'the disk is full' : String(error),
+    });
   }
 
   private async deliver(consumer: Consumer, row: Row, delivery: Delivery): Promise<void> {
@@ -232,7 +258,7 @@ export class SqliteQueueBus implements Bus {
           this.statements.ack.run(row.seq);
           this.db.exec('COMMIT');
         } catch (buryError) {
-          this.db.exec('ROLLBACK');
+          if (this.db.isTransaction) this.db.exec('ROLLBACK');
           throw buryError;
         }
         this.logger.error('message dead-lettered after its last delivery attempt', fields);

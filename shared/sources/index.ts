@@ -30,7 +30,48 @@ const MAX_EVENT_BYTES = 900 * 1024;
 
 export type Normalized = { ok: true; events: CanonicalEvent[] } | { ok: false; field: string; problem: string };
 
+/** The fields that become ids, tags or paths: no name of a repository, ref, service or environment has control characters. */
+const NAME_FIELDS = new Set([
+  'id',
+  'externalId',
+  'service',
+  'environment',
+  'repository',
+  'branch',
+  'sha',
+  'commitSha',
+  'mergeCommitSha',
+  'team',
+  'deployId',
+]);
+// eslint-disable-next-line no-control-regex -- control characters are exactly what it finds
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/**
+ * The first string of an event that no store, tag or path can hold as it is, and why: one that is
+ * not well-formed Unicode (a lone UTF-16 surrogate, which a JSON `\ud800` escape can carry) has no
+ * UTF-8 form, so as an id it would throw (`encodeURIComponent`) or silently become U+FFFD, making
+ * two ids one; a control character in a name. Ids are derived from the other fields, so they are
+ * looked at last and the field named is the one the sender wrote.
+ */
+function unstorableString(value: unknown, path: string, key = ''): { field: string; problem: string } | undefined {
+  if (typeof value === 'string') {
+    if (!value.isWellFormed()) return { field: path, problem: 'is not valid Unicode (a lone UTF-16 surrogate)' };
+    if (NAME_FIELDS.has(key) && CONTROL.test(value)) return { field: path, problem: 'holds a control character' };
+    return undefined;
+  }
+  if (value === null || typeof value !== 'object') return undefined;
+  const entries = Object.entries(value).sort(([a], [b]) => Number(a === 'id') - Number(b === 'id'));
+  for (const [childKey, child] of entries) {
+    const found = unstorableString(child, `${path}.${childKey}`, Array.isArray(value) ? key : childKey);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
 function storableProblem(event: CanonicalEvent): { field: string; problem: string } | undefined {
+  const unstorable = unstorableString(event, event.kind);
+  if (unstorable !== undefined) return unstorable;
   const ids: Array<[string, string]> = [[`${event.kind}.id`, event.id]];
   if (event.kind === 'push') ids.push(['push.id', pushId(event.repository, event.branch, event.before, event.after)]);
   if (event.kind === 'deploy' && event.repository !== undefined && event.commitSha !== undefined)

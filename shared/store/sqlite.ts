@@ -1,6 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { openDatabase } from '../sqlite-file.ts';
 import {
   CanonicalEvent,
   type Change,
@@ -204,17 +203,18 @@ export class SqliteStore implements Store {
   private readonly statements: ReturnType<typeof prepareStatements>;
 
   constructor(path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new DatabaseSync(path);
-    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
-    const columns = this.db.prepare("SELECT name FROM pragma_table_info('events')").all() as Array<{ name: string }>;
-    if (columns.length > 0 && !columns.some((c) => c.name === 'ship_order')) {
+    let unmigrated = false;
+    this.db = openDatabase(path, (db) => {
+      const columns = db.prepare("SELECT name FROM pragma_table_info('events')").all() as Array<{ name: string }>;
+      unmigrated = columns.length > 0 && !columns.some((c) => c.name === 'ship_order');
+      if (!unmigrated) db.exec(SCHEMA);
+    });
+    if (unmigrated) {
       this.db.close();
       throw new StoreUnavailable(
         `${path} was written by an earlier DevStats and is not migrated: move it away and send the history again (devstats replay, or backfill)`,
       );
     }
-    this.db.exec(SCHEMA);
     this.statements = prepareStatements(this.db);
   }
 
@@ -472,13 +472,14 @@ export class SqliteStore implements Store {
 
   /** Runs `work` in one write transaction: all of it is stored, or none. */
   private transaction<T>(work: () => T): Promise<T> {
-    this.db.exec('BEGIN IMMEDIATE');
     try {
+      this.db.exec('BEGIN IMMEDIATE');
       const result = work();
       this.db.exec('COMMIT');
       return Promise.resolve(result);
     } catch (error) {
-      this.db.exec('ROLLBACK');
+      // A full disk ends the transaction itself (SQLITE_FULL): a ROLLBACK then would hide why.
+      if (this.db.isTransaction) this.db.exec('ROLLBACK');
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
   }
