@@ -332,6 +332,12 @@ async function runBackfill(
   const window = {
     since: utc(values.since ?? new Date(Date.now() - 183 * 86_400_000)),
     until: utc(values.until ?? new Date()),
+    // The defaults differ on every run: an interrupted run is found again by how the command named them.
+    ...(values.since !== undefined && values.until !== undefined
+      ? {}
+      : {
+          named: `${values.since === undefined ? 'default' : utc(values.since)}|${values.until === undefined ? 'now' : utc(values.until)}`,
+        }),
   };
   const dryRun = values['dry-run'];
   const logger = createLogger(() => undefined);

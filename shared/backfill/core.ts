@@ -31,7 +31,29 @@ export interface HistoryPage {
 export interface Window {
   since: string;
   until: string;
+  /**
+   * How the command named the window when it left `--since` or `--until` to their defaults (`now`
+   * and six months before it, so different on every run), e.g. `default|now`: a re-run of the same
+   * command finds the unfinished run's place by it and goes on over that run's window. Undefined
+   * when both were given: the window is its own name.
+   */
+  named?: string;
 }
+
+/**
+ * Where a scope's backfill stands: the next page, or `done`. A window named by its defaults also
+ * keeps the window the run fetched, so a resumed run pages through the same listing (a later
+ * `until` would shift every page of a newest-first list).
+ */
+interface Cursor {
+  next: string;
+  window?: { since: string; until: string };
+}
+function parseCursor(value: string | undefined): Cursor | undefined {
+  if (value === undefined) return undefined;
+  return value.startsWith('{') ? (JSON.parse(value) as Cursor) : { next: value };
+}
+const formatCursor = (cursor: Cursor): string => (cursor.window === undefined ? cursor.next : JSON.stringify(cursor));
 
 /** A source's history: its scopes, and each scope's pages from a stored place. */
 export interface HistorySource {
@@ -154,22 +176,30 @@ export async function backfillSource(
   }
   let finished = 0;
   const runScope = async (scope: string) => {
-    const key = `${source.name}|${window.since}|${window.until}|${scope}`;
-    const place = await deps.store.backfillCursor(key);
-    if (place === 'done' && !options.dryRun) return;
+    const key = `${source.name}|${window.named ?? `${window.since}|${window.until}`}|${scope}`;
+    const stored = parseCursor(await deps.store.backfillCursor(key));
+    // A named window that was done starts over up to the new now; an explicit one stays done.
+    if (stored?.next === 'done' && !options.dryRun && window.named === undefined) return;
+    const resuming = stored !== undefined && stored.next !== 'done' && !options.dryRun;
+    const scopeWindow = resuming && stored.window !== undefined ? { ...window, ...stored.window } : window;
+    const place = (next: string) =>
+      formatCursor({
+        next,
+        ...(window.named === undefined ? {} : { window: { since: scopeWindow.since, until: scopeWindow.until } }),
+      });
     let page = 0;
-    for await (const { items, next } of source.pages(scope, options.dryRun ? undefined : place, window)) {
+    for await (const { items, next } of source.pages(scope, resuming ? stored.next : undefined, scopeWindow)) {
       page++;
       tally.fetched += items.length;
       for (let i = 0; i < items.length; i += concurrency)
         await Promise.all(items.slice(i, i + concurrency).map((item) => handle(item)));
-      if (!options.dryRun) await deps.store.putBackfillCursor(key, next ?? 'done');
+      if (!options.dryRun) await deps.store.putBackfillCursor(key, place(next ?? 'done'));
       tally.rateLimitWaits = options.waits();
       const elapsed = (performance.now() - started) / 1000;
       const eta = finished === 0 ? undefined : (elapsed / finished) * (scopes.length - finished);
       deps.progress.step(tally, scope, page, eta);
     }
-    if (!options.dryRun) await deps.store.putBackfillCursor(key, 'done');
+    if (!options.dryRun) await deps.store.putBackfillCursor(key, place('done'));
     finished++;
   };
   const queue = [...groups.values()];

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -343,6 +344,87 @@ describe('devstats backfill github (issue 13)', () => {
       'the same facts',
     );
     assert.deepEqual(resumed.shipped, once.shipped);
+  });
+
+  test('killed with SIGKILL after its first page, the same command (no --until) run again resumes: fewer requests, nothing twice, nothing missing (issue 25)', async () => {
+    // The command a person types, in a process of its own: `--until` left to its default, "now".
+    const command = ['backfill', 'github', '--since', '2026-07-01T00:00:00Z', '--repository', REPO];
+    const real = await fakeGithub().start();
+    let requests = 0;
+    let killAtSecondPage: ChildProcess | undefined;
+    const proxy = createServer((req: IncomingMessage, res: ServerResponse) => {
+      requests++;
+      if (killAtSecondPage !== undefined && req.url?.includes('/commits') === true && req.url.includes('page=2')) {
+        // The first page is stored and its place recorded: the process dies before the second.
+        killAtSecondPage.kill('SIGKILL');
+        killAtSecondPage = undefined;
+        res.destroy();
+        return;
+      }
+      void (async () => {
+        const chunks: Buffer[] = [];
+        for await (const c of req) chunks.push(c as Buffer);
+        const answer = await fetch(real.url + (req.url ?? '/'), {
+          method: req.method ?? 'GET',
+          headers: { 'content-type': 'application/json' },
+          ...(chunks.length > 0 ? { body: Buffer.concat(chunks) } : {}),
+        });
+        const here = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+        const link = answer.headers.get('link');
+        res.writeHead(answer.status, {
+          'content-type': 'application/json',
+          ...(link === null ? {} : { link: link.replaceAll(real.url, here) }),
+        });
+        res.end((await answer.text()).replaceAll(real.url, here));
+      })();
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const viaProxy = (data: string) => ({
+      ...env(data),
+      GITHUB_API_URL: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    });
+    const run = (data: string, kill = false) => {
+      const child = spawn(process.execPath, ['--import', './scripts/preflight.js', 'shared/cli.ts', ...command], {
+        env: { ...process.env, ...viaProxy(data) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+      if (kill) killAtSecondPage = child;
+      return new Promise<{ signal: string | null; output: string }>((resolve) =>
+        child.once('exit', (_code, signal) => {
+          resolve({ signal, output });
+        }),
+      );
+    };
+    try {
+      requests = 0;
+      assert.equal((await run(join(dir, 'full'))).signal, null);
+      const full = requests;
+
+      const data = join(dir, 'killed');
+      assert.equal((await run(data, true)).signal, 'SIGKILL');
+      const partial = await storeContents(join(data, 'devstats.sqlite'));
+      assert.ok(partial.events.length > 0 && partial.events.length < COMMITS, 'stopped part-way');
+      requests = 0;
+      const resumed = await run(data);
+      assert.equal(resumed.signal, null);
+      assert.ok(requests < full, `the re-run made ${requests} requests, a full run ${full}`);
+      const done = JSON.parse(resumed.output.split('\n').find((l) => l.includes('"step":"done"')) ?? '{}') as {
+        duplicates?: number;
+      };
+      assert.equal(done.duplicates, 0, 'nothing the killed run stored is fetched and stored again');
+      const [after, once] = await Promise.all([
+        storeContents(join(data, 'devstats.sqlite')),
+        storeContents(join(dir, 'full', 'devstats.sqlite')),
+      ]);
+      assert.deepEqual(after.events, once.events, 'the same facts as one run');
+      assert.deepEqual(after.shipped, once.shipped);
+    } finally {
+      proxy.closeAllConnections();
+      proxy.close();
+      await real.stop();
+    }
   });
 
   test('the report over the backfilled quarter equals the report built from the same history sent as webhooks', async () => {
