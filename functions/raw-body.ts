@@ -25,7 +25,7 @@ export const EVENT_BODY_LIMIT = '16mb';
 
 type Middleware = (req: FrameworkRequest, res: unknown, next: (error?: unknown) => void) => void;
 type ParserFactory = (options?: Record<string, unknown>) => Middleware;
-type GetServer = (userFunction: unknown, options: { signatureType?: string }) => unknown;
+type GetServer = (userFunction: unknown, options: { signatureType?: string; ignoredRoutes?: string | null }) => unknown;
 
 const PATCHED = Symbol.for('devstats.bodyParsersPatched');
 const frameworkRequire = createRequire(import.meta.resolve('@google-cloud/functions-framework'));
@@ -42,7 +42,9 @@ if (bodyParser[PATCHED] !== true) {
   server.getServer = (userFunction, options) => {
     building = options.signatureType;
     try {
-      return getServer(userFunction, options);
+      // An HTTP function's server answers /favicon.ico and /robots.txt itself, with an empty body;
+      // '' filters no route, so ingest answers them as any unknown path: a 404 in JSON.
+      return getServer(userFunction, options.signatureType === 'http' ? { ...options, ignoredRoutes: '' } : options);
     } finally {
       building = undefined;
     }

@@ -55,9 +55,10 @@ export class DeliveryJournal {
   /** What ingest answered. */
   answered(path: string, outcome: Outcome, status: number, at: string): void {
     if (outcome.reason === 'healthy') return;
+    const source = 'source' in outcome ? outcome.source : sourceOfPath(path);
     const entry: JournalEntry = {
       at,
-      source: 'source' in outcome ? outcome.source : (sourceOfPath(path) ?? path),
+      source: source ?? path,
       path,
       status,
       answer: status === 202 ? 'accepted' : status === 503 ? 'unavailable' : status < 300 ? 'answered' : 'refused',
@@ -66,7 +67,9 @@ export class DeliveryJournal {
     if ('deliveryId' in outcome) entry.deliveryId = outcome.deliveryId;
     const detail = detailOf(outcome);
     if (detail !== undefined) entry.detail = detail;
-    this.add(entry);
+    // A path no source serves is not a source: kept among the latest, never as a source's last
+    // (20,000 distinct paths probed once grew this map, and the process, for good).
+    this.add(entry, source !== undefined);
   }
 
   /** What `process` made of a delivery: joined to its ingest entry by delivery id, else a new entry. */
@@ -102,9 +105,9 @@ export class DeliveryJournal {
     return this.bySource;
   }
 
-  private add(entry: JournalEntry): void {
+  private add(entry: JournalEntry, isSource = true): void {
     this.entries.push(entry);
     if (this.entries.length > this.limit) this.entries.shift();
-    this.bySource.set(entry.source, entry);
+    if (isSource) this.bySource.set(entry.source, entry);
   }
 }
