@@ -11,7 +11,7 @@ const bus = new RecordingBus();
 const server = await startIngestServer({
   config: {
     maxBodyBytes: Number(process.env.MAX_BODY_BYTES ?? 26_214_400),
-    secrets: everySource(['s']),
+    secrets: everySource([process.env.SECRET ?? 's']),
     insecureDev: false,
     rawTopic: 'devstats-raw',
     projectId: undefined,
@@ -25,6 +25,7 @@ process.on('message', (message) => {
     process.send?.({
       rss: process.memoryUsage().rss,
       maxRss: process.resourceUsage().maxRSS * 1024,
+      heapUsed: process.memoryUsage().heapUsed,
       published: bus.published.length,
     });
   } else if (message === 'stop') {
