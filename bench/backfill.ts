@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main as cli } from '../shared/cli.ts';
+import { main as cli } from '../shared/cli/main.ts';
 import { SqliteStore } from '../shared/store/sqlite.ts';
 import { FakeGithub } from '../test/support/github-server.ts';
 

@@ -105,7 +105,7 @@ interface Node {
 }
 
 function startNode(env: Record<string, string>): Node {
-  const child = spawn(process.execPath, ['--no-warnings', 'functions/start.ts'], {
+  const child = spawn(process.execPath, ['--no-warnings', 'functions/local/start.ts'], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

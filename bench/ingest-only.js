@@ -3,8 +3,8 @@
 // in-process where Pub/Sub would acknowledge it: the benchmark measures ingest's own work.
 // Plain JavaScript so that it loads the build exactly as deployed, with no type stripping.
 import { http } from '@google-cloud/functions-framework';
-import { ingestHandler } from '../dist/functions/http-adapter.js';
-import { loadConfig } from '../dist/shared/config.js';
+import { ingestHandler } from '../dist/functions/local/http-adapter.js';
+import { loadConfig } from '../dist/shared/events/config.js';
 import { createLogger } from '../dist/shared/log.js';
 
 let published = 0;

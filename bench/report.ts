@@ -5,10 +5,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Deploy, ShippedChange } from '../shared/events.ts';
+import type { Deploy, ShippedChange } from '../shared/events/model.ts';
 import { buildReport, previousPeriod, quarter } from '../shared/report/figures.ts';
 import { renderHtml } from '../shared/report/render.ts';
-import { parseSettings } from '../shared/settings.ts';
+import { parseSettings } from '../shared/events/settings.ts';
 import { SqliteStore } from '../shared/store/sqlite.ts';
 
 const TEAMS = 20;

@@ -2,4 +2,4 @@
 import './ingest.ts';
 import './process.ts';
 import './rollup.ts';
-import './embedded.ts';
+import './local/embedded.ts';

@@ -1,6 +1,6 @@
 import { http, type HttpFunction } from '@google-cloud/functions-framework';
-import { ingestHandler } from './http-adapter.ts';
-import { instanceRuntime } from './runtime.ts';
+import { ingestHandler } from './local/http-adapter.ts';
+import { instanceRuntime } from '../shared/pipeline/wiring.ts';
 
 // The HTTP target: webhooks in, raw deliveries onto `devstats-raw`. Run locally, it also keeps a
 // journal of deliveries and serves the live view at `GET /`, loaded on its first request (the
@@ -8,7 +8,7 @@ import { instanceRuntime } from './runtime.ts';
 const runtime = instanceRuntime();
 let liveView: Promise<HttpFunction> | undefined;
 const home: HttpFunction = (req, res) => {
-  liveView ??= import('./live-view.ts').then(({ liveViewHandler }) => liveViewHandler(runtime));
+  liveView ??= import('./local/live-view.ts').then(({ liveViewHandler }) => liveViewHandler(runtime));
   void liveView.then((handler) => {
     handler(req, res);
   });

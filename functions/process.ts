@@ -1,10 +1,10 @@
 import { type CloudEvent, cloudEvent } from '@google-cloud/functions-framework';
 import type { BusMessage } from '../shared/bus/bus.ts';
 import { deliveryOf, pubsubMessageOf, topicOf } from '../shared/bus/pubsub-event.ts';
-import { createProcessor, type ProcessOutcome } from '../shared/process.ts';
-import { instanceRuntime } from './runtime.ts';
+import { createProcessor, type ProcessOutcome } from '../shared/pipeline/process.ts';
+import { instanceRuntime } from '../shared/pipeline/wiring.ts';
 // The framework's body parsers bounded for CloudEvents: no inflation, at most 16 MiB.
-import './raw-body.ts';
+import './local/raw-body.ts';
 
 const runtime = instanceRuntime();
 let processor: Promise<(message: BusMessage) => Promise<ProcessOutcome>> | undefined;

@@ -1,8 +1,8 @@
 import { cloudEvent } from '@google-cloud/functions-framework';
-import { rollup } from '../shared/rollup.ts';
-import { instanceRuntime } from './runtime.ts';
+import { rollup } from '../shared/pipeline/rollup.ts';
+import { instanceRuntime } from '../shared/pipeline/wiring.ts';
 // The framework's body parsers bounded for CloudEvents: no inflation, at most 16 MiB.
-import './raw-body.ts';
+import './local/raw-body.ts';
 
 const runtime = instanceRuntime();
 

@@ -1,7 +1,7 @@
 import type { BusMessage } from '../bus/bus.ts';
 import type { Logger } from '../log.ts';
-import type { ProcessOutcome } from '../process.ts';
-import type { Settings } from '../settings.ts';
+import type { ProcessOutcome } from '../pipeline/process.ts';
+import type { Settings } from '../events/settings.ts';
 import { normalizeForStore } from '../sources/index.ts';
 import type { Store } from '../store/store.ts';
 

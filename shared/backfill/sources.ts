@@ -1,6 +1,6 @@
-import type { Config } from '../config.ts';
+import type { Config } from '../events/config.ts';
 import type { Logger } from '../log.ts';
-import type { Settings } from '../settings.ts';
+import type { Settings } from '../events/settings.ts';
 import { type HistorySource } from './core.ts';
 import { apiClient } from './http.ts';
 

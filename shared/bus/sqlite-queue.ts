@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { isDiskFull, openDatabase } from '../sqlite-file.ts';
+import { isDiskFull, openDatabase } from '../store/sqlite-file.ts';
 import type { Logger } from '../log.ts';
 import { type Bus, type BusMessage, PublishError } from './bus.ts';
 import type { Consumer, Delivery } from './memory.ts';

@@ -1,24 +1,23 @@
-import type { Commit, Deploy, Incident, PullRequest, ShippedChange } from '../events.ts';
+import type { Commit, Deploy, Incident, PullRequest, ShippedChange } from '../events/model.ts';
 import {
   ALL,
   activeDevelopers,
   addDays,
-  changeFailureRate,
   commitIsBot,
   deployOfTeam,
   deploysPerDeveloperPerDay,
   incidentLinks,
   isProductionDeployment,
   percentile,
-  restoreTimes,
   startOfDay,
   successfulProductionDeploys,
   type TeamScope,
   teamScopes,
   windowEndingOn,
   within,
-} from '../metrics.ts';
-import { isBot, type Settings, teamOf } from '../settings.ts';
+} from '../metrics/definitions.ts';
+import { changeFailureRate, restoreTimes } from '../metrics/failures.ts';
+import { isBot, type Settings, teamOf } from '../events/settings.ts';
 import type { Store } from '../store/store.ts';
 
 /** Inclusive calendar days in the reporting time zone. */
@@ -277,7 +276,7 @@ function dataQuality(settings: Settings, period: Period, data: Data): DataQualit
 
 /**
  * The quarterly report's figures, read from the store through the metric definitions `rollup`
- * uses (shared/metrics.ts), so the report and the Datadog gauges cannot disagree.
+ * uses (shared/metrics/definitions.ts), so the report and the Datadog gauges cannot disagree.
  */
 export async function buildReport(
   store: Store,

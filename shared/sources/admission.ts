@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { Headers } from '../auth.ts';
+import type { Headers } from './auth.ts';
 
 /**
  * What `ingest` makes of an authentic delivery, before anything is published:

@@ -1,6 +1,12 @@
 import { z } from 'zod';
-import { type Deploy, type DeployStatus, utc } from '../events.ts';
-import { aliasedEnvironment, canonicalEnvironment, isEnvironmentName, type Settings, teamOf } from '../settings.ts';
+import { type Deploy, type DeployStatus, utc } from '../events/model.ts';
+import {
+  aliasedEnvironment,
+  canonicalEnvironment,
+  isEnvironmentName,
+  type Settings,
+  teamOf,
+} from '../events/settings.ts';
 import { type Admission, type Admit, invalid } from './admission.ts';
 import { type Normalizer, parseOrThrow } from './normalize.ts';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { type Deploy, type DeployStatus, utc } from '../events.ts';
-import { canonicalEnvironment, type Settings, teamOf } from '../settings.ts';
+import { type Deploy, type DeployStatus, utc } from '../events/model.ts';
+import { canonicalEnvironment, type Settings, teamOf } from '../events/settings.ts';
 import { type Normalizer, parseOrThrow } from './normalize.ts';
 
 /**

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { type Admission, type Admit, invalid } from './admission.ts';
-import { type Deploy, deployId, utc } from '../events.ts';
-import { canonicalEnvironment, teamOf } from '../settings.ts';
+import { type Deploy, deployId, utc } from '../events/model.ts';
+import { canonicalEnvironment, teamOf } from '../events/settings.ts';
 import { type Normalizer, parseOrThrow } from './normalize.ts';
 
 const isoTime = z.iso.datetime({ offset: true });

@@ -12,8 +12,8 @@ import {
   type Push,
   pushId,
   utc,
-} from '../events.ts';
-import { canonicalEnvironment, isBot, teamOf } from '../settings.ts';
+} from '../events/model.ts';
+import { canonicalEnvironment, isBot, teamOf } from '../events/settings.ts';
 import { incidentService, referencesIn, tagValue } from './incidents.ts';
 import { type Normalizer, parseOrThrow } from './normalize.ts';
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { type Admission, type Admit, invalid } from './admission.ts';
-import { type Incident, incidentId, type IncidentSource, utc } from '../events.ts';
-import { canonicalEnvironment, type Settings } from '../settings.ts';
+import { type Incident, incidentId, type IncidentSource, utc } from '../events/model.ts';
+import { canonicalEnvironment, type Settings } from '../events/settings.ts';
 import { type Normalizer, type NormalizeContext, parseOrThrow, UnusablePayload } from './normalize.ts';
 
 /**

@@ -1,5 +1,5 @@
-import { CanonicalEvent, pushId, shippedId } from '../events.ts';
-import type { Settings } from '../settings.ts';
+import { CanonicalEvent, pushId, shippedId } from '../events/model.ts';
+import type { Settings } from '../events/settings.ts';
 import { normalizeCircleci } from './circleci.ts';
 import { normalizeCloudbuild } from './cloudbuild.ts';
 import { normalizeDeployment } from './deployments.ts';

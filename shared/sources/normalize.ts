@@ -1,6 +1,6 @@
 import type { z } from 'zod';
-import type { CanonicalEvent } from '../events.ts';
-import type { Settings } from '../settings.ts';
+import type { CanonicalEvent } from '../events/model.ts';
+import type { Settings } from '../events/settings.ts';
 
 /** What every normaliser may use beside the payload. */
 export interface NormalizeContext {

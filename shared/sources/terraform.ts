@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { type Admission, type Admit, invalid } from './admission.ts';
-import { type Deploy, deployId, type DeployStatus, utc } from '../events.ts';
-import { canonicalEnvironment, isEnvironmentName, type Settings, teamOf } from '../settings.ts';
+import { type Deploy, deployId, type DeployStatus, utc } from '../events/model.ts';
+import { canonicalEnvironment, isEnvironmentName, type Settings, teamOf } from '../events/settings.ts';
 import { type Normalizer, parseOrThrow } from './normalize.ts';
 
 /**

@@ -10,7 +10,7 @@ import {
   type Push,
   ShippedChange,
   commitId,
-} from '../events.ts';
+} from '../events/model.ts';
 import {
   byPushedAt,
   byText,

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { Config } from '../config.ts';
+import type { Config } from '../events/config.ts';
 import type { Store } from './store.ts';
 
 /** The store the configuration names; Firestore's client is imported only when it is the one. */

@@ -1,5 +1,5 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { openDatabase } from '../sqlite-file.ts';
+import { openDatabase } from './sqlite-file.ts';
 import {
   CanonicalEvent,
   type Change,
@@ -9,7 +9,7 @@ import {
   type PullRequest,
   type Push,
   ShippedChange,
-} from '../events.ts';
+} from '../events/model.ts';
 import {
   byPushedAt,
   byText,

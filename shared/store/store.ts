@@ -8,7 +8,7 @@ import type {
   PullRequest,
   Push,
   ShippedChange,
-} from '../events.ts';
+} from '../events/model.ts';
 
 /** What a write did: the same fact arriving twice is `unchanged` the second time. */
 export type PutResult = 'created' | 'updated' | 'unchanged';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import type { Change, Commit, Deploy, Incident, PullRequest, Push, ShippedChange } from '../../shared/events.ts';
+import type { Change, Commit, Deploy, Incident, PullRequest, Push, ShippedChange } from '../../shared/events/model.ts';
 import { FirestoreStore } from '../../shared/store/firestore.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
 import { type PutResult, shipOrder, type Store } from '../../shared/store/store.ts';

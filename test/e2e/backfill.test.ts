@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { BusMessage } from '../../shared/bus/bus.ts';
-import { main as cli } from '../../shared/cli.ts';
+import { main as cli } from '../../shared/cli/main.ts';
 import { memoryLogger } from '../../shared/log.ts';
-import { createProcessor } from '../../shared/process.ts';
+import { createProcessor } from '../../shared/pipeline/process.ts';
 import { buildReport, previousPeriod, quarter } from '../../shared/report/figures.ts';
-import { parseSettings } from '../../shared/settings.ts';
+import { parseSettings } from '../../shared/events/settings.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
 import { spinnakerPipelineEvent } from '../support/fixtures.ts';
 import { FakeGithub } from '../support/github-server.ts';
@@ -384,7 +384,7 @@ describe('devstats backfill github (issue 13)', () => {
       GITHUB_API_URL: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
     });
     const run = (data: string, kill = false) => {
-      const child = spawn(process.execPath, ['--import', './scripts/preflight.js', 'shared/cli.ts', ...command], {
+      const child = spawn(process.execPath, ['--import', './scripts/preflight.js', 'shared/cli/main.ts', ...command], {
         env: { ...process.env, ...viaProxy(data) },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

@@ -1,12 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { BusMessage } from '../../shared/bus/bus.ts';
-import { CLAIM_MS, EXPORT_BUDGET_MS, Exporter } from '../../shared/export.ts';
+import { CLAIM_MS, EXPORT_BUDGET_MS, Exporter } from '../../shared/export/exporter.ts';
 import { memoryLogger } from '../../shared/log.ts';
-import { createProcessor } from '../../shared/process.ts';
-import { rollup } from '../../shared/rollup.ts';
-import { parseSettings } from '../../shared/settings.ts';
-import { createDatadogSink, DatadogUnavailable, exportDeadline, policyFetch } from '../../shared/sinks/datadog.ts';
+import { createProcessor } from '../../shared/pipeline/process.ts';
+import { rollup } from '../../shared/pipeline/rollup.ts';
+import { parseSettings } from '../../shared/events/settings.ts';
+import {
+  createDatadogSink,
+  DatadogUnavailable,
+  exportDeadline,
+  policyFetch,
+} from '../../shared/export/datadog-sink.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
 import { FakeDatadog } from '../support/datadog-server.ts';
 

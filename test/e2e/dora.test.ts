@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Exporter } from '../../shared/export.ts';
+import { Exporter } from '../../shared/export/exporter.ts';
 import { memoryLogger } from '../../shared/log.ts';
-import { createProcessor } from '../../shared/process.ts';
+import { createProcessor } from '../../shared/pipeline/process.ts';
 import { buildReport, dayRange } from '../../shared/report/figures.ts';
-import { changeFailureRate, restoreTimes, teamScopes } from '../../shared/metrics.ts';
-import { rollup } from '../../shared/rollup.ts';
-import { parseSettings } from '../../shared/settings.ts';
+import { teamScopes } from '../../shared/metrics/definitions.ts';
+import { changeFailureRate, restoreTimes } from '../../shared/metrics/failures.ts';
+import { rollup } from '../../shared/pipeline/rollup.ts';
+import { parseSettings } from '../../shared/events/settings.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
 import { FakeDatadog } from '../support/datadog-server.ts';
 import { deployMessage } from '../support/history.ts';

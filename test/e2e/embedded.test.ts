@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { MemoryBus } from '../../shared/bus/memory.ts';
-import { main as cli } from '../../shared/cli.ts';
+import { main as cli } from '../../shared/cli/main.ts';
 import { memoryLogger } from '../../shared/log.ts';
-import { createProcessor } from '../../shared/process.ts';
-import { parseSettings } from '../../shared/settings.ts';
+import { createProcessor } from '../../shared/pipeline/process.ts';
+import { parseSettings } from '../../shared/events/settings.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
 import {
   circleciWorkflowCompleted,

@@ -37,7 +37,7 @@ if (skip !== undefined && process.env.CI === 'true') throw new Error(skip);
 
 function start(dataDir: string): { child: ChildProcess; output: () => string } {
   let output = '';
-  const child = spawn(process.execPath, ['--import', './scripts/preflight.js', 'functions/start.ts'], {
+  const child = spawn(process.execPath, ['--import', './scripts/preflight.js', 'functions/local/start.ts'], {
     env: { ...process.env, DEVSTATS_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', DEPLOY_WEBHOOK_TOKEN: TOKEN },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,

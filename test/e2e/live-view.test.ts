@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromiumSkip, launchChromium, watchProblems } from '../support/browser.ts';
-import { main as cli } from '../../shared/cli.ts';
-import { DEMO_SETTINGS_YAML } from '../../shared/demo.ts';
+import { main as cli } from '../../shared/cli/main.ts';
+import { DEMO_SETTINGS_YAML } from '../../shared/cli/demo.ts';
 import { ciDeployment } from '../support/fixtures.ts';
 import { sign } from '../support/signing.ts';
 
@@ -25,7 +25,7 @@ before(async () => {
   const from = new Date(Date.now() - 21 * 86_400_000).toISOString().slice(0, 10);
   assert.equal(await cli(['demo', '--from', from], env, () => undefined), 0);
   // `npm start`, as its script runs it.
-  child = spawn(process.execPath, ['--import', './scripts/preflight.js', 'functions/start.ts'], {
+  child = spawn(process.execPath, ['--import', './scripts/preflight.js', 'functions/local/start.ts'], {
     env: { ...process.env, ...env, PORT: '0', HOST: '127.0.0.1', DEPLOY_WEBHOOK_TOKEN: TOKEN },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
-import type { Deploy } from '../../shared/events.ts';
-import { Exporter } from '../../shared/export.ts';
+import type { Deploy } from '../../shared/events/model.ts';
+import { Exporter } from '../../shared/export/exporter.ts';
 import { memoryLogger } from '../../shared/log.ts';
-import { parseSettings } from '../../shared/settings.ts';
+import { parseSettings } from '../../shared/events/settings.ts';
 import { FirestoreStore } from '../../shared/store/firestore.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
 import type { Store } from '../../shared/store/store.ts';

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { Exporter } from '../../shared/export.ts';
+import { Exporter } from '../../shared/export/exporter.ts';
 import { createLogger } from '../../shared/log.ts';
-import { createProcessor } from '../../shared/process.ts';
-import { parseSettings } from '../../shared/settings.ts';
+import { createProcessor } from '../../shared/pipeline/process.ts';
+import { parseSettings } from '../../shared/events/settings.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
 

@@ -3,10 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { BusMessage } from '../../shared/bus/bus.ts';
-import { Exporter } from '../../shared/export.ts';
+import { Exporter } from '../../shared/export/exporter.ts';
 import { memoryLogger } from '../../shared/log.ts';
-import { createProcessor } from '../../shared/process.ts';
-import { parseSettings } from '../../shared/settings.ts';
+import { createProcessor } from '../../shared/pipeline/process.ts';
+import { parseSettings } from '../../shared/events/settings.ts';
 import { FirestoreStore } from '../../shared/store/firestore.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
 import type { Store } from '../../shared/store/store.ts';
@@ -15,7 +15,7 @@ import { RecordingSink } from '../support/recording-sink.ts';
 import { deployMessage, nameOf, pullRequestMessage, pushMessage, ZERO } from '../support/history.ts';
 
 /*
- * Random histories against a reference model written here, apart from shared/leadtime.ts: linear
+ * Random histories against a reference model written here, apart from shared/metrics/lead-time.ts: linear
  * pushes, hotfix branches merged back, feature branches merged with a merge commit, squash merges
  * (with their pull request), force pushes, resets to an earlier sha, lost webhooks, deploys of the
  * head, of an earlier sha (rollbacks) and of hotfixes, deploys without a sha, failed and cancelled

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { gunzipSync, inflateSync } from 'node:zlib';
 import type { Logger } from '../../shared/log.ts';
-import { createDatadogSink, type DatadogSink } from '../../shared/sinks/datadog.ts';
+import { createDatadogSink, type DatadogSink } from '../../shared/export/datadog-sink.ts';
 
 export interface ReceivedRequest {
   method: string;

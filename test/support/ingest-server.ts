@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { http } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
-import { ingestHandler } from '../../functions/http-adapter.ts';
-import type { IngestDeps } from '../../shared/ingest.ts';
+import { ingestHandler } from '../../functions/local/http-adapter.ts';
+import type { IngestDeps } from '../../shared/pipeline/ingest.ts';
 
 export interface RunningServer {
   url: string;

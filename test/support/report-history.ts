@@ -1,5 +1,5 @@
-import type { Commit, Deploy, ShippedChange } from '../../shared/events.ts';
-import { parseSettings } from '../../shared/settings.ts';
+import type { Commit, Deploy, ShippedChange } from '../../shared/events/model.ts';
+import { parseSettings } from '../../shared/events/settings.ts';
 import type { SqliteStore } from '../../shared/store/sqlite.ts';
 
 /*

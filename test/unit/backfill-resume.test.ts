@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import { backfillSource, type HistorySource, type Window } from '../../shared/backfill/core.ts';
 import type { BusMessage } from '../../shared/bus/bus.ts';
 import { memoryLogger } from '../../shared/log.ts';
-import type { ProcessOutcome } from '../../shared/process.ts';
-import { parseSettings } from '../../shared/settings.ts';
+import type { ProcessOutcome } from '../../shared/pipeline/process.ts';
+import { parseSettings } from '../../shared/events/settings.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
 
 /*

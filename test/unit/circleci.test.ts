@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseSettings } from '../../shared/settings.ts';
+import { parseSettings } from '../../shared/events/settings.ts';
 import { normalizeCircleci } from '../../shared/sources/circleci.ts';
 import { circleciJobCompleted, circleciWorkflowCompleted } from '../support/fixtures.ts';
 

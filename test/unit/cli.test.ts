@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { main } from '../../shared/cli.ts';
+import { main } from '../../shared/cli/main.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
 import { fill } from '../support/report-history.ts';
 

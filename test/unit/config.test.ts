@@ -4,8 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { ConfigError, loadConfig } from '../../shared/config.ts';
-import { canonicalEnvironment, loadSettings, parseSettings } from '../../shared/settings.ts';
+import { ConfigError, loadConfig } from '../../shared/events/config.ts';
+import { canonicalEnvironment, loadSettings, parseSettings } from '../../shared/events/settings.ts';
 
 describe('environment', () => {
   const cases: Array<[string, Record<string, string>, { bus: string; store: string }]> = [

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { memoryLogger } from '../../shared/log.ts';
-import { createProcessor } from '../../shared/process.ts';
-import { canonicalEnvironment, knownEnvironments, parseSettings } from '../../shared/settings.ts';
+import { createProcessor } from '../../shared/pipeline/process.ts';
+import { canonicalEnvironment, knownEnvironments, parseSettings } from '../../shared/events/settings.ts';
 import { normalizeCircleci, workflowEnvironment } from '../../shared/sources/circleci.ts';
 import { normalizeSpinnaker } from '../../shared/sources/spinnaker.ts';
 import { workspaceTarget } from '../../shared/sources/terraform.ts';

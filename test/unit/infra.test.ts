@@ -4,11 +4,11 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { main as cli } from '../../shared/cli.ts';
-import { ENVIRONMENT_VARIABLES, SECRET_VARIABLES } from '../../shared/config.ts';
-import { DISTRIBUTIONS, METRIC } from '../../shared/metric-names.ts';
+import { main as cli } from '../../shared/cli/main.ts';
+import { ENVIRONMENT_VARIABLES, SECRET_VARIABLES } from '../../shared/events/config.ts';
+import { DISTRIBUTIONS, METRIC } from '../../shared/export/metric-names.ts';
 import { memoryLogger } from '../../shared/log.ts';
-import { pushDashboard } from '../../shared/sinks/datadog.ts';
+import { pushDashboard } from '../../shared/export/datadog-sink.ts';
 import { FakeDatadog } from '../support/datadog-server.ts';
 
 const require = createRequire(import.meta.url);

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { BusMessage } from '../../shared/bus/bus.ts';
-import { Exporter } from '../../shared/export.ts';
+import { Exporter } from '../../shared/export/exporter.ts';
 import { memoryLogger } from '../../shared/log.ts';
-import { createProcessor } from '../../shared/process.ts';
+import { createProcessor } from '../../shared/pipeline/process.ts';
 import { buildReport, dayRange, previousPeriod } from '../../shared/report/figures.ts';
-import { parseSettings } from '../../shared/settings.ts';
+import { parseSettings } from '../../shared/events/settings.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
 import {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { CanonicalEvent } from '../../shared/events.ts';
-import { parseSettings } from '../../shared/settings.ts';
+import type { CanonicalEvent } from '../../shared/events/model.ts';
+import { parseSettings } from '../../shared/events/settings.ts';
 import { normalizeDeployment } from '../../shared/sources/deployments.ts';
 import { normalizeGithub } from '../../shared/sources/github.ts';
 import type { Normalizer } from '../../shared/sources/normalize.ts';

@@ -12,7 +12,7 @@ const run = (node: string, args: string[]) =>
   });
 
 test('npm run devstats prints no ExperimentalWarning, though it opens SQLite', () => {
-  const result = run(process.execPath, ['shared/cli.ts', 'events']);
+  const result = run(process.execPath, ['shared/cli/main.ts', 'events']);
   assert.equal(result.status, 0, result.stderr);
   assert.equal(result.stdout, '0 events\n');
   assert.doesNotMatch(result.stderr, /ExperimentalWarning|experimental feature/);
@@ -35,7 +35,7 @@ test(
   'on a Node older than 22.18: one line naming the version and scripts/node22.sh, exit 1',
   { skip: systemNode === undefined ? 'no Node older than 22.18 on this machine' : undefined },
   () => {
-    const result = run(systemNode!, ['shared/cli.ts', 'events']);
+    const result = run(systemNode!, ['shared/cli/main.ts', 'events']);
     assert.equal(result.status, 1);
     assert.equal(result.stdout, '');
     const lines = result.stderr.trimEnd().split('\n');

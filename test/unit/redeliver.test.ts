@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { main as cli } from '../../shared/cli.ts';
+import { main as cli } from '../../shared/cli/main.ts';
 import { parseHooks } from '../../shared/github/redeliver.ts';
 import { FakeGithub } from '../support/github-server.ts';
 

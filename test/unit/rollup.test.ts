@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Commit, Deploy, PullRequest } from '../../shared/events.ts';
-import { Exporter } from '../../shared/export.ts';
+import type { Commit, Deploy, PullRequest } from '../../shared/events/model.ts';
+import { Exporter } from '../../shared/export/exporter.ts';
 import { memoryLogger } from '../../shared/log.ts';
-import { startOfDay, windowEndingOn } from '../../shared/metrics.ts';
-import { rollup } from '../../shared/rollup.ts';
-import { parseSettings } from '../../shared/settings.ts';
+import { startOfDay, windowEndingOn } from '../../shared/metrics/definitions.ts';
+import { rollup } from '../../shared/pipeline/rollup.ts';
+import { parseSettings } from '../../shared/events/settings.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
 import { FakeDatadog } from '../support/datadog-server.ts';
 

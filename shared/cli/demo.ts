@@ -8,12 +8,12 @@
  * seeded: the same day gives the same deliveries, so running it twice stores everything once.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import type { Bus, BusMessage } from './bus/bus.ts';
-import type { Config, WebhookSource } from './config.ts';
-import { createIngest, type IngestRequest, type Outcome } from './ingest.ts';
-import type { Logger } from './log.ts';
-import type { ProcessOutcome } from './process.ts';
-import type { Settings } from './settings.ts';
+import type { Bus, BusMessage } from '../bus/bus.ts';
+import type { Config, WebhookSource } from '../events/config.ts';
+import { createIngest, type IngestRequest, type Outcome } from '../pipeline/ingest.ts';
+import type { Logger } from '../log.ts';
+import type { ProcessOutcome } from '../pipeline/process.ts';
+import type { Settings } from '../events/settings.ts';
 
 /** The teams of the demo history: written next to the data when no configuration file is set. */
 export const DEMO_SETTINGS_YAML = `# Written by \`devstats demo\`: the teams of its generated history.

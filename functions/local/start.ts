@@ -7,9 +7,9 @@
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
-import { hasSecret, SECRET_VARIABLES, type WebhookSource } from '../shared/config.ts';
-import './index.ts';
-import { instanceRuntime } from './runtime.ts';
+import { hasSecret, SECRET_VARIABLES, type WebhookSource } from '../../shared/events/config.ts';
+import '../index.ts';
+import { instanceRuntime } from '../../shared/pipeline/wiring.ts';
 
 const { config, settings } = instanceRuntime();
 const port = Number(process.env.PORT ?? 8080);

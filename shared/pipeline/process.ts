@@ -1,11 +1,12 @@
-import { type BusMessage, unpackFromTopic } from './bus/bus.ts';
-import type { CanonicalEvent, Change, Deploy, Incident, ShippedChange } from './events.ts';
-import { type Exporter, FUTURE_TOLERANCE_MS } from './export.ts';
-import { settleLeadTime, shipsChanges } from './leadtime.ts';
-import type { Logger } from './log.ts';
-import type { Settings } from './settings.ts';
-import { normalizeForStore } from './sources/index.ts';
-import type { PutResult, Store } from './store/store.ts';
+import { type BusMessage, unpackFromTopic } from '../bus/bus.ts';
+import type { CanonicalEvent, Change, Deploy, Incident, ShippedChange } from '../events/model.ts';
+import { type Exporter } from '../export/exporter.ts';
+import { FUTURE_TOLERANCE_MS } from '../export/mapping.ts';
+import { settleLeadTime, shipsChanges } from '../metrics/lead-time.ts';
+import type { Logger } from '../log.ts';
+import type { Settings } from '../events/settings.ts';
+import { normalizeForStore } from '../sources/index.ts';
+import type { PutResult, Store } from '../store/store.ts';
 
 export type ProcessOutcome =
   | { outcome: 'stored'; results: Array<{ id: string; kind: string; result: PutResult }> }

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import type { DatadogConfig } from './sinks/datadog.ts';
 
 /** The sources that post webhooks to `ingest`, each with the variable holding its secret. */
 export const SECRET_VARIABLES = {
@@ -13,6 +12,19 @@ export const SECRET_VARIABLES = {
   datadog: 'DATADOG_WEBHOOK_TOKEN',
 } as const;
 export type WebhookSource = keyof typeof SECRET_VARIABLES;
+
+/** How the Datadog sink reaches Datadog (or, without `apiKey`, the files it writes instead). */
+export interface DatadogConfig {
+  apiKey: string | undefined;
+  appKey: string | undefined;
+  site: string;
+  /** Base URL override (`DD_API_URL`), for proxies and tests. */
+  apiUrl: string | undefined;
+  timeoutMs: number;
+  retries: number;
+  backoffMs: number;
+  dataDir: string;
+}
 
 export type BusKind = 'pubsub' | 'memory';
 export type StoreKind = 'firestore' | 'sqlite';

@@ -1,7 +1,7 @@
 /** Adapts functions-framework's Express request and response to the framework-free ingest. */
 import type { ServerResponse } from 'node:http';
 import type { HttpFunction } from '@google-cloud/functions-framework';
-import { BodyBudget, type BodyRead, readBody } from '../shared/body.ts';
+import { BodyBudget, type BodyRead, readBody } from '../../shared/body.ts';
 import {
   bodyWorthKeeping,
   createIngest,
@@ -12,9 +12,9 @@ import {
   normalPath,
   readsBody,
   replyFor,
-} from '../shared/ingest.ts';
-import { DEFAULT_MAX_BODY_BYTES_IN_FLIGHT } from '../shared/config.ts';
-import type { DeliveryJournal } from '../shared/journal.ts';
+} from '../../shared/pipeline/ingest.ts';
+import { DEFAULT_MAX_BODY_BYTES_IN_FLIGHT } from '../../shared/events/config.ts';
+import type { DeliveryJournal } from '../../shared/pipeline/journal.ts';
 import type { FrameworkRequest } from './raw-body.ts';
 import './raw-body.ts';
 

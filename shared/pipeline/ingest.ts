@@ -1,4 +1,10 @@
-import { type Authenticator, type Headers, hmacSignature, sharedToken, versionedSignatureList } from './auth.ts';
+import {
+  type Authenticator,
+  type Headers,
+  hmacSignature,
+  sharedToken,
+  versionedSignatureList,
+} from '../sources/auth.ts';
 import {
   type Bus,
   MAX_MESSAGE_DATA_BYTES,
@@ -6,20 +12,20 @@ import {
   packForTopic,
   PublishError,
   type RawAttributes,
-} from './bus/bus.ts';
+} from '../bus/bus.ts';
 import { readFileSync } from 'node:fs';
-import { type Config, hasSecret, secretList, type WebhookSource } from './config.ts';
-import type { LogFields, Logger } from './log.ts';
-import { jsonShapeProblem } from './body.ts';
-import { parseSettings, type Settings } from './settings.ts';
-import type { Admission, Admit } from './sources/admission.ts';
-import { normalizeForStore } from './sources/index.ts';
-import { admitCircleci } from './sources/circleci.ts';
-import { admitDeployment } from './sources/deployments.ts';
-import { admitGithub } from './sources/github.ts';
-import { admitSpinnaker } from './sources/spinnaker.ts';
-import { admitDatadog, admitOpsgenie, admitPagerduty } from './sources/incidents.ts';
-import { admitTerraform } from './sources/terraform.ts';
+import { type Config, hasSecret, secretList, type WebhookSource } from '../events/config.ts';
+import type { LogFields, Logger } from '../log.ts';
+import { jsonShapeProblem } from '../body.ts';
+import { parseSettings, type Settings } from '../events/settings.ts';
+import type { Admission, Admit } from '../sources/admission.ts';
+import { normalizeForStore } from '../sources/index.ts';
+import { admitCircleci } from '../sources/circleci.ts';
+import { admitDeployment } from '../sources/deployments.ts';
+import { admitGithub } from '../sources/github.ts';
+import { admitSpinnaker } from '../sources/spinnaker.ts';
+import { admitDatadog, admitOpsgenie, admitPagerduty } from '../sources/incidents.ts';
+import { admitTerraform } from '../sources/terraform.ts';
 
 /** One HTTP request as `ingest` sees it, whatever server carried it. */
 export interface IngestRequest {

@@ -13,11 +13,11 @@ import {
   SECRET_VARIABLES,
   secretList,
   type WebhookSource,
-} from './config.ts';
-import { createLogger } from './log.ts';
-import { loadSettings, type Settings } from './settings.ts';
-import { validateApiKey } from './sinks/datadog.ts';
-import { openStore } from './store/open.ts';
+} from '../events/config.ts';
+import { createLogger } from '../log.ts';
+import { loadSettings, type Settings } from '../events/settings.ts';
+import { validateApiKey } from '../export/datadog-sink.ts';
+import { openStore } from '../store/open.ts';
 
 export interface Check {
   name: string;

@@ -3,12 +3,12 @@
  * figures and charts (shared/report), the latest deliveries and what became of them, and each
  * source's last delivery. Rendered from the store on every request; the page reloads itself.
  */
-import { type Config, hasSecret, SECRET_VARIABLES, type WebhookSource } from './config.ts';
-import type { JournalEntry } from './journal.ts';
-import { buildReport, dayRange, daysIn, previousPeriod, quarter, type Report } from './report/figures.ts';
-import { escapeHtml as esc, htmlTable, REPORT_STYLE, teamSection } from './report/render.ts';
-import type { Settings } from './settings.ts';
-import type { Store } from './store/store.ts';
+import { type Config, hasSecret, SECRET_VARIABLES, type WebhookSource } from '../events/config.ts';
+import type { JournalEntry } from '../pipeline/journal.ts';
+import { buildReport, dayRange, daysIn, previousPeriod, quarter, type Report } from './figures.ts';
+import { escapeHtml as esc, htmlTable, REPORT_STYLE, teamSection } from './render.ts';
+import type { Settings } from '../events/settings.ts';
+import type { Store } from '../store/store.ts';
 
 export const LIVE_REFRESH_SECONDS = 10;
 

@@ -1,6 +1,13 @@
-import { type Commit, type Deploy, type PullRequest, type Push, type ShippedChange, shippedId } from './events.ts';
-import type { Settings } from './settings.ts';
-import { shipOrder, type Store } from './store/store.ts';
+import {
+  type Commit,
+  type Deploy,
+  type PullRequest,
+  type Push,
+  type ShippedChange,
+  shippedId,
+} from '../events/model.ts';
+import type { Settings } from '../events/settings.ts';
+import { shipOrder, type Store } from '../store/store.ts';
 
 /**
  * Lead time for changes (DESIGN.md, "Metric definitions"): a commit's lead time runs to the first

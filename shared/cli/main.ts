@@ -4,27 +4,27 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { type Config, ConfigError, loadConfig } from './config.ts';
-import { dashboardFor } from './dashboard.ts';
-import { type EventKind, utc } from './events.ts';
-import { Exporter } from './export.ts';
-import { createLogger } from './log.ts';
-import { buildReport, dayRange, previousPeriod, quarter } from './report/figures.ts';
-import { renderHtml, renderMarkdown } from './report/render.ts';
-import { backfillSource, progressPrinter } from './backfill/core.ts';
-import { BACKFILL_SOURCES, historySource } from './backfill/sources.ts';
-import { githubClient } from './github/client.ts';
-import { parseHooks, redeliverFailed } from './github/redeliver.ts';
+import { type Config, ConfigError, loadConfig } from '../events/config.ts';
+import { dashboardFor } from '../export/dashboard.ts';
+import { type EventKind, utc } from '../events/model.ts';
+import { Exporter } from '../export/exporter.ts';
+import { createLogger } from '../log.ts';
+import { buildReport, dayRange, previousPeriod, quarter } from '../report/figures.ts';
+import { renderHtml, renderMarkdown } from '../report/render.ts';
+import { backfillSource, progressPrinter } from '../backfill/core.ts';
+import { BACKFILL_SOURCES, historySource } from '../backfill/sources.ts';
+import { githubClient } from '../github/client.ts';
+import { parseHooks, redeliverFailed } from '../github/redeliver.ts';
 import { DEMO_SETTINGS_YAML, demoHistory, demoSecrets, runDemo as loadDemo } from './demo.ts';
 import { doctor } from './doctor.ts';
-import { liveReport } from './live.ts';
+import { liveReport } from '../report/live.ts';
 import { replayEmbedded, replayPubSub } from './replay.ts';
-import { createProcessor } from './process.ts';
-import { rollup } from './rollup.ts';
-import { loadSettings, type Settings } from './settings.ts';
-import { createDatadogSink, pushDashboard } from './sinks/datadog.ts';
-import { openStore } from './store/open.ts';
-import type { EventFilter, Store } from './store/store.ts';
+import { createProcessor } from '../pipeline/process.ts';
+import { rollup } from '../pipeline/rollup.ts';
+import { loadSettings, type Settings } from '../events/settings.ts';
+import { createDatadogSink, pushDashboard } from '../export/datadog-sink.ts';
+import { openStore } from '../store/open.ts';
+import type { EventFilter, Store } from '../store/store.ts';
 
 const USAGE = `usage: devstats <command>
 
@@ -257,7 +257,7 @@ async function runReplay(
   return withStore(env, async ({ store, settings, config }) => {
     let result;
     if (config.bus === 'pubsub') {
-      const { PubSubBus } = await import('./bus/pubsub.ts');
+      const { PubSubBus } = await import('../bus/pubsub.ts');
       const bus = new PubSubBus({ projectId: config.projectId, publishTimeoutMs: config.publishTimeoutMs });
       try {
         result = await replayPubSub(
@@ -275,7 +275,7 @@ async function runReplay(
         await bus.close();
       }
     } else {
-      const { SqliteQueueBus } = await import('./bus/sqlite-queue.ts');
+      const { SqliteQueueBus } = await import('../bus/sqlite-queue.ts');
       const queue = new SqliteQueueBus({ path: join(config.dataDir, 'queue.sqlite'), logger });
       try {
         result = await replayEmbedded(queue, filter, dryRun);

@@ -1,7 +1,7 @@
 import type { Message } from '@google-cloud/pubsub';
-import type { BusMessage } from './bus/bus.ts';
-import type { PubSubBus } from './bus/pubsub.ts';
-import type { DeadLetter, SqliteQueueBus } from './bus/sqlite-queue.ts';
+import type { BusMessage } from '../bus/bus.ts';
+import type { PubSubBus } from '../bus/pubsub.ts';
+import type { DeadLetter, SqliteQueueBus } from '../bus/sqlite-queue.ts';
 
 /**
  * `devstats replay`: deliveries that failed every attempt (dead letters), sent again. Replayed

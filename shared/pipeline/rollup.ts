@@ -1,21 +1,22 @@
-import type { Commit, Deploy, Incident, PullRequest } from './events.ts';
-import { bucketOf, type Exporter, sendCounts } from './export.ts';
-import type { Logger } from './log.ts';
-import { METRIC } from './metric-names.ts';
+import type { Commit, Deploy, Incident, PullRequest } from '../events/model.ts';
+import { type Exporter } from '../export/exporter.ts';
+import { bucketOf, sendCounts } from '../export/counts.ts';
+import type { Logger } from '../log.ts';
+import { METRIC } from '../export/metric-names.ts';
 import {
   activeDevelopers,
   addDays,
-  changeFailureRate,
   dayOf,
   deploysPerDeveloperPerDay,
   startOfDay,
   successfulProductionDeploys,
   teamScopes,
   windowEndingOn,
-} from './metrics.ts';
-import type { Settings } from './settings.ts';
-import type { DatadogSink, SeriesPoint } from './sinks/datadog.ts';
-import type { Store } from './store/store.ts';
+} from '../metrics/definitions.ts';
+import { changeFailureRate } from '../metrics/failures.ts';
+import type { Settings } from '../events/settings.ts';
+import type { DatadogSink, SeriesPoint } from '../export/datadog-sink.ts';
+import type { Store } from '../store/store.ts';
 
 export interface RollupDeps {
   store: Store;

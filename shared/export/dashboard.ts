@@ -1,4 +1,4 @@
-import type { Settings } from './settings.ts';
+import type { Settings } from '../events/settings.ts';
 
 /**
  * The dashboard (infra/dashboard.json) for one configuration: its `env` template variable lists

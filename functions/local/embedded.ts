@@ -1,9 +1,9 @@
-import { SqliteQueueBus } from '../shared/bus/sqlite-queue.ts';
-import { deliveryOf } from '../shared/bus/pubsub-event.ts';
-import { PubSubBus } from '../shared/bus/pubsub.ts';
-import { createProcessor } from '../shared/process.ts';
-import { rollup } from '../shared/rollup.ts';
-import { instanceRuntime, stopOnConfigError } from './runtime.ts';
+import { SqliteQueueBus } from '../../shared/bus/sqlite-queue.ts';
+import { deliveryOf } from '../../shared/bus/pubsub-event.ts';
+import { PubSubBus } from '../../shared/bus/pubsub.ts';
+import { createProcessor } from '../../shared/pipeline/process.ts';
+import { rollup } from '../../shared/pipeline/rollup.ts';
+import { instanceRuntime, stopOnConfigError } from '../../shared/pipeline/wiring.ts';
 
 /**
  * Local runs (`npm start`): this process also runs `process` on what ingest publishes, against the

@@ -1,5 +1,5 @@
-import type { Commit, Deploy, Incident, PullRequest } from './events.ts';
-import { isBot, type Settings, teamOf } from './settings.ts';
+import type { Commit, Deploy, Incident, PullRequest } from '../events/model.ts';
+import { isBot, type Settings, teamOf } from '../events/settings.ts';
 
 /**
  * The metric definitions of DESIGN.md ("Metric definitions"), as pure functions of stored events.
@@ -202,61 +202,9 @@ export function deploysPerDeveloperPerDay(deploys: number, days: number, develop
   return developers > 0 ? deploys / days / developers : undefined;
 }
 
-/** A production deploy that failed, or was rolled back, and the deploy that restored service. */
-export interface DeployFailure {
-  deploy: Deploy;
-  cause: 'failed' | 'rolled_back';
-  /** The next successful deploy of the service there (for a rollback, the rollback itself). */
-  restoredBy?: Deploy;
-}
-
-const byFinish = (a: Deploy, b: Deploy) =>
+/** Deploys in the order they finished (ties by id), the order every rule walks them in. */
+export const byFinish = (a: Deploy, b: Deploy) =>
   a.finishedAt < b.finishedAt ? -1 : a.finishedAt > b.finishedAt ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
-
-/**
- * The failed changes among production deploys, per service and environment: each deploy that
- * failed, and each successful one rolled back (the next successful deploy went to a sha first
- * deployed before this deploy's sha was; the rollback itself is no failure). Each deploy once.
- */
-export function deployFailures(settings: Settings, scope: TeamScope, history: readonly Deploy[]): DeployFailure[] {
-  const byTarget = new Map<string, Deploy[]>();
-  for (const d of history) {
-    if (!isProductionDeployment(settings, d) || !deployOfTeam(settings, scope, d)) continue;
-    const key = `${d.service}\n${d.environment}`;
-    const list = byTarget.get(key);
-    if (list === undefined) byTarget.set(key, [d]);
-    else list.push(d);
-  }
-  const failures: DeployFailure[] = [];
-  for (const deploys of byTarget.values()) {
-    deploys.sort(byFinish);
-    const successes = deploys.filter((d) => d.status === 'success');
-    const firstDeployed = new Map<string, number>();
-    successes.forEach((d, i) => {
-      if (d.commitSha !== undefined && !firstDeployed.has(d.commitSha)) firstDeployed.set(d.commitSha, i);
-    });
-    let s = 0; // the first success after the deploy in hand
-    for (const d of deploys) {
-      for (
-        let candidate = successes[s];
-        candidate !== undefined && byFinish(candidate, d) <= 0;
-        candidate = successes[s]
-      )
-        s++;
-      const next = successes[s];
-      if (d.status === 'failure') {
-        failures.push({ deploy: d, cause: 'failed', ...(next ? { restoredBy: next } : {}) });
-        continue;
-      }
-      const mine = d.commitSha === undefined ? undefined : firstDeployed.get(d.commitSha);
-      const theirs = next?.commitSha === undefined ? undefined : firstDeployed.get(next.commitSha);
-      if (next !== undefined && mine !== undefined && theirs !== undefined && theirs < mine) {
-        failures.push({ deploy: d, cause: 'rolled_back', restoredBy: next });
-      }
-    }
-  }
-  return failures.sort((a, b) => byFinish(a.deploy, b.deploy));
-}
 
 // ---- incidents --------------------------------------------------------------------------------
 
@@ -314,92 +262,11 @@ export function incidentLinks(
     .filter(({ incident, deploy }) => incidentOfTeam(settings, scope, incident, deploy));
 }
 
-/**
- * Change failure rate over the `days` ending on `day`: production deployments that failed, were
- * rolled back, or are tied to an incident, each deployment once, over production deployments, so
- * never over 1. `history` must reach back before the window, so a rollback's earlier sha is known,
- * and `incidents` a day past it. Undefined when there were no deployments.
- */
-export function changeFailureRate(
-  settings: Settings,
-  scope: TeamScope,
-  day: string,
-  history: readonly Deploy[],
-  days = 28,
-  incidents: readonly Incident[] = [],
-): { rate: number; failed: number; rolledBack: number; incidents: number; deployments: number } | undefined {
-  const window = windowEndingOn(day, days, settings.timezone);
-  const deployments = history.filter(
-    (d) => isProductionDeployment(settings, d) && deployOfTeam(settings, scope, d) && within(d.finishedAt, window),
-  ).length;
-  if (deployments === 0) return undefined;
-  const inWindow = deployFailures(settings, scope, history).filter((f) => within(f.deploy.finishedAt, window));
-  const failed = inWindow.filter((f) => f.cause === 'failed').length;
-  const rolledBack = inWindow.length - failed;
-  const counted = new Set(inWindow.map((f) => f.deploy.id));
-  const withIncident = new Set<string>();
-  for (const { deploy } of incidentLinks(settings, scope, incidents, history)) {
-    if (
-      deploy !== undefined &&
-      !counted.has(deploy.id) &&
-      isProductionDeployment(settings, deploy) &&
-      deployOfTeam(settings, scope, deploy) &&
-      within(deploy.finishedAt, window)
-    )
-      withIncident.add(deploy.id);
-  }
-  return {
-    rate: (inWindow.length + withIncident.size) / deployments,
-    failed,
-    rolledBack,
-    incidents: withIncident.size,
-    deployments,
-  };
-}
-
 /** The q-th percentile (0–100) by the nearest-rank method; undefined for no values. */
 export function percentile(values: readonly number[], q: number): number | undefined {
   if (values.length === 0) return undefined;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((q / 100) * sorted.length) - 1))];
-}
-
-/**
- * Times to restore in a window, in seconds: for each failed or rolled-back production deploy, from
- * its finish to the finish of the deploy that restored service (counted when that falls in the
- * window), and for each production incident resolved in the window, from its start to its
- * resolution (`cause`). The same records go to Datadog as DORA failures, so its time to restore agrees.
- */
-export function restoreTimes(
-  settings: Settings,
-  scope: TeamScope,
-  history: readonly Deploy[],
-  window: { from: string; to: string },
-  incidents: readonly Incident[] = [],
-): number[] {
-  return restoresByCause(settings, scope, history, window, incidents).map((r) => r.seconds);
-}
-
-export function restoresByCause(
-  settings: Settings,
-  scope: TeamScope,
-  history: readonly Deploy[],
-  window: { from: string; to: string },
-  incidents: readonly Incident[] = [],
-): Array<{ cause: 'deploy' | 'incident'; seconds: number }> {
-  const deploys = deployFailures(settings, scope, history)
-    .filter((f) => f.restoredBy !== undefined && within(f.restoredBy.finishedAt, window))
-    .map((f) => ({
-      cause: 'deploy' as const,
-      seconds: (Date.parse(f.restoredBy?.finishedAt ?? '') - Date.parse(f.deploy.finishedAt)) / 1000,
-    }));
-  const resolved = incidentLinks(settings, scope, incidents, history)
-    .filter(({ incident }) => incident.resolvedAt !== undefined && within(incident.resolvedAt, window))
-    .map(({ incident }) => ({
-      cause: 'incident' as const,
-      seconds: Math.max(0, (Date.parse(incident.resolvedAt ?? '') - Date.parse(incident.startedAt)) / 1000),
-    }));
-  return [...deploys, ...resolved];
 }
 
 export { deployOfTeam, within };

@@ -1,6 +1,6 @@
 import type { HttpFunction } from '@google-cloud/functions-framework';
-import { liveReport, renderLiveView } from '../shared/live.ts';
-import type { Runtime } from './runtime.ts';
+import { liveReport, renderLiveView } from '../../shared/report/live.ts';
+import type { Runtime } from '../../shared/pipeline/wiring.ts';
 
 /** `GET /` of a local run: the live view, rendered from the store on each request. */
 export function liveViewHandler(runtime: Runtime): HttpFunction {

@@ -1,15 +1,15 @@
-import type { Bus } from '../shared/bus/bus.ts';
+import type { Bus } from '../bus/bus.ts';
 import { join } from 'node:path';
-import { SqliteQueueBus } from '../shared/bus/sqlite-queue.ts';
-import { PubSubBus } from '../shared/bus/pubsub.ts';
-import { type Config, ConfigError, loadConfig } from '../shared/config.ts';
-import { createLogger, type Logger } from '../shared/log.ts';
-import { loadSettings, type Settings } from '../shared/settings.ts';
-import { openStore } from '../shared/store/open.ts';
-import type { Store } from '../shared/store/store.ts';
-import { Exporter } from '../shared/export.ts';
-import { DeliveryJournal } from '../shared/journal.ts';
-import { createDatadogSink, type DatadogSink } from '../shared/sinks/datadog.ts';
+import { SqliteQueueBus } from '../bus/sqlite-queue.ts';
+import { PubSubBus } from '../bus/pubsub.ts';
+import { type Config, ConfigError, loadConfig } from '../events/config.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { loadSettings, type Settings } from '../events/settings.ts';
+import { openStore } from '../store/open.ts';
+import type { Store } from '../store/store.ts';
+import { Exporter } from '../export/exporter.ts';
+import { DeliveryJournal } from './journal.ts';
+import { createDatadogSink, type DatadogSink } from '../export/datadog-sink.ts';
 
 /** What `process` and `rollup` need beyond the runtime: opened on first use, never by `ingest`. */
 export interface Backend {
@@ -52,8 +52,8 @@ export function createRuntime(env: Record<string, string | undefined>, logger: L
       ? undefined
       : async (since: string) => {
           const [{ githubClient }, { parseHooks, redeliverFailed }] = await Promise.all([
-            import('../shared/github/client.ts'),
-            import('../shared/github/redeliver.ts'),
+            import('../github/client.ts'),
+            import('../github/redeliver.ts'),
           ]);
           const octokit = await githubClient({ token, baseUrl: apiUrl, logger });
           return redeliverFailed(octokit, parseHooks(hooks), { since, dryRun: false, logger });
