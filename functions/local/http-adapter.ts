@@ -13,7 +13,7 @@ import {
   readsBody,
   replyFor,
 } from '../../shared/pipeline/ingest.ts';
-import { DEFAULT_MAX_BODY_BYTES_IN_FLIGHT } from '../../shared/events/config.ts';
+import { DEFAULT_MAX_BODY_BYTES_IN_FLIGHT } from '../../shared/pipeline/config.ts';
 import type { DeliveryJournal } from '../../shared/pipeline/journal.ts';
 import type { FrameworkRequest } from './raw-body.ts';
 import './raw-body.ts';

@@ -7,7 +7,8 @@
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
-import { hasSecret, SECRET_VARIABLES, type WebhookSource } from '../../shared/events/config.ts';
+import { hasSecret } from '../../shared/pipeline/config.ts';
+import { SECRET_VARIABLES, type WebhookSource } from '../../shared/sources/registry.ts';
 import '../index.ts';
 import { instanceRuntime } from '../../shared/pipeline/wiring.ts';
 

@@ -1,4 +1,4 @@
-import type { Config } from '../events/config.ts';
+import type { Config } from '../pipeline/config.ts';
 import type { Logger } from '../log.ts';
 import type { Settings } from '../events/settings.ts';
 import { type HistorySource } from './core.ts';

@@ -9,7 +9,8 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import type { Bus, BusMessage } from '../bus/bus.ts';
-import type { Config, WebhookSource } from '../events/config.ts';
+import type { Config } from '../pipeline/config.ts';
+import type { WebhookSource } from '../sources/registry.ts';
 import { createIngest, type IngestRequest, type Outcome } from '../pipeline/ingest.ts';
 import type { Logger } from '../log.ts';
 import type { ProcessOutcome } from '../pipeline/process.ts';

@@ -5,15 +5,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import {
-  type Config,
-  ConfigError,
-  hasSecret,
-  loadConfig,
-  SECRET_VARIABLES,
-  secretList,
-  type WebhookSource,
-} from '../events/config.ts';
+import { type Config, hasSecret, loadConfig, secretList } from '../pipeline/config.ts';
+import { SECRET_VARIABLES, type WebhookSource } from '../sources/registry.ts';
+import { ConfigError } from '../config-error.ts';
 import { createLogger } from '../log.ts';
 import { loadSettings, type Settings } from '../events/settings.ts';
 import { validateApiKey } from '../export/datadog-sink.ts';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ConfigError } from './config.ts';
+import { ConfigError } from '../config-error.ts';
 
 /**
  * The configuration file (`DEVSTATS_CONFIG`, JSON or YAML): teams, their services and

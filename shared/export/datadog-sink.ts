@@ -3,7 +3,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DatadogConfig } from '../events/config.ts';
 import type { Logger } from '../log.ts';
 
 /**
@@ -110,6 +109,19 @@ const REJECTED = new Set([400, 413, 422]);
  * so a claim held a little longer than the budget outlives any export it covers.
  */
 export const exportDeadline = new AsyncLocalStorage<number>();
+/** How the sink reaches Datadog (or, without `apiKey`, the files it writes instead). */
+export interface DatadogConfig {
+  apiKey: string | undefined;
+  appKey: string | undefined;
+  site: string;
+  /** Base URL override (`DD_API_URL`), for proxies and tests. */
+  apiUrl: string | undefined;
+  timeoutMs: number;
+  retries: number;
+  backoffMs: number;
+  dataDir: string;
+}
+
 /** Series per request: far under the API's 500 kB compressed payload limit for these short tag sets. */
 const MAX_SERIES_PER_REQUEST = 1000;
 

@@ -1,10 +1,4 @@
-import {
-  type Authenticator,
-  type Headers,
-  hmacSignature,
-  sharedToken,
-  versionedSignatureList,
-} from '../sources/auth.ts';
+import type { Headers } from '../sources/auth.ts';
 import {
   type Bus,
   MAX_MESSAGE_DATA_BYTES,
@@ -14,18 +8,14 @@ import {
   type RawAttributes,
 } from '../bus/bus.ts';
 import { readFileSync } from 'node:fs';
-import { type Config, hasSecret, secretList, type WebhookSource } from '../events/config.ts';
+import { type Config, hasSecret, secretList } from './config.ts';
 import type { LogFields, Logger } from '../log.ts';
 import { jsonShapeProblem } from '../body.ts';
 import { parseSettings, type Settings } from '../events/settings.ts';
-import type { Admission, Admit } from '../sources/admission.ts';
+import type { Admission } from '../sources/admission.ts';
+import { SOURCE_PATHS, sourceAtPath, type WebhookSource } from '../sources/registry.ts';
+import type { WebhookSourceShape } from '../sources/source.ts';
 import { normalizeForStore } from '../sources/index.ts';
-import { admitCircleci } from '../sources/circleci.ts';
-import { admitDeployment } from '../sources/deployments.ts';
-import { admitGithub } from '../sources/github.ts';
-import { admitSpinnaker } from '../sources/spinnaker.ts';
-import { admitDatadog, admitOpsgenie, admitPagerduty } from '../sources/incidents.ts';
-import { admitTerraform } from '../sources/terraform.ts';
 
 /** One HTTP request as `ingest` sees it, whatever server carried it. */
 export interface IngestRequest {
@@ -83,7 +73,7 @@ export function replyFor(outcome: Outcome): Reply {
     case 'unknown_path':
       return error(
         404,
-        `no source at ${outcome.path}; use /github, /spinnaker, /terraform, /circleci, /deployments, /pagerduty, /opsgenie or /datadog`,
+        `no source at ${outcome.path}; use ${SOURCE_PATHS.slice(0, -1).join(', ')} or ${SOURCE_PATHS.at(-1)}`,
       );
     case 'method_not_allowed':
       return error(405, `use ${outcome.allow}`, {}, { allow: outcome.allow });
@@ -118,79 +108,21 @@ export function replyFor(outcome: Outcome): Reply {
   }
 }
 
-interface Route {
-  source: WebhookSource;
-  /** The header a sender's credentials come in: without it, the body is not worth keeping. */
-  credential: string;
-  authenticate: Authenticator;
-  admit: Admit;
-}
-
-const ROUTES: Readonly<Record<string, Route>> = {
-  '/github': {
-    source: 'github',
-    credential: 'x-hub-signature-256',
-    authenticate: hmacSignature({ header: 'X-Hub-Signature-256', algorithm: 'sha256', prefix: 'sha256=' }),
-    admit: admitGithub,
-  },
-  '/spinnaker': {
-    source: 'spinnaker',
-    credential: 'authorization',
-    authenticate: sharedToken({ basic: true }),
-    admit: admitSpinnaker,
-  },
-  '/terraform': {
-    source: 'terraform',
-    credential: 'x-tfe-notification-signature',
-    authenticate: hmacSignature({ header: 'X-TFE-Notification-Signature', algorithm: 'sha512', prefix: '' }),
-    admit: admitTerraform,
-  },
-  '/circleci': {
-    source: 'circleci',
-    credential: 'circleci-signature',
-    authenticate: versionedSignatureList({ header: 'circleci-signature', version: 'v1' }),
-    admit: admitCircleci,
-  },
-  '/deployments': {
-    source: 'ci',
-    credential: 'authorization',
-    authenticate: sharedToken({ basic: false }),
-    admit: admitDeployment,
-  },
-  // https://developer.pagerduty.com/docs/verifying-signatures: `v1=<hex HMAC-SHA256>`, several during a rotation.
-  '/pagerduty': {
-    source: 'pagerduty',
-    credential: 'x-pagerduty-signature',
-    authenticate: versionedSignatureList({ header: 'X-PagerDuty-Signature', version: 'v1' }),
-    admit: admitPagerduty,
-  },
-  // Opsgenie's and Datadog's webhook integrations send the custom headers they are given: a Bearer token.
-  '/opsgenie': {
-    source: 'opsgenie',
-    credential: 'authorization',
-    authenticate: sharedToken({ basic: false }),
-    admit: admitOpsgenie,
-  },
-  '/datadog': {
-    source: 'datadog',
-    credential: 'authorization',
-    authenticate: sharedToken({ basic: false }),
-    admit: admitDatadog,
-  },
-};
+/** A source's route: its definition in the registry. */
+type Route = WebhookSourceShape & { name: WebhookSource };
 
 /** The source a path belongs to, if any: for a refused delivery, which carries none. */
-export const sourceOfPath = (path: string): WebhookSource | undefined => ROUTES[normalPath(path)]?.source;
+export const sourceOfPath = (path: string): WebhookSource | undefined => sourceAtPath(normalPath(path))?.name;
 
 /** The paths ingest answers. */
-export const INGEST_PATHS: readonly string[] = ['/healthz', ...Object.keys(ROUTES)];
+export const INGEST_PATHS: readonly string[] = ['/healthz', ...SOURCE_PATHS];
 
 /**
  * Whether ingest reads a request's body at all: only a POST to a source (`readBody` caps it while
  * reading). Any other request is answered from its method and path, its body never read.
  */
 export const readsBody = (method: string, path: string): boolean =>
-  method === 'POST' && ROUTES[normalPath(path)] !== undefined;
+  method === 'POST' && sourceAtPath(normalPath(path)) !== undefined;
 
 export const normalPath = (path: string) => (path.length > 1 ? path.replace(/\/+$/, '') : path);
 
@@ -204,9 +136,9 @@ export function bodyWorthKeeping(
   path: string,
   headers: Headers,
 ): boolean {
-  const route = ROUTES[normalPath(path)];
+  const route = sourceAtPath(normalPath(path));
   if (route === undefined) return false;
-  if (!hasSecret(config, route.source)) return config.insecureDev;
+  if (!hasSecret(config, route.name)) return config.insecureDev;
   const credential = headers[route.credential];
   return credential !== undefined && credential !== '';
 }
@@ -309,7 +241,7 @@ export function createIngest(deps: IngestDeps): (request: IngestRequest) => Outc
       return { reason: 'payload_too_large', limit: config.maxBodyBytes };
     }
     const attributes: RawAttributes = {
-      source: route.source,
+      source: route.name,
       deliveryId: admission.deliveryId,
       eventType: admission.eventType,
       receivedAt,
@@ -318,7 +250,7 @@ export function createIngest(deps: IngestDeps): (request: IngestRequest) => Outc
     return bus.publish(config.rawTopic, { data: packed.data, attributes }).then(
       (messageId): Outcome => ({
         reason: 'accepted',
-        source: route.source,
+        source: route.name,
         eventType: admission.eventType,
         deliveryId: admission.deliveryId,
         messageId,
@@ -326,7 +258,7 @@ export function createIngest(deps: IngestDeps): (request: IngestRequest) => Outc
       }),
       (error: unknown): Outcome => {
         if (!(error instanceof PublishError)) throw error;
-        return { reason: 'unavailable', source: route.source, detail: error.message };
+        return { reason: 'unavailable', source: route.name, detail: error.message };
       },
     );
   }
@@ -338,7 +270,7 @@ export function createIngest(deps: IngestDeps): (request: IngestRequest) => Outc
         ? { reason: 'healthy' }
         : { reason: 'method_not_allowed', allow: 'GET' };
     }
-    const route = ROUTES[path];
+    const route = sourceAtPath(path);
     if (route === undefined) return { reason: 'unknown_path', path };
     if (request.method !== 'POST') return { reason: 'method_not_allowed', allow: 'POST' };
 
@@ -347,7 +279,7 @@ export function createIngest(deps: IngestDeps): (request: IngestRequest) => Outc
       return { reason: 'payload_too_large', limit: config.maxBodyBytes };
     }
     if (request.unreadableBody === 'busy') {
-      return { reason: 'unavailable', source: route.source, detail: 'too many request bodies in memory at once' };
+      return { reason: 'unavailable', source: route.name, detail: 'too many request bodies in memory at once' };
     }
     const mediaProblem = mediaTypeProblem(request.headers['content-type']);
     if (mediaProblem !== undefined) return { reason: 'unsupported_media_type', detail: mediaProblem };
@@ -355,12 +287,12 @@ export function createIngest(deps: IngestDeps): (request: IngestRequest) => Outc
       return { reason: 'unsupported_media_type', detail: 'Content-Encoding is not supported' };
     }
 
-    const secrets = secretsOf(route.source);
+    const secrets = secretsOf(route.name);
     if (secrets.length > 0) {
       const problem = route.authenticate(request.headers, rawBody, secrets);
       if (problem !== undefined) return { reason: 'unauthorized', detail: problem };
     } else if (!config.insecureDev) {
-      return { reason: 'unauthorized', detail: `${route.source} deliveries are refused: its secret is not configured` };
+      return { reason: 'unauthorized', detail: `${route.name} deliveries are refused: its secret is not configured` };
     }
 
     if (request.unreadableBody === 'unreadable') {
@@ -377,17 +309,17 @@ export function createIngest(deps: IngestDeps): (request: IngestRequest) => Outc
       case 'invalid':
         return { reason: 'invalid_payload', field: admission.field, detail: admission.problem };
       case 'answer':
-        return { reason: 'answered', source: route.source, eventType: admission.eventType, message: admission.message };
+        return { reason: 'answered', source: route.name, eventType: admission.eventType, message: admission.message };
       case 'publish':
         break;
     }
     // A 202 is a promise: what process will make of it is checked now, so nothing accepted here
     // fails there on every delivery.
     const receivedAt = now().toISOString();
-    const normalized = normalizeForStore(route.source, json.value, admission.eventType, { settings, receivedAt });
+    const normalized = normalizeForStore(route.name, json.value, admission.eventType, { settings, receivedAt });
     if (!normalized.ok) return { reason: 'invalid_payload', field: normalized.field, detail: normalized.problem };
     if (normalized.events.length === 0) {
-      return { reason: 'answered', source: route.source, eventType: admission.eventType, message: 'nothing to count' };
+      return { reason: 'answered', source: route.name, eventType: admission.eventType, message: 'nothing to count' };
     }
 
     const packed = packForTopic(rawBody);

@@ -3,7 +3,8 @@
  * figures and charts (shared/report), the latest deliveries and what became of them, and each
  * source's last delivery. Rendered from the store on every request; the page reloads itself.
  */
-import { type Config, hasSecret, SECRET_VARIABLES, type WebhookSource } from '../events/config.ts';
+import { type Config, hasSecret } from '../pipeline/config.ts';
+import { SECRET_VARIABLES, type WebhookSource } from '../sources/registry.ts';
 import type { JournalEntry } from '../pipeline/journal.ts';
 import { buildReport, dayRange, daysIn, previousPeriod, quarter, type Report } from './figures.ts';
 import { escapeHtml as esc, htmlTable, REPORT_STYLE, teamSection } from './render.ts';

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { versionedSignatureList } from './auth.ts';
+import type { WebhookSourceShape } from './source.ts';
 import { type Deploy, type DeployStatus, utc } from '../events/model.ts';
 import {
   aliasedEnvironment,
@@ -135,3 +137,14 @@ export const normalizeCircleci: Normalizer = (body, eventType, { settings, recei
   };
   return [deploy];
 };
+
+/** CircleCI's outbound webhooks (https://circleci.com/docs/webhooks/): `circleci-signature: v1=<hex>`. */
+export const circleci = {
+  name: 'circleci',
+  path: '/circleci',
+  secretVariable: 'CIRCLECI_WEBHOOK_SECRET',
+  credential: 'circleci-signature',
+  authenticate: versionedSignatureList({ header: 'circleci-signature', version: 'v1' }),
+  admit: admitCircleci,
+  normalize: normalizeCircleci,
+} as const satisfies WebhookSourceShape;

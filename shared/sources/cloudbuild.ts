@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { TopicSourceShape } from './source.ts';
 import { type Deploy, type DeployStatus, utc } from '../events/model.ts';
 import { canonicalEnvironment, type Settings, teamOf } from '../events/settings.ts';
 import { type Normalizer, parseOrThrow } from './normalize.ts';
@@ -76,3 +77,6 @@ export const normalizeCloudbuild: Normalizer = (body, _eventType, { settings, re
   };
   return [deploy];
 };
+
+/** Cloud Build's `cloud-builds` topic: a Pub/Sub source (`pubsubSources`), no route at ingest. */
+export const cloudbuild = { name: 'cloudbuild', normalize: normalizeCloudbuild } as const satisfies TopicSourceShape;

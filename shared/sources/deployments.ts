@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { sharedToken } from './auth.ts';
+import type { WebhookSourceShape } from './source.ts';
 import { z } from 'zod';
 import { type Admission, type Admit, invalid } from './admission.ts';
 import { type Deploy, deployId, utc } from '../events/model.ts';
@@ -123,3 +125,14 @@ export const normalizeDeployment: Normalizer = (body, _eventType, { settings }) 
   };
   return [deploy];
 };
+
+/** Any CI's deploy, posted as DevStats' own body with a Bearer token. */
+export const deployments = {
+  name: 'ci',
+  path: '/deployments',
+  secretVariable: 'DEPLOY_WEBHOOK_TOKEN',
+  credential: 'authorization',
+  authenticate: sharedToken({ basic: false }),
+  admit: admitDeployment,
+  normalize: normalizeDeployment,
+} as const satisfies WebhookSourceShape;

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { hmacSignature } from './auth.ts';
+import type { TopicSourceShape, WebhookSourceShape } from './source.ts';
 import { type Admission, type Admit, invalid } from './admission.ts';
 import {
   type Commit,
@@ -369,3 +371,20 @@ export const normalizeGithubHistory: Normalizer = (body, _eventType, { settings 
     };
   });
 };
+
+/** GitHub's webhooks (https://docs.github.com/en/webhooks/webhook-events-and-payloads), signed with the webhook secret. */
+export const github = {
+  name: 'github',
+  path: '/github',
+  secretVariable: 'GITHUB_WEBHOOK_SECRET',
+  credential: 'x-hub-signature-256',
+  authenticate: hmacSignature({ header: 'X-Hub-Signature-256', algorithm: 'sha256', prefix: 'sha256=' }),
+  admit: admitGithub,
+  normalize: normalizeGithub,
+} as const satisfies WebhookSourceShape;
+
+/** The default branch's commits with their parents, from `devstats backfill github` only (no route reaches it). */
+export const githubHistory = {
+  name: 'github_history',
+  normalize: normalizeGithubHistory,
+} as const satisfies TopicSourceShape;

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { sharedToken, versionedSignatureList } from './auth.ts';
+import type { WebhookSourceShape } from './source.ts';
 import { type Admission, type Admit, invalid } from './admission.ts';
 import { type Incident, incidentId, type IncidentSource, utc } from '../events/model.ts';
 import { canonicalEnvironment, type Settings } from '../events/settings.ts';
@@ -364,3 +366,35 @@ export const normalizeDatadog: Normalizer = (body, _eventType, { settings, recei
     }),
   ];
 };
+
+// https://developer.pagerduty.com/docs/verifying-signatures: `v1=<hex HMAC-SHA256>`, several during a rotation.
+export const pagerduty = {
+  name: 'pagerduty',
+  path: '/pagerduty',
+  secretVariable: 'PAGERDUTY_WEBHOOK_SECRET',
+  credential: 'x-pagerduty-signature',
+  authenticate: versionedSignatureList({ header: 'X-PagerDuty-Signature', version: 'v1' }),
+  admit: admitPagerduty,
+  normalize: normalizePagerduty,
+} as const satisfies WebhookSourceShape;
+
+// Opsgenie's and Datadog's webhook integrations send the custom headers they are given: a Bearer token.
+export const opsgenie = {
+  name: 'opsgenie',
+  path: '/opsgenie',
+  secretVariable: 'OPSGENIE_WEBHOOK_TOKEN',
+  credential: 'authorization',
+  authenticate: sharedToken({ basic: false }),
+  admit: admitOpsgenie,
+  normalize: normalizeOpsgenie,
+} as const satisfies WebhookSourceShape;
+
+export const datadog = {
+  name: 'datadog',
+  path: '/datadog',
+  secretVariable: 'DATADOG_WEBHOOK_TOKEN',
+  credential: 'authorization',
+  authenticate: sharedToken({ basic: false }),
+  admit: admitDatadog,
+  normalize: normalizeDatadog,
+} as const satisfies WebhookSourceShape;

@@ -1,28 +1,7 @@
 import { CanonicalEvent, pushId, shippedId } from '../events/model.ts';
 import type { Settings } from '../events/settings.ts';
-import { normalizeCircleci } from './circleci.ts';
-import { normalizeCloudbuild } from './cloudbuild.ts';
-import { normalizeDeployment } from './deployments.ts';
-import { normalizeGithub, normalizeGithubHistory } from './github.ts';
-import { type Normalizer, UnusablePayload } from './normalize.ts';
-import { normalizeDatadog, normalizeOpsgenie, normalizePagerduty } from './incidents.ts';
-import { normalizeSpinnaker } from './spinnaker.ts';
-import { normalizeTerraform } from './terraform.ts';
-
-/** Each source's normaliser, by the `source` attribute of its messages. */
-export const NORMALIZERS: Readonly<Record<string, Normalizer>> = {
-  github: normalizeGithub,
-  /** Only from `devstats backfill github` (no route at ingest reaches it). */
-  github_history: normalizeGithubHistory,
-  spinnaker: normalizeSpinnaker,
-  terraform: normalizeTerraform,
-  ci: normalizeDeployment,
-  circleci: normalizeCircleci,
-  cloudbuild: normalizeCloudbuild,
-  pagerduty: normalizePagerduty,
-  opsgenie: normalizeOpsgenie,
-  datadog: normalizeDatadog,
-};
+import { UnusablePayload } from './normalize.ts';
+import { normalizerOf } from './registry.ts';
 
 /** Firestore's limits: a document id of at most 1,500 bytes, a document of at most 1 MiB. */
 const MAX_ID_BYTES = 1500;
@@ -97,7 +76,7 @@ export function normalizeForStore(
   eventType: string,
   context: { settings: Settings; receivedAt: string },
 ): Normalized {
-  const normalize = NORMALIZERS[source];
+  const normalize = normalizerOf(source);
   if (normalize === undefined) return { ok: false, field: 'source', problem: `unknown source "${source}"` };
   let normalized: CanonicalEvent[];
   try {

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { sharedToken } from './auth.ts';
+import type { WebhookSourceShape } from './source.ts';
 import { type Admission, type Admit, invalid } from './admission.ts';
 import { type Deploy, deployId, type DeployStatus, utc } from '../events/model.ts';
 import { canonicalEnvironment, type Settings, teamOf } from '../events/settings.ts';
@@ -228,3 +230,14 @@ function targetTimesAndStatus(
     ...(ends.length > 0 ? { finishedAt: utc(Math.max(...ends)) } : {}),
   };
 }
+
+/** Spinnaker Echo's REST endpoint: the token as a Bearer, or as Basic auth's password. */
+export const spinnaker = {
+  name: 'spinnaker',
+  path: '/spinnaker',
+  secretVariable: 'SPINNAKER_WEBHOOK_TOKEN',
+  credential: 'authorization',
+  authenticate: sharedToken({ basic: true }),
+  admit: admitSpinnaker,
+  normalize: normalizeSpinnaker,
+} as const satisfies WebhookSourceShape;

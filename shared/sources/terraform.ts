@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { hmacSignature } from './auth.ts';
+import type { WebhookSourceShape } from './source.ts';
 import { type Admission, type Admit, invalid } from './admission.ts';
 import { type Deploy, deployId, type DeployStatus, utc } from '../events/model.ts';
 import { canonicalEnvironment, isEnvironmentName, type Settings, teamOf } from '../events/settings.ts';
@@ -115,3 +117,14 @@ export const normalizeTerraform: Normalizer = (body, _eventType, { settings, rec
   };
   return [deploy];
 };
+
+/** HCP Terraform / Terraform Enterprise notifications, signed with the notification token. */
+export const terraform = {
+  name: 'terraform',
+  path: '/terraform',
+  secretVariable: 'TERRAFORM_NOTIFICATION_TOKEN',
+  credential: 'x-tfe-notification-signature',
+  authenticate: hmacSignature({ header: 'X-TFE-Notification-Signature', algorithm: 'sha512', prefix: '' }),
+  admit: admitTerraform,
+  normalize: normalizeTerraform,
+} as const satisfies WebhookSourceShape;

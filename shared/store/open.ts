@@ -1,9 +1,15 @@
 import { join } from 'node:path';
-import type { Config } from '../events/config.ts';
 import type { Store } from './store.ts';
 
 /** The store the configuration names; Firestore's client is imported only when it is the one. */
-export async function openStore(config: Pick<Config, 'store' | 'projectId' | 'dataDir'>): Promise<Store> {
+/** The part of the configuration that chooses and places the store. */
+export interface StoreChoice {
+  store: 'firestore' | 'sqlite';
+  projectId: string | undefined;
+  dataDir: string;
+}
+
+export async function openStore(config: StoreChoice): Promise<Store> {
   if (config.store === 'firestore') {
     const { FirestoreStore } = await import('./firestore.ts');
     return FirestoreStore.connect(config.projectId);

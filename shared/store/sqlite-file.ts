@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { ConfigError } from '../events/config.ts';
+import { ConfigError } from '../config-error.ts';
 
 /**
  * The data directory cannot hold DevStats' files (full, unwritable, not a folder): stopped at start

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { WebhookSource } from '../../shared/events/config.ts';
+import type { WebhookSource } from '../../shared/sources/registry.ts';
 import type { IngestDeps } from '../../shared/pipeline/ingest.ts';
 import { memoryLogger } from '../../shared/log.ts';
 import {

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { SECRET_VARIABLES, type WebhookSource } from '../../shared/events/config.ts';
+import { SECRET_VARIABLES, type WebhookSource } from '../../shared/sources/registry.ts';
 
 /** The same secrets for every webhook source (a new source needs no edit to the tests that use it). */
 export function everySource(secrets: readonly string[]): Record<WebhookSource, string[]> {

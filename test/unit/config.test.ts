@@ -4,7 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { ConfigError, loadConfig } from '../../shared/events/config.ts';
+import { loadConfig } from '../../shared/pipeline/config.ts';
+import { ConfigError } from '../../shared/config-error.ts';
 import { canonicalEnvironment, loadSettings, parseSettings } from '../../shared/events/settings.ts';
 
 describe('environment', () => {

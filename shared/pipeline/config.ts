@@ -1,33 +1,11 @@
 import { z } from 'zod';
-
-/** The sources that post webhooks to `ingest`, each with the variable holding its secret. */
-export const SECRET_VARIABLES = {
-  github: 'GITHUB_WEBHOOK_SECRET',
-  spinnaker: 'SPINNAKER_WEBHOOK_TOKEN',
-  terraform: 'TERRAFORM_NOTIFICATION_TOKEN',
-  circleci: 'CIRCLECI_WEBHOOK_SECRET',
-  ci: 'DEPLOY_WEBHOOK_TOKEN',
-  pagerduty: 'PAGERDUTY_WEBHOOK_SECRET',
-  opsgenie: 'OPSGENIE_WEBHOOK_TOKEN',
-  datadog: 'DATADOG_WEBHOOK_TOKEN',
-} as const;
-export type WebhookSource = keyof typeof SECRET_VARIABLES;
-
-/** How the Datadog sink reaches Datadog (or, without `apiKey`, the files it writes instead). */
-export interface DatadogConfig {
-  apiKey: string | undefined;
-  appKey: string | undefined;
-  site: string;
-  /** Base URL override (`DD_API_URL`), for proxies and tests. */
-  apiUrl: string | undefined;
-  timeoutMs: number;
-  retries: number;
-  backoffMs: number;
-  dataDir: string;
-}
+import type { StoreChoice } from '../store/open.ts';
+import { ConfigError } from '../config-error.ts';
+import { SECRET_VARIABLES, type WebhookSource } from '../sources/registry.ts';
+import type { DatadogConfig } from '../export/datadog-sink.ts';
 
 export type BusKind = 'pubsub' | 'memory';
-export type StoreKind = 'firestore' | 'sqlite';
+export type StoreKind = StoreChoice['store'];
 
 export interface Config {
   /** Chosen by `DEVSTATS_BUS`, else Pub/Sub on Cloud Functions or next to its emulator, else in-process. */
@@ -80,10 +58,6 @@ export interface Config {
   github: { token: string | undefined; apiUrl: string | undefined; hooks: string | undefined };
   /** Embedded mode: seconds between rollups (Cloud Scheduler does it every 5 minutes in the cloud). */
   rollupIntervalSeconds: number;
-}
-
-export class ConfigError extends Error {
-  override name = 'ConfigError';
 }
 
 const positiveInt = z.coerce.number().int().positive();
