@@ -8,6 +8,31 @@ export interface BusMessage {
 }
 
 /** The attributes `ingest` puts on every message it publishes to `devstats-raw`. */
+/** One message as a consumer gets it, from whichever bus. */
+export interface Delivery extends BusMessage {
+  id: string;
+  topic: string;
+  /** 1 for the first delivery. */
+  attempt: number;
+  /** When the bus took it (Pub/Sub's publishTime), where the bus says. */
+  publishTime?: string;
+}
+
+/** Returning acknowledges the delivery; throwing has it delivered again (and dead-lettered in the end). */
+export type Consumer = (delivery: Delivery) => Promise<void>;
+
+export interface SubscribeOptions {
+  /** The subscription's name, where the bus has subscriptions (Pub/Sub): `devstats-process-<topic>`. */
+  subscription?: string;
+  /** Told of a delivery that failed, or of the subscription failing; the delivery comes again. */
+  onError?: (error: unknown) => void;
+}
+
+/** A bus that also delivers: the embedded queue, and Pub/Sub pulled next to its emulator. */
+export interface Subscriber {
+  subscribe(topic: string, consumer: Consumer, options?: SubscribeOptions): unknown;
+}
+
 export interface RawAttributes extends Record<string, string> {
   source: string;
   deliveryId: string;

@@ -1,13 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Bus, BusMessage } from './bus.ts';
+import type { Bus, BusMessage, Consumer, Delivery, Subscriber } from './bus.ts';
 import type { Logger } from '../log.ts';
-
-export interface Delivery extends BusMessage {
-  id: string;
-  topic: string;
-  attempt: number;
-}
-export type Consumer = (delivery: Delivery) => Promise<void>;
 
 export interface MemoryBusOptions {
   logger: Logger;
@@ -22,7 +15,7 @@ export interface MemoryBusOptions {
  * consumer of a topic, redelivery with backoff when it throws, then a dead-letter list.
  * Messages published to a topic nobody consumes are kept until a consumer subscribes.
  */
-export class MemoryBus implements Bus {
+export class MemoryBus implements Bus, Subscriber {
   readonly deadLetters: Delivery[] = [];
   private readonly consumers = new Map<string, Consumer>();
   private readonly backlog = new Map<string, Delivery[]>();

@@ -1,6 +1,13 @@
 import type { Message, PubSub, Subscription, Topic } from '@google-cloud/pubsub';
-import type { PubSubMessage } from './pubsub-event.ts';
-import { type Bus, type BusMessage, PublishError, withTimeout } from './bus.ts';
+import {
+  type Bus,
+  type BusMessage,
+  type Consumer,
+  PublishError,
+  type Subscriber,
+  type SubscribeOptions,
+  withTimeout,
+} from './bus.ts';
 
 export interface PubSubBusOptions {
   projectId: string | undefined;
@@ -12,7 +19,7 @@ export interface PubSubBusOptions {
  * Google Cloud Pub/Sub, or its emulator when `PUBSUB_EMULATOR_HOST` is set (the client reads it).
  * The client library is imported on first use: it is heavy, and only the Pub/Sub bus needs it.
  */
-export class PubSubBus implements Bus {
+export class PubSubBus implements Bus, Subscriber {
   private client: Promise<PubSub> | undefined;
   private readonly topics = new Map<string, Topic>();
   private readonly subscriptions: Subscription[] = [];
@@ -55,13 +62,13 @@ export class PubSubBus implements Bus {
    * message; one that throws nacks it, so Pub/Sub redelivers it. Publishes to the topic from this
    * bus wait until the subscription exists.
    */
-  subscribe(
-    topicName: string,
-    subscriptionName: string,
-    handler: (message: PubSubMessage) => Promise<void>,
-    onError: (error: unknown) => void,
-  ): Promise<Subscription> {
-    const subscribed = this.pull(topicName, subscriptionName, handler, onError);
+  subscribe(topicName: string, consumer: Consumer, options: SubscribeOptions = {}): Promise<Subscription> {
+    const subscribed = this.pull(
+      topicName,
+      options.subscription ?? `devstats-process-${topicName}`,
+      consumer,
+      options.onError ?? (() => undefined),
+    );
     const waiting = Promise.allSettled([this.subscribing.get(topicName), subscribed]).then(() => {
       if (this.subscribing.get(topicName) === waiting) this.subscribing.delete(topicName);
     });
@@ -72,7 +79,7 @@ export class PubSubBus implements Bus {
   private async pull(
     topicName: string,
     subscriptionName: string,
-    handler: (message: PubSubMessage) => Promise<void>,
+    consumer: Consumer,
     onError: (error: unknown) => void,
   ): Promise<Subscription> {
     const pubsub = await this.pubsub();
@@ -87,10 +94,12 @@ export class PubSubBus implements Bus {
     const [subscriptionExists] = await subscription.exists();
     if (!subscriptionExists) await subscription.create({ ackDeadlineSeconds: 30 }).catch(ignoreAlreadyExists);
     subscription.on('message', (message: Message) => {
-      handler({
+      consumer({
+        id: message.id,
+        topic: topicName,
         data: message.data,
         attributes: message.attributes,
-        messageId: message.id,
+        attempt: Math.max(1, message.deliveryAttempt),
         publishTime: message.publishTime.toISOString(),
       }).then(
         () => {

@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { isDiskFull, openDatabase } from '../store/sqlite-file.ts';
 import type { Logger } from '../log.ts';
-import { type Bus, type BusMessage, PublishError } from './bus.ts';
-import type { Consumer, Delivery } from './memory.ts';
+import { type Bus, type BusMessage, type Consumer, type Delivery, PublishError, type Subscriber } from './bus.ts';
 
 /**
  * The embedded mode's queue, durable as Pub/Sub is: a message is committed to a SQLite file
@@ -86,7 +85,7 @@ function prepareStatements(db: DatabaseSync) {
   };
 }
 
-export class SqliteQueueBus implements Bus {
+export class SqliteQueueBus implements Bus, Subscriber {
   private readonly db: DatabaseSync;
   private readonly statements: ReturnType<typeof prepareStatements>;
   private readonly consumers = new Map<string, Consumer>();

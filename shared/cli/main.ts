@@ -8,7 +8,6 @@ import { type Config, loadConfig } from '../pipeline/config.ts';
 import { ConfigError } from '../config-error.ts';
 import { dashboardFor } from '../export/dashboard.ts';
 import { type EventKind, utc } from '../events/model.ts';
-import { Exporter } from '../export/exporter.ts';
 import { createLogger } from '../log.ts';
 import { buildReport, dayRange, previousPeriod, quarter } from '../report/figures.ts';
 import { renderHtml, renderMarkdown } from '../report/render.ts';
@@ -23,7 +22,8 @@ import { replayEmbedded, replayPubSub } from './replay.ts';
 import { createProcessor } from '../pipeline/process.ts';
 import { rollup } from '../pipeline/rollup.ts';
 import { loadSettings, type Settings } from '../events/settings.ts';
-import { createDatadogSink, pushDashboard } from '../export/datadog-sink.ts';
+import { pushDashboard } from '../export/datadog-sink.ts';
+import { exporterFor } from '../pipeline/wiring.ts';
 import { openStore } from '../store/open.ts';
 import type { EventFilter, Store } from '../store/store.ts';
 
@@ -296,8 +296,7 @@ async function runReplay(
     }
     const unparked = await store.unparkExports();
     if (unparked > 0) {
-      const sink = createDatadogSink(config.datadog, logger);
-      const exporter = new Exporter({ store, sink, settings, logger, now: () => new Date() });
+      const { exporter } = exporterFor(store, config, settings, logger);
       await exporter.retryPending();
       const still = (await store.parkedExports(10_000)).length;
       out(`${unparked} parked exports tried again: ${unparked - still} sent, ${still} refused again`);
@@ -354,8 +353,7 @@ async function runBackfill(
   }, tty);
   let failed = false;
   const code = await withStore(env, async ({ store, settings, config }) => {
-    const sink = createDatadogSink(config.datadog, logger);
-    const exporter = new Exporter({ store, sink, settings, logger, now: () => new Date() });
+    const { sink, exporter } = exporterFor(store, config, settings, logger);
     const processMessage = createProcessor({ store, settings, logger, exporter });
     const totals: Record<string, number> = {};
     for (const name of names) {
@@ -427,8 +425,7 @@ async function runRollup(
   const { values } = parseArgs({ args, options: { json: { type: 'boolean', default: false } }, strict: true });
   const logger = createLogger(values.json ? () => undefined : out);
   return withStore(env, async ({ store, settings, config }) => {
-    const sink = createDatadogSink(config.datadog, logger);
-    const exporter = new Exporter({ store, sink, settings, logger, now: () => new Date() });
+    const { sink, exporter } = exporterFor(store, config, settings, logger);
     const result = await rollup({ store, sink, exporter, settings, logger, now: () => new Date() });
     if (values.json) out(JSON.stringify(result));
     else {
@@ -472,8 +469,7 @@ async function runDemo(
     settingsNote === undefined ? env : { ...env, DEVSTATS_CONFIG: settingsNote },
     async ({ store, config, settings }) => {
       const quiet = createLogger(() => undefined);
-      const sink = createDatadogSink(config.datadog, quiet);
-      const exporter = new Exporter({ store, sink, settings, logger: quiet, now: () => new Date() });
+      const { sink, exporter } = exporterFor(store, config, settings, quiet);
       const processMessage = createProcessor({ store, exporter, settings, logger: quiet });
       const secrets = demoSecrets();
       const now = new Date();

@@ -1,4 +1,5 @@
-import type { Bus } from '../bus/bus.ts';
+import type { Bus, BusMessage, Subscriber } from '../bus/bus.ts';
+import type { ProcessOutcome } from './process.ts';
 import { join } from 'node:path';
 import { SqliteQueueBus } from '../bus/sqlite-queue.ts';
 import { PubSubBus } from '../bus/pubsub.ts';
@@ -19,16 +20,31 @@ export interface Backend {
   exporter: Exporter;
 }
 
+/** The Datadog sink the configuration names, and the exporter that sends each stored fact once through it. */
+export function exporterFor(
+  store: Store,
+  config: Pick<Config, 'datadog'>,
+  settings: Settings,
+  logger: Logger,
+): { sink: DatadogSink; exporter: Exporter } {
+  const sink = createDatadogSink(config.datadog, logger);
+  return { sink, exporter: new Exporter({ store, sink, settings, logger, now: () => new Date() }) };
+}
+
 /** What every target needs, built once per instance from the environment. */
 export interface Runtime {
   config: Config;
   settings: Settings;
   logger: Logger;
-  bus: Bus;
+  bus: Bus & Subscriber;
   /** Opened on first use: `ingest` never needs it. */
   store(): Promise<Store>;
   /** The store, the Datadog sink and the exporter over both, built on first use. */
   backend(): Promise<Backend>;
+  /** `process` over the backend, built on first use. */
+  processor(): Promise<(message: BusMessage) => Promise<ProcessOutcome>>;
+  /** One rollup now, over the backend (the scheduled target's work). */
+  rollup(): Promise<unknown>;
   /** The latest deliveries, for the local live view; none on Google Cloud. */
   journal: DeliveryJournal | undefined;
   /** Redelivers GitHub's failed deliveries since a time, when DEVSTATS_GITHUB_HOOKS and GITHUB_TOKEN are set. */
@@ -41,12 +57,14 @@ export function createRuntime(env: Record<string, string | undefined>, logger: L
   let store: Promise<Store> | undefined;
   let backend: Promise<Backend> | undefined;
   const lazyStore = () => (store ??= openStore(config));
+  let processor: Promise<(message: BusMessage) => Promise<ProcessOutcome>> | undefined;
   const lazyBackend = () =>
-    (backend ??= lazyStore().then((s) => {
-      const sink = createDatadogSink(config.datadog, logger);
-      const exporter = new Exporter({ store: s, sink, settings, logger, now: () => new Date() });
-      return { store: s, sink, exporter };
-    }));
+    (backend ??= lazyStore().then((s) => ({ store: s, ...exporterFor(s, config, settings, logger) })));
+  // `process` and `rollup` are imported on first use: ingest's cold start never loads them.
+  const lazyProcessor = () =>
+    (processor ??= Promise.all([lazyBackend(), import('./process.ts')]).then(
+      ([{ store, exporter }, { createProcessor }]) => createProcessor({ store, exporter, settings, logger }),
+    ));
   const { token, apiUrl, hooks } = config.github;
   const redeliverGithub =
     token === undefined || hooks === undefined
@@ -60,7 +78,29 @@ export function createRuntime(env: Record<string, string | undefined>, logger: L
           return redeliverFailed(octokit, parseHooks(hooks), { since, dryRun: false, logger });
         };
   const journal = config.onGoogleCloud ? undefined : new DeliveryJournal();
-  const common = { config, settings, logger, store: lazyStore, backend: lazyBackend, redeliverGithub, journal };
+  const runRollup = async () => {
+    const [{ store, sink, exporter }, { rollup }] = await Promise.all([lazyBackend(), import('./rollup.ts')]);
+    return rollup({
+      store,
+      sink,
+      exporter,
+      settings,
+      logger,
+      now: () => new Date(),
+      ...(redeliverGithub ? { redeliverGithub } : {}),
+    });
+  };
+  const common = {
+    config,
+    settings,
+    logger,
+    store: lazyStore,
+    backend: lazyBackend,
+    processor: lazyProcessor,
+    rollup: runRollup,
+    redeliverGithub,
+    journal,
+  };
   if (config.bus === 'pubsub') {
     const bus = new PubSubBus({ projectId: config.projectId, publishTimeoutMs: config.publishTimeoutMs });
     // Only ingest publishes: process and rollup instances do not load the Pub/Sub client at start.

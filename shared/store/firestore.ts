@@ -788,6 +788,11 @@ export class FirestoreStore implements Store {
     );
   }
 
+  /** Instances share this store: an earlier run's claims lapse by themselves (`CLAIM_MS`). */
+  releaseClaimsOfEarlierRun(): Promise<number> {
+    return Promise.resolve(0);
+  }
+
   backfillCursor(key: string): Promise<string | undefined> {
     return this.guard('backfillCursor', async () => {
       const data = (await this.db.collection('cursors').doc(docId(key)).get()).data();

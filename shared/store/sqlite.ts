@@ -659,19 +659,15 @@ export class SqliteStore implements Store {
     return Promise.resolve(Object.fromEntries(rows.map((r) => [r.source, r.last_seen])));
   }
 
-  /**
-   * Gives back the claims of exports that did not finish, and says how many: for the embedded mode
-   * at start, where this process is the only exporter of its file, so a claim left by a run that
-   * was killed holds nothing up. (A finished export keeps its lapsed claim; it is not counted.)
-   */
-  releaseAllClaims(): number {
+  /** Unfinished exports' claims given back (a finished export keeps its lapsed claim; it is not counted). */
+  releaseClaimsOfEarlierRun(): Promise<number> {
     let count = 0;
     for (const table of ['events', 'shipped', 'items'])
       count += Number(
         this.db.prepare(`UPDATE ${table} SET claim_until = NULL WHERE claim_until IS NOT NULL AND exported = 0`).run()
           .changes,
       );
-    return count;
+    return Promise.resolve(count);
   }
 
   /** SQLite's plan for each lookup `process` runs per delivery: each must search an index, never scan. */

@@ -29,7 +29,7 @@ export interface EventFilter {
  * Where canonical events live, exactly once each. Two implementations (Firestore, SQLite) pass
  * one contract suite (test/contract/store.test.ts). Every lookup is by key or by an index.
  */
-export interface Store {
+export interface EventStore {
   /**
    * Creates the deploy if absent. A deploy already stored is replaced only by a report that
    * finished later (a later terminal status of the same GitHub deployment); an older or equal
@@ -109,6 +109,28 @@ export interface Store {
   commitsBetween(from: string, to: string): Promise<Commit[]>;
   pullRequestsBetween(from: string, to: string): Promise<PullRequest[]>;
 
+  /** A backfill's place in one scope of one source (a page, a token, or "done"), so a run resumes. */
+  backfillCursor(key: string): Promise<string | undefined>;
+  putBackfillCursor(key: string, value: string): Promise<void>;
+
+  /** When a delivery of `source` was last processed: the later of the stored time and `at` stays. */
+  noteSourceSeen(source: string, at: string): Promise<void>;
+  /** Each source's last delivery, as noted: for the live view, `devstats doctor` and rollup's gauge. */
+  sourcesSeen(): Promise<Record<string, string>>;
+
+  /** What the store holds, oldest first: for `devstats events`. */
+  events(filter: EventFilter): Promise<CanonicalEvent[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * The exactly-once bookkeeping of the export (DESIGN.md, "Datadog mapping"): who may send a
+ * stored fact now (a claim, lapsing after `CLAIM_MS`), what of it went, what is in doubt, what
+ * Datadog refused for good. Kept beside the events (a claim and the fact it covers are written in
+ * one transaction), behind an interface of its own: only the exporter, rollup's retry and
+ * `devstats replay` use it.
+ */
+export interface ExportLedger {
   /** Whether a stored deploy's export has finished; undefined when no such deploy is stored. */
   deployExported(deployId: string): Promise<boolean | undefined>;
   /**
@@ -161,19 +183,17 @@ export interface Store {
   /** Shipped changes whose distributions have not been sent, oldest first. */
   unexportedShipped(limit: number): Promise<ShippedChange[]>;
 
-  /** A backfill's place in one scope of one source (a page, a token, or "done"), so a run resumes. */
-  backfillCursor(key: string): Promise<string | undefined>;
-  putBackfillCursor(key: string, value: string): Promise<void>;
-
-  /** When a delivery of `source` was last processed: the later of the stored time and `at` stays. */
-  noteSourceSeen(source: string, at: string): Promise<void>;
-  /** Each source's last delivery, as noted: for the live view, `devstats doctor` and rollup's gauge. */
-  sourcesSeen(): Promise<Record<string, string>>;
-
-  /** What the store holds, oldest first: for `devstats events`. */
-  events(filter: EventFilter): Promise<CanonicalEvent[]>;
-  close(): Promise<void>;
+  /**
+   * Gives back the claims of exports that did not finish, and says how many: for the embedded mode
+   * at start, where this process is the only exporter of its store, so a claim left by a run that
+   * was killed holds nothing up. A store that instances share (Firestore) gives back none: another
+   * instance may be exporting, and its claims lapse by themselves.
+   */
+  releaseClaimsOfEarlierRun(): Promise<number>;
 }
+
+/** What the two backends are: an event store with its export ledger. */
+export type Store = EventStore & ExportLedger;
 
 /** Which export: a deploy's own, a shipped change's, or an export item's. */
 export interface ExportRef {

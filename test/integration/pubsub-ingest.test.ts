@@ -145,12 +145,11 @@ describe('ingest publishes to the real Pub/Sub emulator', { skip }, () => {
     const got: string[] = [];
     const subscribed = bus.subscribe(
       'devstats-early',
-      'devstats-early-process',
       (message) => {
         got.push(message.data.toString());
         return Promise.resolve();
       },
-      (error) => assert.fail(String(error)),
+      { subscription: 'devstats-early-process', onError: (error) => assert.fail(String(error)) },
     );
     await bus.publish('devstats-early', { data: Buffer.from('first delivery'), attributes: {} });
     const deadline = Date.now() + 10_000;

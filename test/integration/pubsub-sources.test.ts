@@ -181,19 +181,18 @@ describe('Pub/Sub sources on the real emulator', { skip }, () => {
     const bus = new PubSubBus({ projectId: PROJECT, publishTimeoutMs: 5000 });
     const subscription = await bus.subscribe(
       'cloud-builds-redelivery',
-      'devstats-redelivery',
       async (message) => {
-        const attempt = (seen.get(message.messageId ?? '') ?? 0) + 1;
-        seen.set(message.messageId ?? '', attempt);
+        const attempt = (seen.get(message.id) ?? 0) + 1;
+        seen.set(message.id, attempt);
         await processMessage(
-          deliveryOf(message, 'cloud-builds', {
+          deliveryOf({ ...message, messageId: message.id }, 'cloud-builds', {
             'cloud-builds-redelivery': 'cloudbuild',
             'cloud-builds': 'cloudbuild',
           }),
         );
         if (attempt === 1) throw new Error('lost before the ack'); // stored, but never acknowledged
       },
-      () => undefined,
+      { subscription: 'devstats-redelivery' },
     );
     try {
       await pubsub
