@@ -1,4 +1,4 @@
-import type { CollectionReference, DocumentReference, Firestore, Query } from '@google-cloud/firestore';
+import type { DocumentReference, Query } from '@google-cloud/firestore';
 import {
   CanonicalEvent,
   type Change,
@@ -15,102 +15,43 @@ import {
   byPushedAt,
   byText,
   type EventFilter,
-  type ExportItem,
-  type ExportRef,
   mergeCommit,
   mergeIncident,
   mergePush,
-  type ParkedExport,
   type PutDeployResult,
   type PutResult,
   shipOrder,
   type ShippedRecord,
   type Store,
-  StoreUnavailable,
   supersedes,
   timeOf,
 } from './store.ts';
 
-const COLLECTIONS: Record<EventKind, string> = {
-  deploy: 'deploys',
-  commit: 'commits',
-  pull_request: 'pull_requests',
-  push: 'pushes',
-  incident: 'incidents',
-};
-/** The field each collection is ordered and filtered by in time. */
-const TIME_FIELD: Record<EventKind, string> = {
-  deploy: 'finishedAt',
-  commit: 'timestamp',
-  pull_request: 'mergedAt',
-  push: 'pushedAt',
-  incident: 'startedAt',
-};
-/** Bookkeeping fields beside each stored fact (never part of it). */
-const SHIPS = '_ships';
-const SHIP_ORDER = '_shipOrder';
-const WATCHING = '_watching';
-const RESOLVED_FIRST = '_resolvedFirst';
-const EXPORTED = '_exported';
-const CLAIM = '_exportClaimUntil';
-/** A shipped change no deploy holds now (released, until a later deploy takes it). */
-const HELD = '_held';
-/**
- * On a deploy: the shipped documents its last `recordShipped` took (a superset of those it still
- * holds: an earlier deploy may have taken some over since). Read by id in the next one's
- * transaction instead of querying `shipped` for them, so concurrent records of different deploys
- * lock only their own documents. Deploys stored before it existed have none: they are queried.
- */
-const HOLDS = '_holds';
-/** False for a first deploy's earlier history: held, never counted nor exported. */
-const COUNTED = '_counted';
-/** A deploy's export parts already sent, when it stopped part-way. */
-const PARTS = '_exportedParts';
-/** `_exported` of an export Datadog refused for good, and why. */
-const PARKED = 'parked';
-/** `_exported` of additive values whose request was in flight: never sent again. */
-const IN_DOUBT = 'doubt';
-const PARKED_BECAUSE = '_parked';
-/** Firestore's limit on the values of one `in` filter. */
-const IN_LIMIT = 30;
-/** A transaction writes at most 500 documents: a push of GitHub's 2,048 commits takes six. */
-const CHANGES_PER_TRANSACTION = 400;
-const ALREADY_EXISTS = 6;
-
-/** Firestore document ids may not contain `/`; canonical ids do (`owner/name@sha`). */
-const docId = (id: string) => encodeURIComponent(id);
-
-// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names what its query reads
-function withoutInternal<T>(data: Record<string, unknown>): T {
-  const {
-    [SHIPS]: _ships,
-    [SHIP_ORDER]: _order,
-    [WATCHING]: _watching,
-    [RESOLVED_FIRST]: _resolvedFirst,
-    [EXPORTED]: _exported,
-    [CLAIM]: _claim,
-    [HELD]: _held,
-    [HOLDS]: _holds,
-    [COUNTED]: _counted,
-    [PARTS]: _parts,
-    [PARKED_BECAUSE]: _parked,
-    ...event
-  } = data;
-  return event as T;
-}
-
+import { FirestoreLedger } from './firestore-ledger.ts';
+import {
+  ALREADY_EXISTS,
+  CHANGES_PER_TRANSACTION,
+  CLAIM,
+  COLLECTIONS,
+  COUNTED,
+  docId,
+  EXPORTED,
+  HELD,
+  HOLDS,
+  IN_LIMIT,
+  RESOLVED_FIRST,
+  SHIP_ORDER,
+  SHIPS,
+  TIME_FIELD,
+  WATCHING,
+  withoutInternal,
+} from './firestore-documents.ts';
 /**
  * The cloud store: one collection per kind, documents keyed by the canonical id, so a
  * create-if-absent (`create`, which fails on an existing document) stores each fact once.
  * The queries below need the composite indexes declared in infra/ (the emulator needs none).
  */
-export class FirestoreStore implements Store {
-  private readonly db: Firestore;
-
-  constructor(db: Firestore) {
-    this.db = db;
-  }
-
+export class FirestoreStore extends FirestoreLedger implements Store {
   static async connect(projectId: string | undefined): Promise<FirestoreStore> {
     // The CommonJS package's exports object (`default`): Node gives it to an import, and so does the
     // esbuild bundle, which carries the client inside it (build/bundle.js) but names no exports.
@@ -118,19 +59,6 @@ export class FirestoreStore implements Store {
     return new FirestoreStore(
       new Firestore({ ignoreUndefinedProperties: true, ...(projectId === undefined ? {} : { projectId }) }),
     );
-  }
-
-  private collection(kind: EventKind): CollectionReference {
-    return this.db.collection(COLLECTIONS[kind]);
-  }
-
-  private async guard<T>(what: string, work: () => Promise<T>): Promise<T> {
-    try {
-      return await work();
-    } catch (error) {
-      if (error instanceof StoreUnavailable) throw error;
-      throw new StoreUnavailable(`Firestore ${what} failed: ${(error as Error).message}`);
-    }
   }
 
   putDeploy(deploy: Deploy, options: { shipsChanges: boolean }): Promise<PutDeployResult> {
@@ -293,11 +221,6 @@ export class FirestoreStore implements Store {
     );
   }
 
-  private async all<T>(query: Query): Promise<T[]> {
-    const snapshot = await query.get();
-    return snapshot.docs.map((d) => withoutInternal<T>(d.data()));
-  }
-
   previousSuccessfulDeploy(service: string, environment: string, before: string): Promise<Deploy | undefined> {
     return this.guard('previousSuccessfulDeploy', async () => {
       const query = this.collection('deploy')
@@ -321,42 +244,6 @@ export class FirestoreStore implements Store {
         .orderBy('finishedAt')
         .limit(1);
       return (await this.all<Deploy>(query))[0];
-    });
-  }
-
-  putExportItems(items: ExportItem[]): Promise<void> {
-    return this.guard('putExportItems', async () => {
-      for (const item of items) {
-        const ref = this.db.collection('items').doc(docId(item.id));
-        await this.db.runTransaction(async (tx) => {
-          const data = (await tx.get(ref)).data();
-          if (data === undefined) tx.create(ref, { id: item.id, at: item.at, body: item.body, [EXPORTED]: false });
-          else if (data[EXPORTED] !== true) tx.update(ref, { at: item.at, body: item.body });
-        });
-      }
-    });
-  }
-
-  claimExportItems(ids: string[], now: string, until: string): Promise<string[]> {
-    return this.guard('claimExportItems', () => this.claimAll(this.db.collection('items'), ids, now, until));
-  }
-
-  markItemsExported(ids: string[]): Promise<void> {
-    return this.guard('markItemsExported', async () => {
-      if (ids.length === 0) return;
-      const batch = this.db.batch();
-      for (const id of ids) batch.update(this.db.collection('items').doc(docId(id)), { [EXPORTED]: true });
-      await batch.commit();
-    });
-  }
-
-  unexportedItems(limit: number): Promise<ExportItem[]> {
-    return this.guard('unexportedItems', async () => {
-      const snapshot = await this.db.collection('items').where(EXPORTED, '==', false).orderBy('at').limit(limit).get();
-      return snapshot.docs.map((d) => {
-        const data = d.data();
-        return { id: String(data.id), at: String(data.at), body: data.body as Record<string, unknown> };
-      });
     });
   }
 
@@ -576,176 +463,6 @@ export class FirestoreStore implements Store {
     );
   }
 
-  deployExported(deployId: string): Promise<boolean | undefined> {
-    return this.guard('deployExported', async () => {
-      const data = (await this.collection('deploy').doc(docId(deployId)).get()).data();
-      return data === undefined ? undefined : data[EXPORTED] === true;
-    });
-  }
-
-  /** The claimed document's data, or undefined when another exporter holds it or it is not to send. */
-  private claimData(ref: DocumentReference, now: string, until: string): Promise<Record<string, unknown> | undefined> {
-    return this.db.runTransaction(async (tx) => {
-      const data = (await tx.get(ref)).data();
-      if (data === undefined || data[EXPORTED] !== false) return undefined;
-      const held: unknown = data[CLAIM];
-      if (typeof held === 'string' && held >= now) return undefined;
-      tx.update(ref, { [CLAIM]: until });
-      return data;
-    });
-  }
-
-  /**
-   * Claims documents as `claimData` does, each on its own terms, but in one transaction for many
-   * (a deploy's shipped changes: one round trip of reads and one commit, not a transaction each).
-   * Returns the ids claimed, once each.
-   */
-  private async claimAll(
-    collection: CollectionReference,
-    ids: string[],
-    now: string,
-    until: string,
-  ): Promise<string[]> {
-    const unique = [...new Set(ids)];
-    const claimed: string[] = [];
-    for (let i = 0; i < unique.length; i += CHANGES_PER_TRANSACTION) {
-      const chunk = unique.slice(i, i + CHANGES_PER_TRANSACTION);
-      const refs = chunk.map((id) => collection.doc(docId(id)));
-      const mine = await this.db.runTransaction(async (tx) => {
-        const snapshots = await tx.getAll(...refs);
-        return chunk.filter((_, j) => {
-          const snapshot = snapshots[j];
-          const data = snapshot?.data();
-          if (snapshot === undefined || data === undefined || data[EXPORTED] !== false) return false;
-          const held: unknown = data[CLAIM];
-          if (typeof held === 'string' && held >= now) return false;
-          tx.update(snapshot.ref, { [CLAIM]: until });
-          return true;
-        });
-      });
-      claimed.push(...mine);
-    }
-    return claimed;
-  }
-
-  claimDeployExport(deployId: string, now: string, until: string): Promise<string[] | undefined> {
-    return this.guard('claimDeployExport', async () => {
-      const data = await this.claimData(this.collection('deploy').doc(docId(deployId)), now, until);
-      if (data === undefined) return undefined;
-      return Array.isArray(data[PARTS]) ? (data[PARTS] as string[]) : [];
-    });
-  }
-
-  markDeployParts(deployId: string, parts: string[]): Promise<void> {
-    return this.guard('markDeployParts', async () => {
-      await this.collection('deploy')
-        .doc(docId(deployId))
-        .update({ [PARTS]: parts });
-    });
-  }
-
-  private collectionOf(kind: ExportRef['kind']): CollectionReference {
-    return kind === 'deploy' ? this.collection('deploy') : this.db.collection(kind === 'shipped' ? 'shipped' : 'items');
-  }
-
-  parkExports(exports: ExportRef[], reason: string, at: string): Promise<void> {
-    return this.guard('parkExports', async () => {
-      for (const { kind, id } of exports) {
-        const ref = this.collectionOf(kind).doc(docId(id));
-        await this.db.runTransaction(async (tx) => {
-          const data = (await tx.get(ref)).data();
-          if (data?.[EXPORTED] === false)
-            tx.update(ref, { [EXPORTED]: PARKED, [CLAIM]: null, [PARKED_BECAUSE]: { reason, at } });
-        });
-      }
-    });
-  }
-
-  markExportsInDoubt(exports: ExportRef[]): Promise<void> {
-    return this.guard('markExportsInDoubt', () => this.setExportState(exports, false, IN_DOUBT));
-  }
-
-  clearExportsInDoubt(exports: ExportRef[]): Promise<void> {
-    return this.guard('clearExportsInDoubt', () => this.setExportState(exports, IN_DOUBT, false));
-  }
-
-  /** Each document whose export state is `from` takes `to`: one transaction for many, as `claimAll`. */
-  private async setExportState(exports: ExportRef[], from: unknown, to: unknown): Promise<void> {
-    const refs = [
-      ...new Map(
-        exports.map(({ kind, id }) => {
-          const ref = this.collectionOf(kind).doc(docId(id));
-          return [ref.path, ref];
-        }),
-      ).values(),
-    ];
-    for (let i = 0; i < refs.length; i += CHANGES_PER_TRANSACTION) {
-      const chunk = refs.slice(i, i + CHANGES_PER_TRANSACTION);
-      await this.db.runTransaction(async (tx) => {
-        const snapshots = await tx.getAll(...chunk);
-        snapshots.forEach((snapshot) => {
-          if (snapshot.data()?.[EXPORTED] === from) tx.update(snapshot.ref, { [EXPORTED]: to });
-        });
-      });
-    }
-  }
-
-  parkedExports(limit: number): Promise<ParkedExport[]> {
-    return this.guard('parkedExports', async () => {
-      const lists = await Promise.all(
-        (['deploy', 'shipped', 'item'] as const).map(async (kind) => {
-          const snapshot = await this.collectionOf(kind).where(EXPORTED, '==', PARKED).limit(limit).get();
-          return snapshot.docs.map((d) => {
-            const data = d.data();
-            const because = data[PARKED_BECAUSE] as { reason: string; at: string };
-            return { kind, id: String(data.id), reason: because.reason, at: because.at };
-          });
-        }),
-      );
-      return lists
-        .flat()
-        .sort((a, b) => byText(a.at, b.at) || byText(a.id, b.id))
-        .slice(0, limit);
-    });
-  }
-
-  unparkExports(): Promise<number> {
-    return this.guard('unparkExports', async () => {
-      let count = 0;
-      for (const kind of ['deploy', 'shipped', 'item'] as const) {
-        const snapshot = await this.collectionOf(kind).where(EXPORTED, '==', PARKED).get();
-        for (const doc of snapshot.docs) {
-          await doc.ref.update({ [EXPORTED]: false, [PARKED_BECAUSE]: null });
-          count++;
-        }
-      }
-      return count;
-    });
-  }
-
-  claimShippedExport(ids: string[], now: string, until: string): Promise<string[]> {
-    return this.guard('claimShippedExport', () => this.claimAll(this.db.collection('shipped'), ids, now, until));
-  }
-
-  releaseExportClaims(deployIds: string[], shippedIds: string[], itemIds: string[] = []): Promise<void> {
-    return this.guard('releaseExportClaims', async () => {
-      if (deployIds.length + shippedIds.length + itemIds.length === 0) return;
-      const batch = this.db.batch();
-      for (const id of deployIds) batch.update(this.collection('deploy').doc(docId(id)), { [CLAIM]: null });
-      for (const id of shippedIds) batch.update(this.db.collection('shipped').doc(docId(id)), { [CLAIM]: null });
-      for (const id of itemIds) batch.update(this.db.collection('items').doc(docId(id)), { [CLAIM]: null });
-      await batch.commit();
-    });
-  }
-
-  markDeployExported(deployId: string): Promise<void> {
-    return this.guard('markDeployExported', async () => {
-      await this.collection('deploy')
-        .doc(docId(deployId))
-        .update({ [EXPORTED]: true, [PARTS]: null });
-    });
-  }
-
   shippedBetween(from: string, to: string): Promise<ShippedChange[]> {
     return this.guard('shippedBetween', () =>
       this.all<ShippedChange>(
@@ -758,74 +475,6 @@ export class FirestoreStore implements Store {
           .orderBy('deployedAt'),
       ),
     );
-  }
-
-  markShippedExported(ids: string[]): Promise<void> {
-    return this.guard('markShippedExported', async () => {
-      const batch = this.db.batch();
-      for (const id of ids) batch.update(this.db.collection('shipped').doc(docId(id)), { [EXPORTED]: true });
-      await batch.commit();
-    });
-  }
-
-  unexportedDeploys(limit: number): Promise<Deploy[]> {
-    return this.guard('unexportedDeploys', () =>
-      this.all<Deploy>(this.collection('deploy').where(EXPORTED, '==', false).orderBy('finishedAt').limit(limit)),
-    );
-  }
-
-  unexportedShipped(limit: number): Promise<ShippedChange[]> {
-    return this.guard('unexportedShipped', () =>
-      this.all<ShippedChange>(
-        this.db
-          .collection('shipped')
-          .where(HELD, '==', true)
-          .where(COUNTED, '==', true)
-          .where(EXPORTED, '==', false)
-          .orderBy('deployedAt')
-          .limit(limit),
-      ),
-    );
-  }
-
-  /** Instances share this store: an earlier run's claims lapse by themselves (`CLAIM_MS`). */
-  releaseClaimsOfEarlierRun(): Promise<number> {
-    return Promise.resolve(0);
-  }
-
-  backfillCursor(key: string): Promise<string | undefined> {
-    return this.guard('backfillCursor', async () => {
-      const data = (await this.db.collection('cursors').doc(docId(key)).get()).data();
-      return typeof data?.value === 'string' ? data.value : undefined;
-    });
-  }
-
-  putBackfillCursor(key: string, value: string): Promise<void> {
-    return this.guard('putBackfillCursor', async () => {
-      await this.db.collection('cursors').doc(docId(key)).set({ key, value });
-    });
-  }
-
-  noteSourceSeen(source: string, at: string): Promise<void> {
-    const ref = this.db.collection('sources').doc(docId(source));
-    return this.guard('noteSourceSeen', () =>
-      this.db.runTransaction(async (tx) => {
-        const seen = ((await tx.get(ref)).data() as { lastSeen?: unknown } | undefined)?.lastSeen;
-        if (typeof seen === 'string' && seen >= at) return;
-        tx.set(ref, { source, lastSeen: at });
-      }),
-    );
-  }
-
-  sourcesSeen(): Promise<Record<string, string>> {
-    return this.guard('sourcesSeen', async () => {
-      const seen: Record<string, string> = {};
-      for (const doc of (await this.db.collection('sources').get()).docs) {
-        const { source, lastSeen } = doc.data() as { source?: unknown; lastSeen?: unknown };
-        if (typeof source === 'string' && typeof lastSeen === 'string') seen[source] = lastSeen;
-      }
-      return seen;
-    });
   }
 
   events(filter: EventFilter): Promise<CanonicalEvent[]> {
