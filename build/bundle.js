@@ -20,7 +20,7 @@ import { build } from 'esbuild';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const client = join(root, 'node_modules/@datadog/datadog-api-client/dist/packages');
 
-/** The APIs shared/export/datadog-sink.ts imports, by package. */
+/** The APIs shared/export/datadog-api.ts imports, by package. */
 const USED_APIS = {
   'datadog-api-client-v1': ['MetricsApi', 'EventsApi'],
   'datadog-api-client-v2': ['DORAMetricsApi'],

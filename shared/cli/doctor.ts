@@ -10,7 +10,7 @@ import { SECRET_VARIABLES, type WebhookSource } from '../sources/registry.ts';
 import { ConfigError } from '../config-error.ts';
 import { createLogger } from '../log.ts';
 import { loadSettings, type Settings } from '../events/settings.ts';
-import { validateApiKey } from '../export/datadog-sink.ts';
+import { validateApiKey } from '../export/datadog-api.ts';
 import { openStore } from '../store/open.ts';
 
 export interface Check {

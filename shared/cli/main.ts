@@ -22,7 +22,7 @@ import { replayEmbedded, replayPubSub } from './replay.ts';
 import { createProcessor } from '../pipeline/process.ts';
 import { rollup } from '../pipeline/rollup.ts';
 import { loadSettings, type Settings } from '../events/settings.ts';
-import { pushDashboard } from '../export/datadog-sink.ts';
+import { pushDashboard } from '../export/datadog-api.ts';
 import { exporterFor } from '../pipeline/wiring.ts';
 import { openStore } from '../store/open.ts';
 import type { EventFilter, Store } from '../store/store.ts';

@@ -1,6 +1,6 @@
 import type { Deploy, DeployStatus } from '../events/model.ts';
 import { knownEnvironments } from '../events/settings.ts';
-import type { SeriesPoint } from './datadog-sink.ts';
+import type { SeriesPoint } from './sink.ts';
 import { accepted, deployTags, envTag, type ExportDeps } from './mapping.ts';
 import { METRIC } from './metric-names.ts';
 

@@ -4,7 +4,7 @@ import { isProductionDeployment } from '../metrics/definitions.ts';
 import { type Restore, restoresOf } from '../metrics/failures.ts';
 import type { ExportItem, ExportRef } from '../store/store.ts';
 import { bucketOf, sendCounts } from './counts.ts';
-import { DatadogRejected, type DistributionPoint, exportDeadline } from './datadog-sink.ts';
+import { DatadogRejected, type DistributionPoint, exportDeadline } from './sink.ts';
 import { exportIncident, IncidentExport, incidentItems } from './incidents.ts';
 import {
   accepted,

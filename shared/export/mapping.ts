@@ -4,7 +4,7 @@ import { knownEnvironments, type Settings } from '../events/settings.ts';
 import type { Logger } from '../log.ts';
 import type { DeployFailure } from '../metrics/failures.ts';
 import type { Store } from '../store/store.ts';
-import type { DatadogSink, DoraFailure } from './datadog-sink.ts';
+import type { DatadogSink, DoraFailure } from './sink.ts';
 
 /**
  * The Datadog mapping (DESIGN.md, "Datadog mapping"): what Datadog accepts, the tags of each

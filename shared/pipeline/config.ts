@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { StoreChoice } from '../store/open.ts';
 import { ConfigError } from '../config-error.ts';
 import { SECRET_VARIABLES, type WebhookSource } from '../sources/registry.ts';
-import type { DatadogConfig } from '../export/datadog-sink.ts';
+import type { DatadogConfig } from '../export/sink.ts';
 
 export type BusKind = 'pubsub' | 'memory';
 export type StoreKind = StoreChoice['store'];

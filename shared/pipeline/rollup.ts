@@ -15,7 +15,7 @@ import {
 } from '../metrics/definitions.ts';
 import { changeFailureRate } from '../metrics/failures.ts';
 import type { Settings } from '../events/settings.ts';
-import type { DatadogSink, SeriesPoint } from '../export/datadog-sink.ts';
+import type { DatadogSink, SeriesPoint } from '../export/sink.ts';
 import type { Store } from '../store/store.ts';
 
 export interface RollupDeps {

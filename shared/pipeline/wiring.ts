@@ -11,7 +11,8 @@ import { openStore } from '../store/open.ts';
 import type { Store } from '../store/store.ts';
 import { Exporter } from '../export/exporter.ts';
 import { DeliveryJournal } from './journal.ts';
-import { createDatadogSink, type DatadogSink } from '../export/datadog-sink.ts';
+import { createDatadogSink } from '../export/datadog-sink.ts';
+import { type DatadogSink } from '../export/sink.ts';
 
 /** What `process` and `rollup` need beyond the runtime: opened on first use, never by `ingest`. */
 export interface Backend {

@@ -6,12 +6,9 @@ import { memoryLogger } from '../../shared/log.ts';
 import { createProcessor } from '../../shared/pipeline/process.ts';
 import { rollup } from '../../shared/pipeline/rollup.ts';
 import { parseSettings } from '../../shared/events/settings.ts';
-import {
-  createDatadogSink,
-  DatadogUnavailable,
-  exportDeadline,
-  policyFetch,
-} from '../../shared/export/datadog-sink.ts';
+import { createDatadogSink } from '../../shared/export/datadog-sink.ts';
+import { policyFetch } from '../../shared/export/datadog-api.ts';
+import { DatadogUnavailable, exportDeadline } from '../../shared/export/sink.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
 import { FakeDatadog } from '../support/datadog-server.ts';
 

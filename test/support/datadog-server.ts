@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { gunzipSync, inflateSync } from 'node:zlib';
 import type { Logger } from '../../shared/log.ts';
-import { createDatadogSink, type DatadogSink } from '../../shared/export/datadog-sink.ts';
+import { createDatadogSink } from '../../shared/export/datadog-sink.ts';
+import { type DatadogSink } from '../../shared/export/sink.ts';
 
 export interface ReceivedRequest {
   method: string;

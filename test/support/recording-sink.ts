@@ -5,7 +5,7 @@ import type {
   DoraDeployment,
   DoraFailure,
   SeriesPoint,
-} from '../../shared/export/datadog-sink.ts';
+} from '../../shared/export/sink.ts';
 
 /** A sink that keeps what it is given, for tests of what the exporter sends (not how). */
 export class RecordingSink implements DatadogSink {

@@ -9,7 +9,7 @@ import { ENVIRONMENT_VARIABLES } from '../../shared/pipeline/config.ts';
 import { SECRET_VARIABLES } from '../../shared/sources/registry.ts';
 import { DISTRIBUTIONS, METRIC } from '../../shared/export/metric-names.ts';
 import { memoryLogger } from '../../shared/log.ts';
-import { pushDashboard } from '../../shared/export/datadog-sink.ts';
+import { pushDashboard } from '../../shared/export/datadog-api.ts';
 import { FakeDatadog } from '../support/datadog-server.ts';
 
 const require = createRequire(import.meta.url);

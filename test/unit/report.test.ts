@@ -5,7 +5,7 @@ import { memoryLogger } from '../../shared/log.ts';
 import { buildReport, previousPeriod, quarter, type Report } from '../../shared/report/figures.ts';
 import { renderHtml, renderMarkdown } from '../../shared/report/render.ts';
 import { rollup } from '../../shared/pipeline/rollup.ts';
-import { BatchingSink } from '../../shared/export/datadog-sink.ts';
+import { BatchingSink } from '../../shared/export/batching-sink.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
 import { deploy, fill, may5, q3, settings } from '../support/report-history.ts';
