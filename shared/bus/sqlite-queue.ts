@@ -242,7 +242,9 @@ export class SqliteQueueBus implements Bus, Subscriber {
     } catch (error) {
       if (!this.db.isOpen) return;
       const fields = { topic: delivery.topic, messageId: delivery.id, attempt: delivery.attempt, error: String(error) };
-      if (delivery.attempt >= this.maxAttempts) {
+      // A full disk is the machine's trouble, not the message's: it never uses up its attempts.
+      const diskFull = isDiskFull(error);
+      if (delivery.attempt >= this.maxAttempts && !diskFull) {
         this.db.exec('BEGIN IMMEDIATE');
         try {
           this.statements.bury.run(
@@ -264,7 +266,23 @@ export class SqliteQueueBus implements Bus, Subscriber {
         return;
       }
       this.logger.warn('consumer failed; redelivering', fields);
-      this.statements.retry.run(Date.now() + this.retryDelayMs * 2 ** (delivery.attempt - 1), row.seq);
+      this.reschedule(row.seq, Date.now() + (diskFull ? 1000 : this.retryDelayMs * 2 ** (delivery.attempt - 1)));
+    }
+  }
+
+  /**
+   * Makes a failed delivery due again at `at`. When even that cannot be written (the disk is
+   * full), it is tried again every second: otherwise the delivery would wait out its lease (the
+   * ack deadline) after the disk has room again.
+   */
+  private reschedule(seq: number, at: number): void {
+    try {
+      this.statements.retry.run(at, seq);
+    } catch (error) {
+      this.bookkeepingFailed('rescheduling a delivery', error);
+      setTimeout(() => {
+        if (this.db.isOpen && !this.closed) this.reschedule(seq, Date.now());
+      }, 1000).unref();
     }
   }
 }

@@ -1,133 +1,91 @@
-import type { Message } from '@google-cloud/pubsub';
-import type { BusMessage } from '../bus/bus.ts';
-import type { PubSubBus } from '../bus/pubsub.ts';
-import type { DeadLetter, SqliteQueueBus } from '../bus/sqlite-queue.ts';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { utc } from '../events/model.ts';
+import { createLogger } from '../log.ts';
+import { replayEmbedded, replayPubSub } from './dead-letters.ts';
+import { exporterFor } from '../pipeline/wiring.ts';
 
-/**
- * `devstats replay`: deliveries that failed every attempt (dead letters), sent again. Replayed
- * messages keep their attributes, so `process` dedupes them as any redelivery: a fact already
- * stored is stored once. `--dry-run` shows what would be sent and sends nothing.
- */
-export interface ReplayFilter {
-  source?: string | undefined;
-  /** Only deliveries received at or after this UTC time. */
-  since?: string | undefined;
-}
+import type { Command } from './command.ts';
+import { withStore } from './command.ts';
 
-export interface ReplayLine {
-  topic: string;
-  source: string;
-  deliveryId: string;
-  receivedAt: string;
-  attempts: number;
-  error?: string;
-}
-
-export interface ReplayResult {
-  found: number;
-  replayed: number;
-  lines: ReplayLine[];
-}
-
-function matches(filter: ReplayFilter, line: ReplayLine): boolean {
-  return (
-    (filter.source === undefined || line.source === filter.source) &&
-    (filter.since === undefined || line.receivedAt >= filter.since)
-  );
-}
-
-/** The embedded mode's dead letters, from the queue's file. */
-export async function replayEmbedded(
-  queue: SqliteQueueBus,
-  filter: ReplayFilter,
-  dryRun: boolean,
-): Promise<ReplayResult> {
-  const letters: Array<[DeadLetter, ReplayLine]> = queue.deadLetters().map((letter) => [
-    letter,
-    {
-      topic: letter.topic,
-      source: letter.attributes.source ?? '',
-      deliveryId: letter.attributes.deliveryId ?? letter.id,
-      receivedAt: letter.attributes.receivedAt ?? letter.deadAt,
-      attempts: letter.attempt,
-      error: letter.error,
+async function runReplay(
+  args: string[],
+  env: Record<string, string | undefined>,
+  out: (line: string) => void,
+): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      source: { type: 'string' },
+      since: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      wait: { type: 'string', default: '5' },
     },
-  ]);
-  const chosen = letters.filter(([, line]) => matches(filter, line));
-  if (!dryRun) for (const [letter] of chosen) await queue.replay(letter);
-  return { found: letters.length, replayed: dryRun ? 0 : chosen.length, lines: chosen.map(([, line]) => line) };
-}
-
-/** Attributes Pub/Sub adds when it dead-letters a message: not sent again. */
-const DEAD_LETTER_ATTRIBUTE = /^CloudPubSubDeadLetter/;
-
-/**
- * The topic a dead letter came from: Pub/Sub names its subscription in
- * `CloudPubSubDeadLetterSourceSubscription`, and infra/ names process's subscriptions
- * `devstats-process-<topic>`.
- */
-export function originTopic(attributes: Record<string, string>, rawTopic: string): string {
-  const subscription = attributes.CloudPubSubDeadLetterSourceSubscription ?? '';
-  const topic = /^devstats-process-(.+)$/.exec(subscription.split('/').at(-1) ?? '')?.[1];
-  return topic ?? rawTopic;
-}
-
-/**
- * Google Cloud's dead letters: pulled from the inspection subscription for `waitMs`, each published
- * again to the topic it came from and then acknowledged (a dry run leaves them all there).
- */
-export async function replayPubSub(
-  bus: PubSubBus,
-  options: {
-    subscription: string;
-    rawTopic: string;
-    pubsubSources: Readonly<Record<string, string>>;
-    waitMs: number;
-  },
-  filter: ReplayFilter,
-  dryRun: boolean,
-): Promise<ReplayResult> {
-  const pubsub = await bus.pubsub();
-  const subscription = pubsub.subscription(options.subscription, { flowControl: { maxMessages: 1000 } });
-  const pulled: Message[] = [];
-  let collecting = true;
-  // Removing the listener would close the subscription (and lose the acknowledgements): late
-  // messages are handed back instead, for the next replay.
-  subscription.on('message', (message: Message) => {
-    if (collecting) pulled.push(message);
-    else message.nack();
+    strict: true,
   });
-  const failed = new Promise<never>((_, reject) => subscription.once('error', reject));
-  await Promise.race([new Promise((resolve) => setTimeout(resolve, options.waitMs)), failed]);
-  collecting = false;
-
-  const result: ReplayResult = { found: pulled.length, replayed: 0, lines: [] };
-  for (const message of pulled) {
-    const topic = originTopic(message.attributes, options.rawTopic);
-    const attributes = Object.fromEntries(
-      Object.entries(message.attributes).filter(([name]) => !DEAD_LETTER_ATTRIBUTE.test(name)),
-    );
-    const line: ReplayLine = {
-      topic,
-      source: attributes.source ?? options.pubsubSources[topic] ?? '',
-      deliveryId: attributes.deliveryId ?? message.id,
-      receivedAt: attributes.receivedAt ?? message.publishTime.toISOString(),
-      attempts: message.deliveryAttempt,
-    };
-    if (!matches(filter, line)) {
-      message.nack();
-      continue;
+  const filter = { source: values.source, since: values.since === undefined ? undefined : utc(values.since) };
+  const dryRun = values['dry-run'];
+  const logger = createLogger(() => undefined);
+  return withStore(env, async ({ store, settings, config }) => {
+    let result;
+    if (config.bus === 'pubsub') {
+      const { PubSubBus } = await import('../bus/pubsub.ts');
+      const bus = new PubSubBus({ projectId: config.projectId, publishTimeoutMs: config.publishTimeoutMs });
+      try {
+        result = await replayPubSub(
+          bus,
+          {
+            subscription: config.deadLetterSubscription,
+            rawTopic: config.rawTopic,
+            pubsubSources: settings.pubsubSources,
+            waitMs: Number(values.wait) * 1000,
+          },
+          filter,
+          dryRun,
+        );
+      } finally {
+        await bus.close();
+      }
+    } else {
+      const { SqliteQueueBus } = await import('../bus/sqlite-queue.ts');
+      const queue = new SqliteQueueBus({ path: join(config.dataDir, 'queue.sqlite'), logger });
+      try {
+        result = await replayEmbedded(queue, filter, dryRun);
+      } finally {
+        await queue.close();
+      }
     }
-    result.lines.push(line);
+    for (const line of result.lines)
+      out(
+        `${dryRun ? 'would send' : 'sent'} ${line.source.padEnd(10)} ${line.deliveryId}  received ${line.receivedAt}, ${line.attempts} attempts${line.error ? `: ${line.error}` : ''}`,
+      );
+    out(`${result.lines.length} of ${result.found} dead letters ${dryRun ? 'would be sent' : 'sent'} again`);
+    const parked = await store.parkedExports(10_000);
     if (dryRun) {
-      message.nack();
-      continue;
+      out(`${parked.length} parked exports would be tried again`);
+      return;
     }
-    const again: BusMessage = { data: message.data, attributes };
-    await bus.publish(topic, again);
-    message.ack();
-    result.replayed++;
-  }
-  await subscription.close(); // flushes the acknowledgements
-  return result;
+    const unparked = await store.unparkExports();
+    if (unparked > 0) {
+      const { exporter } = exporterFor(store, config, settings, logger);
+      await exporter.retryPending();
+      const still = (await store.parkedExports(10_000)).length;
+      out(`${unparked} parked exports tried again: ${unparked - still} sent, ${still} refused again`);
+    }
+  });
 }
+
+export const replayCommand: Command = {
+  name: 'replay',
+  help: [
+    {
+      synopsis: ['replay [--source S] [--since ISO-8601] [--dry-run]'],
+      summary: [
+        "send the dead letters again (the embedded queue's, or Pub/Sub's dead-letter subscription), and",
+        'give parked exports another try; what was stored already is stored once',
+      ],
+    },
+  ],
+  examples: ['npm run devstats -- replay --dry-run'],
+  run: runReplay,
+};

@@ -13,7 +13,9 @@ export class DataDirError extends ConfigError {
 }
 
 /** SQLite says so (SQLITE_FULL, 13) when the disk, or the file's size limit, has no room left. */
-export const isDiskFull = (error: unknown): boolean => (error as { errcode?: number } | null)?.errcode === 13;
+export const isDiskFull = (error: unknown): boolean =>
+  (error as { errcode?: number } | null)?.errcode === 13 ||
+  /database or disk is full/.test((error as { message?: string } | null)?.message ?? '');
 
 const FS_REASONS: Readonly<Record<string, string>> = {
   EEXIST: 'a file stands where its folder should be',

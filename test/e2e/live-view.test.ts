@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromiumSkip, launchChromium, watchProblems } from '../support/browser.ts';
 import { main as cli } from '../../shared/cli/main.ts';
-import { DEMO_SETTINGS_YAML } from '../../shared/cli/demo.ts';
+import { DEMO_SETTINGS_YAML } from '../../shared/cli/demo-history.ts';
 import { ciDeployment } from '../support/fixtures.ts';
 import { sign } from '../support/signing.ts';
 

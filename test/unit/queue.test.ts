@@ -10,7 +10,7 @@ import { SqliteQueueBus } from '../../shared/bus/sqlite-queue.ts';
 import { main as cli } from '../../shared/cli/main.ts';
 import { memoryLogger } from '../../shared/log.ts';
 import { createProcessor } from '../../shared/pipeline/process.ts';
-import { originTopic, replayPubSub } from '../../shared/cli/replay.ts';
+import { originTopic, replayPubSub } from '../../shared/cli/dead-letters.ts';
 import { parseSettings } from '../../shared/events/settings.ts';
 import { SqliteStore } from '../../shared/store/sqlite.ts';
 import { type Emulator, skipUnlessEmulator, startEmulator } from '../support/emulator.ts';
@@ -71,6 +71,25 @@ describe('the embedded queue: on disk before the 202, delivered again after a cr
     await second.drain();
     assert.deepEqual(seen, ['ci:billing:b']);
     await second.close();
+  });
+
+  test('a consumer failing on a full disk (SQLITE_FULL) past the attempts: never dead-lettered, delivered once there is room (issue 25)', async () => {
+    const queue = new SqliteQueueBus({ path: join(dir, 'full.sqlite'), logger: memoryLogger(), maxAttempts: 2 });
+    const attempts: number[] = [];
+    let handled = false;
+    queue.subscribe('devstats-raw', (d) => {
+      attempts.push(d.attempt);
+      if (attempts.length <= 3)
+        return Promise.reject(Object.assign(new Error('database or disk is full'), { errcode: 13 }));
+      handled = true;
+      return Promise.resolve();
+    });
+    await queue.publish('devstats-raw', message('full'));
+    const deadline = Date.now() + 10_000;
+    while (!handled && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(attempts, [1, 2, 3, 4], 'past maxAttempts, still delivered');
+    assert.deepEqual(queue.deadLetters(), []);
+    await queue.close();
   });
 
   test('a consumer that keeps failing: retried with backoff, then dead-lettered on disk; replay stores it once', async () => {
