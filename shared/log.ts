@@ -3,7 +3,7 @@
  * (https://cloud.google.com/logging/docs/structured-logging). Fields are flat; payloads and
  * secrets are never logged.
  */
-export type Severity = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR';
+type Severity = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR';
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
 
 export interface Logger {

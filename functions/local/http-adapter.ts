@@ -64,7 +64,7 @@ function requestOf(
 }
 
 /** What a local run adds to the front door: a journal of deliveries, and a page at `GET /`. */
-export interface LocalExtras {
+interface LocalExtras {
   journal?: DeliveryJournal;
   home?: HttpFunction;
 }

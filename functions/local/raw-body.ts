@@ -21,7 +21,7 @@ export interface FrameworkRequest extends Request {
 }
 
 /** Pub/Sub's largest message (10 MB) in base64, with its attributes and the CloudEvent around it. */
-export const EVENT_BODY_LIMIT = '16mb';
+const EVENT_BODY_LIMIT = '16mb';
 
 type Middleware = (req: FrameworkRequest, res: unknown, next: (error?: unknown) => void) => void;
 type ParserFactory = (options?: Record<string, unknown>) => Middleware;

@@ -7,7 +7,7 @@ import { BackfillDenied, type HistoryItem, type HistorySource } from './core.ts'
  * `cloudbuild.deploys` rules decide which are deploys. Credentials: Application Default Credentials
  * with `roles/cloudbuild.builds.viewer` on the project.
  */
-export const CLOUDBUILD_CREDENTIAL =
+const CLOUDBUILD_CREDENTIAL =
   'the Application Default Credentials need roles/cloudbuild.builds.viewer on the project (GOOGLE_CLOUD_PROJECT)';
 
 /** Build.Status, as numbers when the client decodes protobuf, as names when it does not. */

@@ -3,7 +3,7 @@ import type { Logger } from '../log.ts';
 import type { ProcessOutcome } from '../pipeline/process.ts';
 import type { Settings } from '../events/settings.ts';
 import { normalizeForStore } from '../sources/index.ts';
-import type { Store } from '../store/store.ts';
+import type { EventStore } from '../store/store.ts';
 
 /**
  * `devstats backfill`: the history a source still holds, fetched through its API and handed to
@@ -70,7 +70,7 @@ export class BackfillDenied extends Error {
 }
 
 /** What a backfill did, per source: the figures its progress shows. */
-export interface BackfillTally {
+interface BackfillTally {
   source: string;
   scopes: number;
   fetched: number;
@@ -82,7 +82,7 @@ export interface BackfillTally {
   stoppedBecause?: string;
 }
 
-export interface Progress {
+interface Progress {
   step(tally: BackfillTally, scope: string, page: number, eta: number | undefined): void;
   done(tally: BackfillTally): void;
 }
@@ -118,8 +118,8 @@ export function progressPrinter(write: (text: string) => void, tty: boolean): Pr
   };
 }
 
-export interface BackfillDeps {
-  store: Store;
+interface BackfillDeps {
+  store: EventStore;
   settings: Settings;
   logger: Logger;
   /** `process` itself: history goes through the same path as a live delivery. */

@@ -10,7 +10,7 @@ import { BackfillDenied } from './core.ts';
  * Token: `GITHUB_TOKEN`, read-only: Contents, Pull requests, Deployments and Metadata (fine-grained),
  * or `repo` (classic).
  */
-export const GITHUB_CREDENTIAL =
+const GITHUB_CREDENTIAL =
   'GITHUB_TOKEN needs read access to Contents, Pull requests, Deployments and Metadata of the repository';
 
 const KINDS = ['commits', 'pulls', 'deployments'] as const;

@@ -7,7 +7,7 @@ import { BackfillDenied } from './core.ts';
  * `X-RateLimit-Reset` as seconds or an epoch), backoff on 5xx and network errors, and a 401/403
  * turned into a BackfillDenied naming the token and the permission it needs.
  */
-export interface ApiFetchOptions {
+interface ApiFetchOptions {
   headers: Record<string, string>;
   logger: Logger;
   credential: string;

@@ -6,9 +6,9 @@ import { apiClient } from './http.ts';
 
 /** Every source `devstats backfill` reads, in the order `all` runs them (history before deploys). */
 export const BACKFILL_SOURCES = ['github', 'spinnaker', 'terraform', 'circleci', 'cloudbuild'] as const;
-export type BackfillSourceName = (typeof BACKFILL_SOURCES)[number];
+type BackfillSourceName = (typeof BACKFILL_SOURCES)[number];
 
-export interface BackfillScopes {
+interface BackfillScopes {
   repositories: string[];
   applications: string[];
 }

@@ -70,7 +70,7 @@ export async function withTimeout<T>(work: Promise<T>, ms: number, what: string)
  * Pub/Sub takes at most 10,000,000 bytes per message, and a body may be 25 MiB (GitHub's cap):
  * data over this is gzipped (webhook JSON shrinks five to twenty times) with an attribute saying so.
  */
-export const COMPRESS_ABOVE_BYTES = 4 * 1024 * 1024;
+const COMPRESS_ABOVE_BYTES = 4 * 1024 * 1024;
 /** What a message's data may be after compression, leaving room for its attributes. */
 export const MAX_MESSAGE_DATA_BYTES = 9_900_000;
 /** Never inflate a message past this: no body within the cap inflates further. */

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Bus, BusMessage, Consumer, Delivery, Subscriber } from './bus.ts';
 import type { Logger } from '../log.ts';
 
-export interface MemoryBusOptions {
+interface MemoryBusOptions {
   logger: Logger;
   /** Deliveries of one message before it is dead-lettered, as Pub/Sub's `maxDeliveryAttempts`. */
   maxAttempts?: number;

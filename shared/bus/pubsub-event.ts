@@ -21,7 +21,7 @@ export function topicOf(source: string | undefined): string | undefined {
   return source?.match(/\/topics\/([^/]+)$/)?.[1];
 }
 
-export interface PubSubMessage {
+interface PubSubMessage {
   data: Buffer;
   attributes: Record<string, string>;
   messageId?: string | undefined;

@@ -9,7 +9,7 @@ import {
   withTimeout,
 } from './bus.ts';
 
-export interface PubSubBusOptions {
+interface PubSubBusOptions {
   projectId: string | undefined;
   /** How long a publish may take before ingest gives up and answers 503. */
   publishTimeoutMs: number;

@@ -16,7 +16,7 @@ export interface DeadLetter extends Delivery {
   error: string;
 }
 
-export interface SqliteQueueOptions {
+interface SqliteQueueOptions {
   path: string;
   logger: Logger;
   /** Deliveries of one message before it is dead-lettered, as Pub/Sub's `maxDeliveryAttempts`. */

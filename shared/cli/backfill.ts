@@ -8,8 +8,7 @@ import { createProcessor } from '../pipeline/process.ts';
 import { rollup } from '../pipeline/rollup.ts';
 import { exporterFor } from '../pipeline/wiring.ts';
 
-import type { Command } from './command.ts';
-import { withStore } from './command.ts';
+import { type Command, withStore } from './command.ts';
 
 /** What a terminal line starts with when it redraws itself. */
 const CLEAR_LINE = new RegExp(`^\r${String.fromCharCode(27)}\\[2K`);

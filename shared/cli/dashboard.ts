@@ -9,11 +9,7 @@ import { pushDashboard } from '../export/datadog-api.ts';
 
 import type { Command } from './command.ts';
 
-async function runDashboardPush(
-  args: string[],
-  env: Record<string, string | undefined>,
-  out: (line: string) => void,
-): Promise<number> {
+const runDashboardPush: Command['run'] = async (args, env, out) => {
   const { values } = parseArgs({
     args,
     options: { file: { type: 'string', default: 'infra/dashboard.json' } },
@@ -34,7 +30,7 @@ async function runDashboardPush(
     `${result.action} "${dashboard.title}" (${result.id})${result.url ? ` https://app.${config.datadog.site}${result.url}` : ''}`,
   );
   return 0;
-}
+};
 
 export const dashboardCommand: Command = {
   name: 'dashboard',

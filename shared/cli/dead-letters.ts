@@ -8,13 +8,13 @@ import type { DeadLetter, SqliteQueueBus } from '../bus/sqlite-queue.ts';
  * messages keep their attributes, so `process` dedupes them as any redelivery: a fact already
  * stored is stored once. `--dry-run` shows what would be sent and sends nothing.
  */
-export interface ReplayFilter {
+interface ReplayFilter {
   source?: string | undefined;
   /** Only deliveries received at or after this UTC time. */
   since?: string | undefined;
 }
 
-export interface ReplayLine {
+interface ReplayLine {
   topic: string;
   source: string;
   deliveryId: string;
@@ -23,7 +23,7 @@ export interface ReplayLine {
   error?: string;
 }
 
-export interface ReplayResult {
+interface ReplayResult {
   found: number;
   replayed: number;
   lines: ReplayLine[];

@@ -33,7 +33,7 @@ teams:
     repositories: [acme/network]
 `;
 
-export interface DemoDelivery {
+interface DemoDelivery {
   path: string;
   headers: Record<string, string>;
   body: string;
@@ -111,7 +111,7 @@ function random(seed: number): () => number {
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** The secrets the demo signs with, one for every source. */
-export type DemoSecrets = Record<WebhookSource, string>;
+type DemoSecrets = Record<WebhookSource, string>;
 
 export function demoSecrets(): DemoSecrets {
   const secret = randomBytes(16).toString('hex');
@@ -429,7 +429,7 @@ export function demoHistory(now: Date, secrets: DemoSecrets, options: { from?: s
   return deliveries.sort((a, b) => a.at - b.at);
 }
 
-export interface DemoResult {
+interface DemoResult {
   deliveries: number;
   answers: Record<string, number>;
   stored: number;

@@ -10,14 +10,9 @@ import { createProcessor } from '../pipeline/process.ts';
 import { rollup } from '../pipeline/rollup.ts';
 import { exporterFor } from '../pipeline/wiring.ts';
 
-import type { Command } from './command.ts';
-import { withStore } from './command.ts';
+import { type Command, withStore } from './command.ts';
 
-async function runDemo(
-  args: string[],
-  env: Record<string, string | undefined>,
-  out: (line: string) => void,
-): Promise<number> {
+const runDemo: Command['run'] = async (args, env, out) => {
   const { values } = parseArgs({
     args,
     options: { from: { type: 'string' }, 'to-datadog': { type: 'boolean', default: false } },
@@ -87,7 +82,7 @@ async function runDemo(
       out(`  ls ${join(config.dataDir, 'datadog')}   # what Datadog would have received`);
     },
   );
-}
+};
 
 export const demoCommand: Command = {
   name: 'demo',

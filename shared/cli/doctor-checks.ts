@@ -13,7 +13,7 @@ import { loadSettings, type Settings } from '../events/settings.ts';
 import { validateApiKey } from '../export/datadog-api.ts';
 import { openStore } from '../store/open.ts';
 
-export interface Check {
+interface Check {
   name: string;
   status: 'ok' | 'warn' | 'fail';
   detail: string;
@@ -21,7 +21,7 @@ export interface Check {
 }
 
 /** A source silent for longer than this is worth a look. */
-export const SILENT_AFTER_HOURS = 72;
+const SILENT_AFTER_HOURS = 72;
 
 const hoursSince = (iso: string, now: Date) => (now.getTime() - Date.parse(iso)) / 3_600_000;
 

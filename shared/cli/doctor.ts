@@ -3,11 +3,7 @@ import { doctor } from './doctor-checks.ts';
 
 import type { Command } from './command.ts';
 
-async function runDoctor(
-  args: string[],
-  env: Record<string, string | undefined>,
-  out: (line: string) => void,
-): Promise<number> {
+const runDoctor: Command['run'] = async (args, env, out) => {
   const { values } = parseArgs({ args, options: { json: { type: 'boolean', default: false } }, strict: true });
   const checks = await doctor(env);
   if (values.json) for (const check of checks) out(JSON.stringify(check));
@@ -23,7 +19,7 @@ async function runDoctor(
     out(`${checks.length} checks: ${checks.length - failed - warned} ok, ${warned} warnings, ${failed} failed`);
   }
   return checks.some((c) => c.status === 'fail') ? 1 : 0;
-}
+};
 
 export const doctorCommand: Command = {
   name: 'doctor',

@@ -3,16 +3,11 @@ import { ConfigError } from '../config-error.ts';
 import { type EventKind, utc } from '../events/model.ts';
 import type { EventFilter } from '../store/store.ts';
 
-import type { Command } from './command.ts';
-import { withStore } from './command.ts';
+import { type Command, withStore } from './command.ts';
 
 const KINDS: readonly EventKind[] = ['deploy', 'commit', 'pull_request', 'push', 'incident'];
 
-async function runEvents(
-  args: string[],
-  env: Record<string, string | undefined>,
-  out: (line: string) => void,
-): Promise<number> {
+const runEvents: Command['run'] = async (args, env, out) => {
   if (args.includes('--failed')) return runFailed(args, env, out);
   const { values } = parseArgs({
     args,
@@ -47,13 +42,9 @@ async function runEvents(
     }
     if (!values.json) out(`${events.length} event${events.length === 1 ? '' : 's'}`);
   });
-}
+};
 
-async function runFailed(
-  args: string[],
-  env: Record<string, string | undefined>,
-  out: (line: string) => void,
-): Promise<number> {
+const runFailed: Command['run'] = async (args, env, out) => {
   const { values } = parseArgs({
     args,
     options: { failed: { type: 'boolean' }, json: { type: 'boolean', default: false } },
@@ -65,7 +56,7 @@ async function runFailed(
     if (!values.json)
       out(`${parked.length} parked export${parked.length === 1 ? '' : 's'} (devstats replay tries them again)`);
   });
-}
+};
 
 export const eventsCommand: Command = {
   name: 'events',

@@ -12,7 +12,7 @@ import { reportCommand } from './report.ts';
 import { rollupCommand } from './rollup.ts';
 
 /** Every command, in the order the usage lists them: one file each, its help beside its code. */
-export const COMMANDS: readonly Command[] = [
+const COMMANDS: readonly Command[] = [
   eventsCommand,
   reportCommand,
   dashboardCommand,
@@ -32,12 +32,10 @@ const helpLines = (command: Command): string[] =>
   ]);
 
 /** `devstats` or `devstats --help`: every command. */
-export const USAGE = ['usage: devstats <command> [--help]', '', 'commands:', ...COMMANDS.flatMap(helpLines), ''].join(
-  '\n',
-);
+const USAGE = ['usage: devstats <command> [--help]', '', 'commands:', ...COMMANDS.flatMap(helpLines), ''].join('\n');
 
 /** `devstats <command> --help`: what it does, its options, an example. */
-export function commandHelp(command: Command): string {
+function commandHelp(command: Command): string {
   return [
     `usage: devstats ${command.help[0]?.synopsis.join(' ') ?? command.name}`,
     '',

@@ -8,11 +8,7 @@ import { parseHooks, redeliverFailed } from '../github/redeliver.ts';
 
 import type { Command } from './command.ts';
 
-async function runRedeliver(
-  args: string[],
-  env: Record<string, string | undefined>,
-  out: (line: string) => void,
-): Promise<number> {
+const runRedeliver: Command['run'] = async (args, env, out) => {
   const { values } = parseArgs({
     args,
     options: { since: { type: 'string' }, 'dry-run': { type: 'boolean', default: false } },
@@ -33,7 +29,7 @@ async function runRedeliver(
       `${r.hook}: ${r.listed} deliveries since ${since}, ${r.failed} failed, ${values['dry-run'] ? `${r.failed} would be` : r.redelivered} redelivered`,
     );
   return 0;
-}
+};
 
 export const redeliverCommand: Command = {
   name: 'redeliver',

@@ -5,14 +5,9 @@ import { createLogger } from '../log.ts';
 import { replayEmbedded, replayPubSub } from './dead-letters.ts';
 import { exporterFor } from '../pipeline/wiring.ts';
 
-import type { Command } from './command.ts';
-import { withStore } from './command.ts';
+import { type Command, withStore } from './command.ts';
 
-async function runReplay(
-  args: string[],
-  env: Record<string, string | undefined>,
-  out: (line: string) => void,
-): Promise<number> {
+const runReplay: Command['run'] = async (args, env, out) => {
   const { values } = parseArgs({
     args,
     options: {
@@ -73,7 +68,7 @@ async function runReplay(
       out(`${unparked} parked exports tried again: ${unparked - still} sent, ${still} refused again`);
     }
   });
-}
+};
 
 export const replayCommand: Command = {
   name: 'replay',

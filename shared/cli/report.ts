@@ -6,16 +6,11 @@ import { ConfigError } from '../config-error.ts';
 import { buildReport, dayRange, previousPeriod, quarter } from '../report/figures.ts';
 import { renderHtml, renderMarkdown } from '../report/render.ts';
 
-import type { Command } from './command.ts';
-import { withStore } from './command.ts';
+import { type Command, withStore } from './command.ts';
 
 const Annotations = z.array(z.object({ date: z.iso.date(), label: z.string().min(1) }));
 
-async function runReport(
-  args: string[],
-  env: Record<string, string | undefined>,
-  out: (line: string) => void,
-): Promise<number> {
+const runReport: Command['run'] = async (args, env, out) => {
   const { values } = parseArgs({
     args,
     options: {
@@ -68,7 +63,7 @@ async function runReport(
       out(text);
     }
   });
-}
+};
 
 export const reportCommand: Command = {
   name: 'report',

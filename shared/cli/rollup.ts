@@ -3,14 +3,9 @@ import { createLogger } from '../log.ts';
 import { rollup } from '../pipeline/rollup.ts';
 import { exporterFor } from '../pipeline/wiring.ts';
 
-import type { Command } from './command.ts';
-import { withStore } from './command.ts';
+import { type Command, withStore } from './command.ts';
 
-async function runRollup(
-  args: string[],
-  env: Record<string, string | undefined>,
-  out: (line: string) => void,
-): Promise<number> {
+const runRollup: Command['run'] = async (args, env, out) => {
   const { values } = parseArgs({ args, options: { json: { type: 'boolean', default: false } }, strict: true });
   const logger = createLogger(values.json ? () => undefined : out);
   return withStore(env, async ({ store, settings, config }) => {
@@ -28,7 +23,7 @@ async function runRollup(
       }
     }
   });
-}
+};
 
 export const rollupCommand: Command = {
   name: 'rollup',

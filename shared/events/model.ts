@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /** UTC ISO-8601 with milliseconds, the one time format of every canonical event. */
-export const UtcTime = z.iso.datetime({ precision: 3 }).refine((s) => s.endsWith('Z'), 'must be UTC (Z)');
+const UtcTime = z.iso.datetime({ precision: 3 }).refine((s) => s.endsWith('Z'), 'must be UTC (Z)');
 
 /** Any ISO-8601 time (with an offset, or epoch ms) to the canonical UTC form. */
 export function utc(time: string | number | Date): string {
@@ -11,8 +11,8 @@ export function utc(time: string | number | Date): string {
   return date.toISOString();
 }
 
-export const DeploySource = z.enum(['github', 'spinnaker', 'terraform', 'circleci', 'cloudbuild', 'ci']);
-export type DeploySource = z.infer<typeof DeploySource>;
+const DeploySource = z.enum(['github', 'spinnaker', 'terraform', 'circleci', 'cloudbuild', 'ci']);
+type DeploySource = z.infer<typeof DeploySource>;
 
 export const DeployStatus = z.enum(['success', 'failure', 'cancelled']);
 export type DeployStatus = z.infer<typeof DeployStatus>;

@@ -217,7 +217,7 @@ export function knownEnvironments(settings: Settings): ReadonlySet<string> {
 }
 
 /** Who wrote a commit or opened a pull request, as far as the source says. */
-export interface Author {
+interface Author {
   login?: string | undefined;
   name?: string | undefined;
   email?: string | undefined;

@@ -8,7 +8,7 @@ import { METRIC } from './metric-names.ts';
 const COUNT_ROUNDS = 5;
 
 /** One `devstats.deploys` bucket: a minute, and the tags of the deploys counted in it. */
-export interface Bucket {
+interface Bucket {
   minute: number;
   like: Deploy;
   status: DeployStatus;

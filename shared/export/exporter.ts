@@ -47,7 +47,7 @@ type DeployPart = (typeof DEPLOY_STEPS)[number][number];
  * never go twice). The restores it takes part in are recorded to send once each; the deploy is
  * marked exported last, so a failure part-way leaves it for `rollup` to retry.
  */
-export async function exportDeploy(
+async function exportDeploy(
   deps: ExportDeps,
   deploy: Deploy,
   delivery: { receivedAt?: string | undefined; replaced?: Deploy | undefined } = {},
@@ -161,7 +161,7 @@ export async function exportDeploy(
 }
 
 /** Lead time and pull request times, once per shipped change, then marked sent. */
-export async function exportShipped(deps: ExportDeps, shipped: ShippedChange[]): Promise<void> {
+async function exportShipped(deps: ExportDeps, shipped: ShippedChange[]): Promise<void> {
   if (shipped.length === 0) return;
   const now = deps.now();
   const points: DistributionPoint[] = [];

@@ -12,8 +12,8 @@ import type { DatadogSink, DoraFailure } from './sink.ts';
  */
 
 /** Datadog drops points more than 1 hour old or 10 minutes in the future. */
-export const OLDEST_ACCEPTED_S = 3600;
-export const NEWEST_ACCEPTED_S = 600;
+const OLDEST_ACCEPTED_S = 3600;
+const NEWEST_ACCEPTED_S = 600;
 /** The events API takes events up to 18 hours old: older ones stay in the store and the report. */
 export const OLDEST_EVENT_S = 18 * 3600;
 /** An event dated this far past its receipt is stored, never exported. */

@@ -7,7 +7,7 @@ import type { Logger } from '../log.ts';
  * backoff). `baseUrl` points it at GitHub Enterprise Server (`https://ghe.example.com/api/v3`) or a
  * test server. Imported on first use: only the commands that speak to GitHub load it.
  */
-export interface GithubClientOptions {
+interface GithubClientOptions {
   token: string;
   baseUrl?: string | undefined;
   logger: Logger;

@@ -8,7 +8,7 @@ import type { Logger } from '../log.ts';
  * made good. Redelivered events keep their GUID (X-GitHub-Delivery), so DevStats stores them once.
  * https://docs.github.com/en/webhooks/testing-and-troubleshooting-webhooks/redelivering-webhooks
  */
-export type HookRef =
+type HookRef =
   { kind: 'repo'; owner: string; repo: string; hookId: number } | { kind: 'org'; org: string; hookId: number };
 
 /** `repo:acme/billing:123` or `org:acme:456`, comma-separated (DEVSTATS_GITHUB_HOOKS). */
@@ -26,7 +26,7 @@ export function parseHooks(value: string | undefined): HookRef[] {
   });
 }
 
-export const hookName = (hook: HookRef) =>
+const hookName = (hook: HookRef) =>
   hook.kind === 'repo' ? `${hook.owner}/${hook.repo} hook ${hook.hookId}` : `org ${hook.org} hook ${hook.hookId}`;
 
 interface Delivery {
@@ -37,7 +37,7 @@ interface Delivery {
   event: string;
 }
 
-export interface RedeliverResult {
+interface RedeliverResult {
   hook: string;
   listed: number;
   failed: number;

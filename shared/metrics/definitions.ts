@@ -128,7 +128,7 @@ function loginByEmail(commits: readonly Commit[]): Map<string, string> {
 }
 
 /** Who a commit's author is: the login, else the login the same email goes with, else the email or name. */
-export function developerOf(commit: Commit, logins: ReadonlyMap<string, string>): string {
+function developerOf(commit: Commit, logins: ReadonlyMap<string, string>): string {
   if (commit.authorLogin !== undefined) return commit.authorLogin.toLowerCase();
   const email = commit.authorEmail?.toLowerCase();
   return (email === undefined ? undefined : (logins.get(email) ?? email)) ?? commit.authorName.toLowerCase();
@@ -241,7 +241,7 @@ export function linkedDeploy(settings: Settings, incident: Incident, deploys: re
 }
 
 /** The team of an incident: its service's, else its linked deploy's; `all` sees every incident. */
-export function incidentOfTeam(settings: Settings, scope: TeamScope, incident: Incident, linked?: Deploy): boolean {
+function incidentOfTeam(settings: Settings, scope: TeamScope, incident: Incident, linked?: Deploy): boolean {
   if (scope.name === ALL) return true;
   const team =
     (incident.service === undefined ? undefined : teamOf(settings, incident.service)) ??

@@ -1,6 +1,6 @@
 import type { Deploy, Incident } from '../events/model.ts';
 import type { Settings } from '../events/settings.ts';
-import { shipOrder, type Store } from '../store/store.ts';
+import { shipOrder, type EventStore } from '../store/store.ts';
 import {
   byFinish,
   deployOfTeam,
@@ -25,7 +25,7 @@ import {
  * is no rollback; the rollback itself is no failure. `firstDeployed` gives the order
  * (`shipOrder`) of a sha's earliest successful deploy there.
  */
-export function rolledBackBy(
+function rolledBackBy(
   deploy: Pick<Deploy, 'commitSha'>,
   next: Pick<Deploy, 'commitSha'>,
   firstDeployed: (sha: string) => string | undefined,
@@ -52,7 +52,7 @@ export interface DeployFailure {
  * failed, and each successful one rolled back (the next successful deploy went to a sha first
  * deployed before this deploy's sha was; the rollback itself is no failure). Each deploy once.
  */
-export function deployFailures(settings: Settings, scope: TeamScope, history: readonly Deploy[]): DeployFailure[] {
+function deployFailures(settings: Settings, scope: TeamScope, history: readonly Deploy[]): DeployFailure[] {
   const byTarget = new Map<string, Deploy[]>();
   for (const d of history) {
     if (!isProductionDeployment(settings, d) || !deployOfTeam(settings, scope, d)) continue;
@@ -177,7 +177,7 @@ export interface Restore {
 }
 
 /** The earliest successful deploy of `sha` to a deploy's service and environment, as its order. */
-async function firstDeployed(store: Store, like: Deploy, sha: string | undefined): Promise<string | undefined> {
+async function firstDeployed(store: EventStore, like: Deploy, sha: string | undefined): Promise<string | undefined> {
   if (sha === undefined || like.repository === undefined) return undefined;
   const orders = (await store.shippingDeploysAt(like.repository, sha))
     .filter((d) => d.service === like.service && d.environment === like.environment)
@@ -187,7 +187,7 @@ async function firstDeployed(store: Store, like: Deploy, sha: string | undefined
 }
 
 /** `rolledBackBy`, with the two shas' first deploys read from the store. */
-async function rolledBackInStore(store: Store, deploy: Deploy, next: Deploy): Promise<boolean> {
+async function rolledBackInStore(store: EventStore, deploy: Deploy, next: Deploy): Promise<boolean> {
   const shas = [deploy.commitSha, next.commitSha];
   const orders = await Promise.all(shas.map((sha) => firstDeployed(store, deploy, sha)));
   return rolledBackBy(deploy, next, (sha) => orders[shas.indexOf(sha)]);
@@ -198,7 +198,7 @@ async function rolledBackInStore(store: Store, deploy: Deploy, next: Deploy): Pr
  * a failed deploy and the next success; a success and the failures since the previous success;
  * a rollback and the deploy it rolled back (and this deploy, if a later one already rolled it back).
  */
-export async function restoresOf(store: Store, deploy: Deploy): Promise<Restore[]> {
+export async function restoresOf(store: EventStore, deploy: Deploy): Promise<Restore[]> {
   const { service, environment } = deploy;
   const restores: Restore[] = [];
   const next = await store.nextSuccessfulDeploy(service, environment, deploy.finishedAt);

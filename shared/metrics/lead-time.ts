@@ -7,7 +7,7 @@ import {
   shippedId,
 } from '../events/model.ts';
 import type { Settings } from '../events/settings.ts';
-import { shipOrder, type Store } from '../store/store.ts';
+import { shipOrder, type EventStore } from '../store/store.ts';
 
 /**
  * Lead time for changes (DESIGN.md, "Metric definitions"): a commit's lead time runs to the first
@@ -26,7 +26,7 @@ import { shipOrder, type Store } from '../store/store.ts';
  */
 
 /** Shas visited in one walk at the most: a bound on work, far above any real gap between deploys. */
-export const MAX_WALK = 2000;
+const MAX_WALK = 2000;
 
 const ZERO_SHA = /^0+$/;
 
@@ -55,7 +55,7 @@ export function shipsChanges(settings: Settings, deploy: Deploy): boolean {
   );
 }
 
-export interface Resolution {
+interface Resolution {
   /** The commits the deploy ships first: each gets its lead time. */
   shipped: ShippedChange[];
   /**
@@ -74,7 +74,7 @@ export interface Resolution {
 }
 
 /** What one deploy ships, as far as the stored history tells now. */
-export async function resolveShipped(store: Store, settings: Settings, deploy: Deploy): Promise<Resolution> {
+async function resolveShipped(store: EventStore, settings: Settings, deploy: Deploy): Promise<Resolution> {
   const repository = deploy.repository;
   const sha = deploy.commitSha;
   const resolution: Resolution = {
@@ -211,7 +211,7 @@ const MAX_FOLLOWERS = 50;
  * Returns the shipped changes whose points are still to send.
  */
 export async function settleLeadTime(
-  store: Store,
+  store: EventStore,
   settings: Settings,
   deploy: Deploy,
   previous?: Deploy,
@@ -279,7 +279,7 @@ export async function settleLeadTime(
 }
 
 async function changedMeanwhile(
-  store: Store,
+  store: EventStore,
   settings: Settings,
   deploy: Deploy,
   resolution: Resolution,
@@ -295,7 +295,7 @@ async function changedMeanwhile(
 /** Shas whose pushes are counted again at once, after recording. */
 const RECHECK_AT_ONCE = 30;
 
-async function anyArrived(store: Store, deploy: Deploy, resolution: Resolution): Promise<boolean> {
+async function anyArrived(store: EventStore, deploy: Deploy, resolution: Resolution): Promise<boolean> {
   const repository = deploy.repository;
   const sha = deploy.commitSha;
   if (repository === undefined || sha === undefined) return false;

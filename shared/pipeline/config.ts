@@ -4,8 +4,8 @@ import { ConfigError } from '../config-error.ts';
 import { SECRET_VARIABLES, type WebhookSource } from '../sources/registry.ts';
 import type { DatadogConfig } from '../export/sink.ts';
 
-export type BusKind = 'pubsub' | 'memory';
-export type StoreKind = StoreChoice['store'];
+type BusKind = 'pubsub' | 'memory';
+type StoreKind = StoreChoice['store'];
 
 export interface Config {
   /** Chosen by `DEVSTATS_BUS`, else Pub/Sub on Cloud Functions or next to its emulator, else in-process. */

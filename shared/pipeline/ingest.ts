@@ -32,7 +32,7 @@ export interface IngestRequest {
 }
 
 /** Expected ways a delivery is refused: values, mapped to statuses in one table below. */
-export type Rejection =
+type Rejection =
   | { reason: 'unknown_path'; path: string }
   | { reason: 'method_not_allowed'; allow: string }
   | { reason: 'payload_too_large'; limit: number }
@@ -54,7 +54,7 @@ export type Outcome =
     }
   | { reason: 'unavailable'; source: WebhookSource; detail: string };
 
-export interface Reply {
+interface Reply {
   status: number;
   headers: Record<string, string>;
   body: Record<string, unknown>;
@@ -113,9 +113,6 @@ type Route = WebhookSourceShape & { name: WebhookSource };
 
 /** The source a path belongs to, if any: for a refused delivery, which carries none. */
 export const sourceOfPath = (path: string): WebhookSource | undefined => sourceAtPath(normalPath(path))?.name;
-
-/** The paths ingest answers. */
-export const INGEST_PATHS: readonly string[] = ['/healthz', ...SOURCE_PATHS];
 
 /**
  * Whether ingest reads a request's body at all: only a POST to a source (`readBody` caps it while
@@ -191,7 +188,7 @@ export interface IngestDeps {
  * `secretTtlMs`, so a rotation reaches a warm instance; a file that cannot be read keeps the last
  * value read), else from its variable.
  */
-export function secretReader(
+function secretReader(
   config: Pick<Config, 'secrets'> & Partial<Pick<Config, 'secretFiles' | 'secretTtlMs'>>,
   now: () => Date,
 ): (source: WebhookSource) => readonly string[] {

@@ -6,17 +6,18 @@ import { settleLeadTime, shipsChanges } from '../metrics/lead-time.ts';
 import type { Logger } from '../log.ts';
 import type { Settings } from '../events/settings.ts';
 import { normalizeForStore } from '../sources/index.ts';
-import type { PutResult, Store } from '../store/store.ts';
+import type { EventStore, ExportLedger, PutResult } from '../store/store.ts';
 
 export type ProcessOutcome =
   | { outcome: 'stored'; results: Array<{ id: string; kind: string; result: PutResult }> }
   | { outcome: 'rejected'; reason: string };
 
 /** How often each instance notes a source's last delivery in the store. */
-export const SOURCE_SEEN_EVERY_MS = 60_000;
+const SOURCE_SEEN_EVERY_MS = 60_000;
 
-export interface ProcessDeps {
-  store: Store;
+interface ProcessDeps {
+  /** The events, and of the ledger only whether a redelivered deploy's export finished. */
+  store: EventStore & Pick<ExportLedger, 'deployExported'>;
   settings: Settings;
   logger: Logger;
   /** Sends what was stored to Datadog; without one, `process` only stores. */

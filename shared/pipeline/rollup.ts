@@ -18,7 +18,7 @@ import type { Settings } from '../events/settings.ts';
 import type { DatadogSink, SeriesPoint } from '../export/sink.ts';
 import type { Store } from '../store/store.ts';
 
-export interface RollupDeps {
+interface RollupDeps {
   store: Store;
   sink: DatadogSink;
   settings: Settings;
@@ -29,7 +29,7 @@ export interface RollupDeps {
   redeliverGithub?: (since: string) => Promise<unknown>;
 }
 
-export interface TeamFigures {
+interface TeamFigures {
   team: string;
   day: string;
   developers: number;

@@ -15,7 +15,7 @@ import { createDatadogSink } from '../export/datadog-sink.ts';
 import { type DatadogSink } from '../export/sink.ts';
 
 /** What `process` and `rollup` need beyond the runtime: opened on first use, never by `ingest`. */
-export interface Backend {
+interface Backend {
   store: Store;
   sink: DatadogSink;
   exporter: Exporter;
@@ -52,7 +52,7 @@ export interface Runtime {
   redeliverGithub: ((since: string) => Promise<unknown>) | undefined;
 }
 
-export function createRuntime(env: Record<string, string | undefined>, logger: Logger = createLogger()): Runtime {
+function createRuntime(env: Record<string, string | undefined>, logger: Logger = createLogger()): Runtime {
   const config = loadConfig(env);
   const settings = loadSettings(config.settingsPath);
   let store: Promise<Store> | undefined;

@@ -18,10 +18,10 @@ import {
 } from '../metrics/definitions.ts';
 import { changeFailureRate, restoreTimes } from '../metrics/failures.ts';
 import { isBot, type Settings, teamOf } from '../events/settings.ts';
-import type { Store } from '../store/store.ts';
+import type { EventStore } from '../store/store.ts';
 
 /** Inclusive calendar days in the reporting time zone. */
-export interface Period {
+interface Period {
   label: string;
   from: string;
   to: string;
@@ -61,13 +61,13 @@ export interface TeamReport {
   weekly: WeekPoint[];
 }
 
-export interface ServiceMove {
+interface ServiceMove {
   service: string;
   deploys: { current: number; comparison: number; change: number };
   leadTimeP50: { current: number | null; comparison: number | null; change: number | null };
 }
 
-export interface DataQuality {
+interface DataQuality {
   deploysBySource: Record<string, number>;
   commits: number;
   mergedPullRequests: number;
@@ -279,7 +279,7 @@ function dataQuality(settings: Settings, period: Period, data: Data): DataQualit
  * uses (shared/metrics/definitions.ts), so the report and the Datadog gauges cannot disagree.
  */
 export async function buildReport(
-  store: Store,
+  store: EventStore,
   settings: Settings,
   options: { period: Period; comparison: Period; teams?: string[]; annotations?: Annotation[]; now?: Date },
 ): Promise<Report> {

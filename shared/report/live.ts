@@ -9,12 +9,12 @@ import type { JournalEntry } from '../pipeline/journal.ts';
 import { buildReport, dayRange, daysIn, previousPeriod, quarter, type Report } from './figures.ts';
 import { escapeHtml as esc, htmlTable, REPORT_STYLE, teamSection } from './render.ts';
 import type { Settings } from '../events/settings.ts';
-import type { Store } from '../store/store.ts';
+import type { EventStore } from '../store/store.ts';
 
-export const LIVE_REFRESH_SECONDS = 10;
+const LIVE_REFRESH_SECONDS = 10;
 
 /** Today's quarter up to today, in the reporting time zone, against the same number of days before. */
-export async function liveReport(store: Store, settings: Settings, now: Date): Promise<Report> {
+export async function liveReport(store: EventStore, settings: Settings, now: Date): Promise<Report> {
   const today = new Intl.DateTimeFormat('en-CA', { timeZone: settings.timezone }).format(now);
   const q = `${today.slice(0, 4)}-Q${Math.floor((Number(today.slice(5, 7)) - 1) / 3) + 1}`;
   const from = quarter(q).from;
@@ -27,7 +27,7 @@ export async function liveReport(store: Store, settings: Settings, now: Date): P
   });
 }
 
-export interface LiveViewInput {
+interface LiveViewInput {
   report: Report;
   recent: readonly JournalEntry[];
   lastBySource: ReadonlyMap<string, JournalEntry>;

@@ -22,7 +22,7 @@ const WorkflowEnvelope = z.object({
   project: z.object({ name: z.string().min(1) }),
 });
 
-export const admitCircleci: Admit = (_headers, body): Admission => {
+const admitCircleci: Admit = (_headers, body): Admission => {
   const envelope = Envelope.safeParse(body);
   if (!envelope.success) return invalid(envelope.error);
   const { id, type } = envelope.data;

@@ -30,11 +30,11 @@ const DeploymentFields = z.object({
   /** The CI's own run id: recommended, it makes a retried post count once. */
   id: z.string().min(1).max(200).optional(),
 });
-export const DeploymentBody = DeploymentFields.refine((d) => Date.parse(d.finishedAt) >= Date.parse(d.startedAt), {
+const DeploymentBody = DeploymentFields.refine((d) => Date.parse(d.finishedAt) >= Date.parse(d.startedAt), {
   path: ['finishedAt'],
   message: 'must not be before startedAt',
 });
-export type DeploymentBody = z.infer<typeof DeploymentBody>;
+type DeploymentBody = z.infer<typeof DeploymentBody>;
 
 const KNOWN_FIELDS: readonly string[] = Object.keys(DeploymentFields.shape);
 
@@ -65,7 +65,7 @@ const squash = (name: string) => name.toLowerCase().replace(/[^a-z0-9]/g, '');
  * One line per field of the body that DevStats does not read: the delivery counts without them,
  * and a field that was meant as a known one (`sha`, `commit_sha`, `env`) says which.
  */
-export function unknownFieldWarnings(body: unknown): string[] {
+function unknownFieldWarnings(body: unknown): string[] {
   if (typeof body !== 'object' || body === null) return [];
   return Object.keys(body)
     .filter((name) => !KNOWN_FIELDS.includes(name))
@@ -80,7 +80,7 @@ export function unknownFieldWarnings(body: unknown): string[] {
 }
 
 /** The body's own id, else a digest of what makes a deploy the same deploy. */
-export function ciDeployKey(body: DeploymentBody): string {
+function ciDeployKey(body: DeploymentBody): string {
   if (body.id !== undefined) return body.id;
   const identity = [body.service, body.environment, body.commitSha ?? '', new Date(body.finishedAt).toISOString()].join(
     '\n',
@@ -88,7 +88,7 @@ export function ciDeployKey(body: DeploymentBody): string {
   return createHash('sha256').update(identity).digest('hex').slice(0, 32);
 }
 
-export const admitDeployment: Admit = (_headers, body): Admission => {
+const admitDeployment: Admit = (_headers, body): Admission => {
   const deployment = DeploymentBody.safeParse(body);
   if (!deployment.success) return invalid(deployment.error);
   const warnings = unknownFieldWarnings(body);

@@ -53,9 +53,9 @@ const IssuesEnvelope = z.object({
 const ISSUE_ACTIONS = new Set(['opened', 'closed', 'reopened', 'labeled', 'unlabeled', 'edited']);
 
 /** The deployment states that end a deployment; the others (queued, in_progress, …) say nothing yet. */
-export const TERMINAL_DEPLOYMENT_STATES = new Set(['success', 'failure', 'error']);
+const TERMINAL_DEPLOYMENT_STATES = new Set(['success', 'failure', 'error']);
 
-export const admitGithub: Admit = (headers, body): Admission => {
+const admitGithub: Admit = (headers, body): Admission => {
   const eventType = headers['x-github-event'];
   if (eventType === undefined || eventType === '') {
     return { kind: 'invalid', field: 'X-GitHub-Event', problem: 'header is required' };
@@ -350,7 +350,7 @@ const CommitsPage = z.object({
  * `devstats backfill github`: a page of a default branch's commits. Each is a commit on that branch
  * with its parents, which the lead-time walk follows where no push recorded the history.
  */
-export const normalizeGithubHistory: Normalizer = (body, _eventType, { settings }) => {
+const normalizeGithubHistory: Normalizer = (body, _eventType, { settings }) => {
   const page = parseOrThrow(CommitsPage, body);
   return page.commits.map((c): Commit => {
     const name = c.commit.author?.name ?? c.author?.login ?? 'unknown';

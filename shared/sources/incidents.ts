@@ -118,7 +118,7 @@ const PagerdutyEnvelope = z.object({
   }),
 });
 
-export const admitPagerduty: Admit = (_headers, body): Admission => {
+const admitPagerduty: Admit = (_headers, body): Admission => {
   const envelope = z.object({ event: z.object({ event_type: z.string().min(1) }).loose() }).safeParse(body);
   if (!envelope.success) return invalid(envelope.error);
   const eventType = envelope.data.event.event_type;
@@ -146,7 +146,7 @@ const PagerdutyEvent = z.object({
   }),
 });
 
-export const normalizePagerduty: Normalizer = (body, eventType, { settings }: NormalizeContext) => {
+const normalizePagerduty: Normalizer = (body, eventType, { settings }: NormalizeContext) => {
   const { event } = parseOrThrow(PagerdutyEvent, body);
   const state = PAGERDUTY_EVENTS[event.event_type] ?? PAGERDUTY_EVENTS[eventType];
   if (state === undefined) return [];
@@ -184,7 +184,7 @@ const OpsgenieEnvelope = z.object({
   alert: z.object({ alertId: z.string().min(1), createdAt: z.union([z.number(), z.string()]) }).loose(),
 });
 
-export const admitOpsgenie: Admit = (_headers, body): Admission => {
+const admitOpsgenie: Admit = (_headers, body): Admission => {
   const envelope = OpsgenieEnvelope.safeParse(body);
   if (!envelope.success) return invalid(envelope.error);
   const { action, alert } = envelope.data;
@@ -215,7 +215,7 @@ const OpsgenieEvent = z.object({
   }),
 });
 
-export const normalizeOpsgenie: Normalizer = (body, _eventType, { settings, receivedAt }: NormalizeContext) => {
+const normalizeOpsgenie: Normalizer = (body, _eventType, { settings, receivedAt }: NormalizeContext) => {
   const { action, alert } = parseOrThrow(OpsgenieEvent, body);
   const state = OPSGENIE_ACTIONS[action];
   if (state === undefined) return [];
@@ -287,7 +287,7 @@ const DatadogIncident = z.object({
 });
 const DatadogWebhook = z.discriminatedUnion('kind', [DatadogMonitor, DatadogIncident]);
 
-export const admitDatadog: Admit = (_headers, body): Admission => {
+const admitDatadog: Admit = (_headers, body): Admission => {
   const parsed = DatadogWebhook.safeParse(body);
   if (!parsed.success) return invalid(parsed.error);
   const hook = parsed.data;
@@ -320,7 +320,7 @@ const splitTags = (tags: string | null | undefined) =>
     .map((t) => t.trim())
     .filter((t) => t !== '');
 
-export const normalizeDatadog: Normalizer = (body, _eventType, { settings, receivedAt }: NormalizeContext) => {
+const normalizeDatadog: Normalizer = (body, _eventType, { settings, receivedAt }: NormalizeContext) => {
   const hook = parseOrThrow(DatadogWebhook, body);
   if (hook.kind === 'monitor') {
     const state = MONITOR_TRANSITIONS[hook.alert_transition];

@@ -7,7 +7,7 @@ import { normalizerOf } from './registry.ts';
 const MAX_ID_BYTES = 1500;
 const MAX_EVENT_BYTES = 900 * 1024;
 
-export type Normalized = { ok: true; events: CanonicalEvent[] } | { ok: false; field: string; problem: string };
+type Normalized = { ok: true; events: CanonicalEvent[] } | { ok: false; field: string; problem: string };
 
 /** The fields that become ids, tags or paths: no name of a repository, ref, service or environment has control characters. */
 const NAME_FIELDS = new Set([

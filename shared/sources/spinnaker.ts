@@ -33,10 +33,10 @@ const EchoEnvelope = z.object({
 const PipelineContent = z.object({ execution: z.object({ id: z.string().min(1) }) });
 
 /** Pipeline-level completions are deploys; starting, stage, task and orchestration events are not. */
-export const PIPELINE_END_EVENTS = new Set(['orca:pipeline:complete', 'orca:pipeline:failed']);
+const PIPELINE_END_EVENTS = new Set(['orca:pipeline:complete', 'orca:pipeline:failed']);
 
 /** The Echo event itself, out of a `wrap`ped body when it is one. */
-export function unwrapEchoEvent(body: unknown): unknown {
+function unwrapEchoEvent(body: unknown): unknown {
   if (typeof body === 'object' && body !== null && !('details' in body) && 'eventName' in body) {
     const nested = Object.entries(body).find(
       ([key, value]) => key !== 'eventName' && typeof value === 'object' && value !== null,
@@ -46,7 +46,7 @@ export function unwrapEchoEvent(body: unknown): unknown {
   return body;
 }
 
-export const admitSpinnaker: Admit = (_headers, body): Admission => {
+const admitSpinnaker: Admit = (_headers, body): Admission => {
   const event = EchoEnvelope.safeParse(unwrapEchoEvent(body));
   if (!event.success) return invalid(event.error);
   const eventType = event.data.details.type;
@@ -110,7 +110,7 @@ const EchoEvent = z.object({
  * The stages that deploy (Orca's stage types for each cloud provider): the environment comes from
  * their target accounts only, never from a bake, a manual judgment or a script stage.
  */
-export const DEPLOY_STAGE_TYPES = new Set([
+const DEPLOY_STAGE_TYPES = new Set([
   'deploy',
   'createServerGroup',
   'cloneServerGroup',

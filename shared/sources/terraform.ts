@@ -28,9 +28,9 @@ const RunEnvelope = z.object({
 });
 
 /** Decided on `run_status`, never on the trigger: these end a run that applied, failed or stopped. */
-export const FINAL_RUN_STATUSES = new Set(['applied', 'errored', 'canceled', 'force_canceled', 'discarded']);
+const FINAL_RUN_STATUSES = new Set(['applied', 'errored', 'canceled', 'force_canceled', 'discarded']);
 
-export const admitTerraform: Admit = (_headers, body): Admission => {
+const admitTerraform: Admit = (_headers, body): Admission => {
   const envelope = NotificationEnvelope.safeParse(body);
   if (!envelope.success) return invalid(envelope.error);
   if (envelope.data.payload_version === 2) {

@@ -8,7 +8,7 @@ import { ConfigError } from '../config-error.ts';
  * with one line naming the file, what is wrong and what to do, and the configuration errors' exit
  * code, not a stack trace.
  */
-export class DataDirError extends ConfigError {
+class DataDirError extends ConfigError {
   override name = 'DataDirError';
 }
 
@@ -26,7 +26,7 @@ const FS_REASONS: Readonly<Record<string, string>> = {
 };
 
 /** Why a file of the data directory could not be used, and what to do, in one line. */
-export function dataDirProblem(path: string, error: unknown): string {
+function dataDirProblem(path: string, error: unknown): string {
   const { code, message } = error as { code?: string; message?: string };
   if (isDiskFull(error) || code === 'ENOSPC')
     return `cannot write ${path}: the disk is full; free space there, or set DEVSTATS_DATA_DIR to a folder with room`;
