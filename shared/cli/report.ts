@@ -4,7 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../config-error.ts';
 import { buildReport, dayRange, previousPeriod, quarter } from '../report/figures.ts';
-import { renderHtml, renderMarkdown } from '../report/render.ts';
+import { renderCsv, renderHtml, renderMarkdown } from '../report/render.ts';
 
 import { type Command, withStore } from './command.ts';
 
@@ -33,9 +33,8 @@ const runReport: Command['run'] = async (args, env, out) => {
         : undefined;
   if (period === undefined) throw new ConfigError('report needs --quarter, or --from and --to');
   const comparison = values.compare === 'previous' ? previousPeriod(period) : quarter(values.compare);
-  const format =
-    values.format ?? (values.out?.endsWith('.html') ? 'html' : values.out?.endsWith('.json') ? 'json' : 'md');
-  if (!['html', 'md', 'json'].includes(format)) throw new ConfigError('--format must be html, md or json');
+  const format = values.format ?? ['html', 'json', 'csv'].find((f) => values.out?.endsWith(`.${f}`) === true) ?? 'md';
+  if (!['html', 'md', 'json', 'csv'].includes(format)) throw new ConfigError('--format must be html, md, json or csv');
   let annotations: Array<{ date: string; label: string }> = [];
   if (values.annotations !== undefined) {
     const text = readFileSync(values.annotations, 'utf8');
@@ -53,7 +52,9 @@ const runReport: Command['run'] = async (args, env, out) => {
         ? JSON.stringify(report, null, 2)
         : format === 'html'
           ? renderHtml(report)
-          : renderMarkdown(report);
+          : format === 'csv'
+            ? renderCsv(report)
+            : renderMarkdown(report);
     if (values.out !== undefined) {
       writeFileSync(values.out, text);
       out(
@@ -71,7 +72,7 @@ export const reportCommand: Command = {
     {
       synopsis: [
         'report (--quarter 2026-Q3 | --from YYYY-MM-DD --to YYYY-MM-DD) [--compare previous|<quarter>]',
-        '[--team <name>]... [--format html|md|json] [--out <file>] [--annotations <file.json|yaml>]',
+        '[--team <name>]... [--format html|md|json|csv] [--out <file>] [--annotations <file.json|yaml>]',
       ],
       summary: ['the quarterly roadmap review: this period against the last, per team, and what moved it'],
     },

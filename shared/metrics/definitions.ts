@@ -139,19 +139,16 @@ export function commitIsBot(settings: Settings, c: Commit): boolean {
 }
 
 /**
- * Active developers of a team on `day`: distinct non-bot authors of commits on a default branch
- * or of merged pull requests in the team's repositories during the trailing `developerWindowDays`
- * ending on `day` (only the team's members, when it lists them); or the team's `headcount`.
+ * The developers of a team in a window: distinct non-bot authors of commits on a default branch or
+ * of merged pull requests in the team's repositories (only the team's members, when it lists them).
  */
-export function activeDevelopers(
+export function developersIn(
   settings: Settings,
   scope: TeamScope,
-  day: string,
+  window: { from: string; to: string },
   commits: readonly Commit[],
   pullRequests: readonly PullRequest[],
-): number {
-  if (scope.headcount !== undefined) return scope.headcount;
-  const window = windowEndingOn(day, settings.developerWindowDays, settings.timezone);
+): Set<string> {
   const logins = loginByEmail(commits);
   const authors = new Set<string>();
   const count = (who: string) => {
@@ -176,7 +173,23 @@ export function activeDevelopers(
     )
       count(pr.authorLogin.toLowerCase());
   }
-  return authors.size;
+  return authors;
+}
+
+/**
+ * Active developers of a team on `day`: its developers during the trailing `developerWindowDays`
+ * ending on `day`; or the team's `headcount`.
+ */
+export function activeDevelopers(
+  settings: Settings,
+  scope: TeamScope,
+  day: string,
+  commits: readonly Commit[],
+  pullRequests: readonly PullRequest[],
+): number {
+  if (scope.headcount !== undefined) return scope.headcount;
+  const window = windowEndingOn(day, settings.developerWindowDays, settings.timezone);
+  return developersIn(settings, scope, window, commits, pullRequests).size;
 }
 
 /** Successful production deploys of a team's services over the `days` days ending on `day`. */

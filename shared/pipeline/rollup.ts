@@ -3,17 +3,9 @@ import { type Exporter } from '../export/exporter.ts';
 import { bucketOf, sendCounts } from '../export/counts.ts';
 import type { Logger } from '../log.ts';
 import { METRIC } from '../export/metric-names.ts';
-import {
-  activeDevelopers,
-  addDays,
-  dayOf,
-  deploysPerDeveloperPerDay,
-  startOfDay,
-  successfulProductionDeploys,
-  teamScopes,
-  windowEndingOn,
-} from '../metrics/definitions.ts';
+import { activeDevelopers, addDays, dayOf, startOfDay, teamScopes, windowEndingOn } from '../metrics/definitions.ts';
 import { changeFailureRate } from '../metrics/failures.ts';
+import { periodFigures } from '../metrics/period.ts';
 import type { Settings } from '../events/settings.ts';
 import type { DatadogSink, SeriesPoint } from '../export/sink.ts';
 import type { Store } from '../store/store.ts';
@@ -60,11 +52,12 @@ function figuresFor(
       deploysPerDeveloperPerDay: {},
     };
     for (const [window, days] of WINDOWS) {
-      const deploys = successfulProductionDeploys(settings, scope, day, days, data.history);
-      team.deploys[window] = deploys;
-      const perDeveloper = deploysPerDeveloperPerDay(deploys, days, developers);
+      // The period's figure, as the report computes any period: Σ deploys ÷ Σ daily developers.
+      const figures = periodFigures(settings, scope, addDays(day, 1 - days), day, data);
+      team.deploys[window] = figures.successfulDeploys;
       // No developers: no figure, never a NaN or an infinity.
-      if (perDeveloper !== undefined) team.deploysPerDeveloperPerDay[window] = perDeveloper;
+      if (figures.deploysPerDeveloperPerDay !== undefined)
+        team.deploysPerDeveloperPerDay[window] = figures.deploysPerDeveloperPerDay;
     }
     const cfr = changeFailureRate(settings, scope, day, data.history, 28, data.incidents);
     if (cfr !== undefined) team.changeFailureRate = cfr.rate;
@@ -129,7 +122,8 @@ export async function rollup(deps: RollupDeps): Promise<{
   const to = windowEndingOn(day, 1, settings.timezone).to;
   // Twice the change-failure window, so a rollback's earlier sha is in view.
   const historyFrom = startOfDay(addDays(earliest, -55), settings.timezone).toISOString();
-  const developersFrom = windowEndingOn(earliest, settings.developerWindowDays, settings.timezone).from;
+  // Each day of the 28d figure counts its own active developers: commits from a developer window before its first day.
+  const developersFrom = windowEndingOn(addDays(earliest, -27), settings.developerWindowDays, settings.timezone).from;
   const [history, commits, pullRequests, incidents] = await Promise.all([
     store.deploysBetween(historyFrom, to),
     store.commitsBetween(developersFrom, to),

@@ -1,22 +1,20 @@
 import type { Commit, Deploy, Incident, PullRequest, ShippedChange } from '../events/model.ts';
 import {
   ALL,
-  activeDevelopers,
   addDays,
   commitIsBot,
-  deployOfTeam,
-  deploysPerDeveloperPerDay,
+  dayOf,
   incidentLinks,
   isProductionDeployment,
   percentile,
   startOfDay,
-  successfulProductionDeploys,
   type TeamScope,
   teamScopes,
   windowEndingOn,
   within,
 } from '../metrics/definitions.ts';
 import { changeFailureRate, restoreTimes } from '../metrics/failures.ts';
+import { periodFigures } from '../metrics/period.ts';
 import { isBot, type Settings, teamOf } from '../events/settings.ts';
 import type { EventStore } from '../store/store.ts';
 
@@ -34,7 +32,12 @@ export interface Annotation {
 
 /** One period's headline figures for one team: the same definitions `rollup` publishes. */
 export interface Headline {
+  /** Days of the period (a period in progress: the days up to today). */
+  days: number;
+  /** Developers counted active on at least one day of the period. */
   activeDevelopers: number;
+  /** The mean of each day's active developers over the period. */
+  activeDevelopersDailyMean: number;
   successfulDeploys: number;
   deployments: number;
   deploymentFrequency: number;
@@ -49,7 +52,7 @@ export interface Headline {
 
 export interface WeekPoint {
   weekEnding: string;
-  /** The 7-day figure `rollup` publishes on that day. */
+  /** The 7-day figure `rollup` publishes on that day (`periodFigures` of the week). */
   deploysPerDeveloperPerDay: number | null;
   leadTimeP50: number | null;
 }
@@ -58,6 +61,7 @@ export interface TeamReport {
   team: string;
   current: Headline;
   comparison: Headline;
+  comparisonWhole?: Headline;
   weekly: WeekPoint[];
 }
 
@@ -84,6 +88,8 @@ interface DataQuality {
 export interface Report {
   period: Period;
   comparison: Period;
+  /** For a period in progress compared with a longer one: that whole period, shown beside it. */
+  comparisonWhole?: Period;
   timezone: string;
   generatedAt: string;
   teams: TeamReport[];
@@ -150,43 +156,44 @@ function leadTimesIn(
 }
 
 function headline(settings: Settings, scope: TeamScope, period: Period, data: Data): Headline {
-  const days = daysIn(period);
-  const window = windowEndingOn(period.to, days, settings.timezone);
-  const developers = activeDevelopers(settings, scope, period.to, data.commits, data.pullRequests);
-  const successful = successfulProductionDeploys(settings, scope, period.to, days, data.history);
-  const deployments = data.history.filter(
-    (d) => isProductionDeployment(settings, d) && within(d.finishedAt, window) && deployOfTeam(settings, scope, d),
-  ).length;
+  const figures = periodFigures(settings, scope, period.from, period.to, data);
+  const window = windowEndingOn(period.to, figures.days, settings.timezone);
   const leadTimes = leadTimesIn(settings, scope, data.shipped, window);
   const incidents = incidentLinks(settings, scope, data.incidents, data.history).filter(({ incident }) =>
     within(incident.startedAt, window),
   );
   const linked = incidents.filter((i) => i.deploy !== undefined).length;
   return {
-    activeDevelopers: developers,
-    successfulDeploys: successful,
-    deployments,
-    // Production deployments (successful or failed) per day: what Datadog's DORA view counts too.
-    deploymentFrequency: deployments / days,
-    deploysPerDeveloperPerDay: deploysPerDeveloperPerDay(successful, days, developers) ?? null,
+    days: figures.days,
+    activeDevelopers: figures.activeDevelopers.distinct,
+    activeDevelopersDailyMean: figures.activeDevelopers.dailyMean,
+    successfulDeploys: figures.successfulDeploys,
+    deployments: figures.deployments,
+    // Production deployments (successful or failed) per elapsed day: what Datadog's DORA view counts too.
+    deploymentFrequency: figures.deploymentFrequency,
+    deploysPerDeveloperPerDay: figures.deploysPerDeveloperPerDay ?? null,
     leadTimeP50: percentile(leadTimes, 50) ?? null,
     leadTimeP90: percentile(leadTimes, 90) ?? null,
-    changeFailureRate: changeFailureRate(settings, scope, period.to, data.history, days, data.incidents)?.rate ?? null,
+    changeFailureRate:
+      changeFailureRate(settings, scope, period.to, data.history, figures.days, data.incidents)?.rate ?? null,
     timeToRestoreP50: percentile(restoreTimes(settings, scope, data.history, window, data.incidents), 50) ?? null,
     incidents: { total: incidents.length, linked, unlinked: incidents.length - linked },
   };
 }
 
-function weekly(settings: Settings, scope: TeamScope, period: Period, data: Data): WeekPoint[] {
+/**
+ * Each complete week of the period, to its last day that has ended (`lastDay`: yesterday, for a
+ * period in progress): never a week still running, never a zero drawn into the future.
+ */
+function weekly(settings: Settings, scope: TeamScope, period: Period, lastDay: string, data: Data): WeekPoint[] {
   const points: WeekPoint[] = [];
-  for (let end = addDays(period.from, 6); end <= period.to; end = addDays(end, 7)) {
-    const developers = activeDevelopers(settings, scope, end, data.commits, data.pullRequests);
-    const deploys = successfulProductionDeploys(settings, scope, end, 7, data.history);
-    const window = windowEndingOn(end, 7, settings.timezone);
-    const leadTimes = leadTimesIn(settings, scope, data.shipped, window);
+  for (let end = addDays(period.from, 6); end <= period.to && end <= lastDay; end = addDays(end, 7)) {
+    const from = addDays(end, -6);
+    const figures = periodFigures(settings, scope, from, end, data);
+    const leadTimes = leadTimesIn(settings, scope, data.shipped, windowEndingOn(end, 7, settings.timezone));
     points.push({
       weekEnding: end,
-      deploysPerDeveloperPerDay: deploysPerDeveloperPerDay(deploys, 7, developers) ?? null,
+      deploysPerDeveloperPerDay: figures.deploysPerDeveloperPerDay ?? null,
       leadTimeP50: percentile(leadTimes, 50) ?? null,
     });
   }
@@ -275,6 +282,32 @@ function dataQuality(settings: Settings, period: Period, data: Data): DataQualit
 }
 
 /**
+ * A period that has not ended runs to today (DESIGN.md, "A period's figures"): it is named with the
+ * days elapsed ("2026-Q4, day 67 of 92"), compared with the same number of days from the start of
+ * the comparison period, and the whole comparison period is kept to show beside it. Nothing is
+ * drawn after today. A period that has ended, or not begun, is as it is.
+ */
+export function asOf(
+  period: Period,
+  comparison: Period,
+  today: string,
+): { period: Period; comparison: Period; comparisonWhole?: Period } {
+  if (today < period.from || today >= period.to) return { period, comparison };
+  const elapsed = daysIn({ ...period, to: today });
+  const current = { label: `${period.label}, day ${elapsed} of ${daysIn(period)}`, from: period.from, to: today };
+  if (daysIn(comparison) <= elapsed) return { period: current, comparison };
+  return {
+    period: current,
+    comparison: {
+      label: `the first ${elapsed} days of ${comparison.label}`,
+      from: comparison.from,
+      to: addDays(comparison.from, elapsed - 1),
+    },
+    comparisonWhole: comparison,
+  };
+}
+
+/**
  * The quarterly report's figures, read from the store through the metric definitions `rollup`
  * uses (shared/metrics/definitions.ts), so the report and the Datadog gauges cannot disagree.
  */
@@ -283,9 +316,10 @@ export async function buildReport(
   settings: Settings,
   options: { period: Period; comparison: Period; teams?: string[]; annotations?: Annotation[]; now?: Date },
 ): Promise<Report> {
-  const { period, comparison } = options;
+  const today = dayOf(options.now ?? new Date(), settings.timezone);
+  const { period, comparison, comparisonWhole } = asOf(options.period, options.comparison, today);
   const earliest = comparison.from < period.from ? comparison.from : period.from;
-  const latest = comparison.to > period.to ? comparison.to : period.to;
+  const latest = [comparison.to, period.to, comparisonWhole?.to ?? ''].sort().at(-1) ?? period.to;
   const tz = settings.timezone;
   const end = startOfDay(addDays(latest, 1), tz).toISOString();
   // History reaches back past the comparison period: rollbacks and restores need what came before.
@@ -307,13 +341,15 @@ export async function buildReport(
   return {
     period,
     comparison,
+    ...(comparisonWhole === undefined ? {} : { comparisonWhole }),
     timezone: tz,
     generatedAt: (options.now ?? new Date()).toISOString(),
     teams: scopes.map((scope) => ({
       team: scope.name,
       current: headline(settings, scope, period, data),
       comparison: headline(settings, scope, comparison, data),
-      weekly: weekly(settings, scope, period, data),
+      ...(comparisonWhole === undefined ? {} : { comparisonWhole: headline(settings, scope, comparisonWhole, data) }),
+      weekly: weekly(settings, scope, period, period.to < today ? period.to : addDays(today, -1), data),
     })),
     movers: movers(settings, period, comparison, data),
     dataQuality: dataQuality(settings, period, data),

@@ -29,7 +29,18 @@ const ROWS: Row[] = [
   { label: 'Time to restore p50', value: (h) => h.timeToRestoreP50, format: hours, better: 'down' },
   { label: 'Incidents (production)', value: (h) => h.incidents.total, format: fixed(0), better: 'down' },
   { label: 'Incidents linked to no deploy', value: (h) => h.incidents.unlinked, format: fixed(0), better: 'down' },
-  { label: 'Active developers', value: (h) => h.activeDevelopers, format: fixed(0), better: 'up' },
+  {
+    label: 'Active developers (distinct in the period)',
+    value: (h) => h.activeDevelopers,
+    format: fixed(0),
+    better: 'up',
+  },
+  {
+    label: 'Active developers (daily mean)',
+    value: (h) => h.activeDevelopersDailyMean,
+    format: fixed(1),
+    better: 'up',
+  },
 ];
 
 function change(current: number | null, previous: number | null, row: Row): string {
@@ -44,12 +55,25 @@ function change(current: number | null, previous: number | null, row: Row): stri
 const show = (value: number | null, row: Row) => (value === null ? '–' : row.format(value));
 
 function headlineRows(team: TeamReport): string[][] {
+  const whole = team.comparisonWhole;
   return ROWS.map((row) => [
     row.label,
     show(row.value(team.current), row),
     show(row.value(team.comparison), row),
     change(row.value(team.current), row.value(team.comparison), row),
+    ...(whole === undefined ? [] : [show(row.value(whole), row)]),
   ]);
+}
+
+/** The headline table's columns: the period, what it is compared with, the change, and a whole period beside. */
+function headlineHeader(report: Report): string[] {
+  return [
+    'Figure',
+    report.period.label,
+    report.comparison.label,
+    'Change',
+    ...(report.comparisonWhole === undefined ? [] : [`${report.comparisonWhole.label} (whole, for reference)`]),
+  ];
 }
 
 function qualityLines(report: Report): string[] {
@@ -107,6 +131,45 @@ function mdTable(header: string[], rows: string[][]): string {
   ].join('\n');
 }
 
+/** A field of a CSV line (RFC 4180): quoted when it holds a comma, a quote or a line break. */
+const csvField = (value: string) => (/[",\n\r]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value);
+
+/**
+ * The report's headline figures as CSV, for the spreadsheet a roadmap review ends up in: one line
+ * per team, period and figure, with the value in its unit (seconds for times, a fraction for
+ * rates) and as the HTML report shows it.
+ */
+export function renderCsv(report: Report): string {
+  const unit = (row: Row) => (row.format === hours ? 'seconds' : row.format === percent ? 'fraction' : '');
+  const lines = [['team', 'period', 'from', 'to', 'figure', 'value', 'unit', 'as shown']];
+  for (const team of report.teams) {
+    const periods: Array<[{ label: string; from: string; to: string }, Headline | undefined]> = [
+      [report.period, team.current],
+      [report.comparison, team.comparison],
+      ...(report.comparisonWhole === undefined
+        ? []
+        : [[report.comparisonWhole, team.comparisonWhole] as [typeof report.period, Headline | undefined]]),
+    ];
+    for (const [period, headline] of periods) {
+      if (headline === undefined) continue;
+      for (const row of ROWS) {
+        const value = row.value(headline);
+        lines.push([
+          team.team,
+          period.label,
+          period.from,
+          period.to,
+          row.label,
+          value === null ? '' : String(value),
+          unit(row),
+          show(value, row),
+        ]);
+      }
+    }
+  }
+  return lines.map((fields) => fields.map(csvField).join(',')).join('\r\n') + '\r\n';
+}
+
 export function renderMarkdown(report: Report): string {
   const out: string[] = [
     `# Delivery report: ${report.period.label}`,
@@ -116,7 +179,7 @@ export function renderMarkdown(report: Report): string {
   ];
   for (const team of report.teams) {
     out.push(`## ${team.team === 'all' ? 'Organisation (all teams)' : `Team ${team.team}`}`, '');
-    out.push(mdTable(['Figure', report.period.label, report.comparison.label, 'Change'], headlineRows(team)), '');
+    out.push(mdTable(headlineHeader(report), headlineRows(team)), '');
     out.push(mdTable(WEEK_HEADER, weekRows(team)), '');
   }
   if (report.annotations.length > 0) {
@@ -227,7 +290,7 @@ details { margin: 0 0 4mm; } summary { cursor: pointer; color: #555; }
 export function teamSection(report: Report, team: TeamReport): string {
   const name = team.team === 'all' ? 'Organisation (all teams)' : `Team ${team.team}`;
   return `<section class="team"><h2>${esc(name)}</h2>
-${htmlTable(`${name}: ${report.period.label} against ${report.comparison.label}`, ['Figure', report.period.label, report.comparison.label, 'Change'], headlineRows(team))}
+${htmlTable(`${name}: ${report.period.label} against ${report.comparison.label}`, headlineHeader(report), headlineRows(team))}
 <div class="charts">
 ${chart(`${name}: deploys per developer per day (7 days), weekly`, team.weekly, (p) => p.deploysPerDeveloperPerDay, fixed(2), report.annotations, report.period)}
 ${chart(`${name}: lead time p50, weekly`, team.weekly, (p) => p.leadTimeP50, hours, report.annotations, report.period)}

@@ -157,23 +157,26 @@ describe('rollup of a known history: the gauges Datadog receives', () => {
     const g = gauges();
     const figure = (team: string, window: string) =>
       g[`devstats.deploys_per_developer_per_day team:${team},window:${window}`];
-    // payments: 2 deploys on the 20th (local), 4 in 7 and 28 days, 4 developers
+    // A period's figure is Σ deploys ÷ Σ each day's active developers (a commit on local day C makes
+    // its author active C to C+27). payments: gina (Oct 24) is active Oct 24–Nov 20, frank (Oct 23)
+    // Oct 24–Nov 19, bob Nov 5–, carol Nov 12–, alice Nov 19–. On the 20th: 4 developers, 2 deploys.
+    // Nov 14–20: 4 a day, 5 on the 19th: 29 developer-days, 4 deploys. Oct 24–Nov 20:
+    // 28 + 27 + 16 + 9 + 2 = 82, 4 deploys.
     assert.deepEqual(
       [figure('payments', '1d'), figure('payments', '7d'), figure('payments', '28d')],
-      [2 / 1 / 4, 4 / 7 / 4, 4 / 28 / 4],
+      [2 / 4, 4 / 29, 4 / 82],
     );
-    // search: 1 deploy (the staging one does not count), 2 developers
-    assert.deepEqual(
-      [figure('search', '1d'), figure('search', '7d'), figure('search', '28d')],
-      [1 / 2, 1 / 7 / 2, 1 / 28 / 2],
-    );
-    // platform: the cancelled deploy counts nowhere; headcount 4
+    // search: 1 deploy (the staging one does not count); erin (merged Nov 2) and alice (Nov 19):
+    // 2 on the 20th, 7 + 2 = 9 in 7 days, 19 + 2 = 21 in 28.
+    assert.deepEqual([figure('search', '1d'), figure('search', '7d'), figure('search', '28d')], [1 / 2, 1 / 9, 1 / 21]);
+    // platform: the cancelled deploy counts nowhere; headcount 4 every day
     assert.deepEqual(
       [figure('platform', '1d'), figure('platform', '7d'), figure('platform', '28d')],
-      [0, 0, 1 / 28 / 4],
+      [0, 0, 1 / (28 * 4)],
     );
-    // all: 3, 5 and 6 deploys; 5 developers
-    assert.deepEqual([figure('all', '1d'), figure('all', '7d'), figure('all', '28d')], [3 / 5, 5 / 7 / 5, 6 / 28 / 5]);
+    // all: 3, 5 and 6 deploys; 5 developers on the 20th; 7 + 6 + 7 + 7 + 2 + 7 = 36 developer-days
+    // in 7 days (gina, frank, bob, carol, alice, erin), 28 + 27 + 16 + 9 + 2 + 19 = 101 in 28.
+    assert.deepEqual([figure('all', '1d'), figure('all', '7d'), figure('all', '28d')], [3 / 5, 5 / 36, 6 / 101]);
   });
 
   test('change failure rate over 28 days: a failure and a rollback', () => {
