@@ -62,7 +62,10 @@ describe('devstats report from the command line', () => {
   test('bad arguments are refused with a message naming them', async () => {
     await assert.rejects(run('report', '--quarter', '2026-Q5'), /not a quarter: 2026-Q5/);
     await assert.rejects(run('report'), /needs --quarter, or --from and --to/);
-    await assert.rejects(run('report', '--quarter', '2026-Q3', '--format', 'pdf'), /--format must be html, md, json or csv/);
+    await assert.rejects(
+      run('report', '--quarter', '2026-Q3', '--format', 'pdf'),
+      /--format must be html, md, json or csv/,
+    );
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, '[{"date": "15 August", "label": "x"}]');
     await assert.rejects(run('report', '--quarter', '2026-Q3', '--annotations', bad), /bad\.json: 0\.date/);
