@@ -30,8 +30,12 @@ if (!config.onGoogleCloud && (config.bus === 'memory' || config.pubsubEmulatorHo
     logger.error('a delivery failed; it will be redelivered', { error: String(error) });
   };
   const topics = [config.rawTopic, ...Object.keys(settings.pubsubSources)];
+  // Pub/Sub's subscribe is a promise (the topic and subscription are created first): its failure is logged, never unhandled.
+  const subscribe = (...args: Parameters<typeof bus.subscribe>) => {
+    Promise.resolve(bus.subscribe(...args)).catch(onError);
+  };
   for (const topic of topics) {
-    bus.subscribe(
+    subscribe(
       topic,
       async (delivery) => {
         const processMessage = await runtime.processor();
@@ -43,7 +47,7 @@ if (!config.onGoogleCloud && (config.bus === 'memory' || config.pubsubEmulatorHo
     );
   }
   // A failed rollup is logged and acknowledged: the next tick retries it.
-  bus.subscribe(
+  subscribe(
     config.tickTopic,
     () =>
       runtime.rollup().then(

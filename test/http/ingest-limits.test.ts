@@ -171,9 +171,11 @@ describe('ingest reads bodies within the cap (issue 12)', () => {
       answers.some((a) => a.status === 503 && a.body.error === 'unavailable'),
       'the budget refused some',
     );
-    // 64 MiB of budget, decoders' windows included; socket buffers and garbage not yet collected add some.
+    // 64 MiB of budget, decoders' windows included; socket buffers and garbage not yet collected add
+    // up to ~20 MiB on a loaded machine (80.9 MiB seen once). Without the budget: twelve bodies cut at
+    // 25 MiB and twelve brotli windows, about 490 MiB.
     assert.ok(
-      after.maxRss - before.maxRss < 80 * MiB,
+      after.maxRss - before.maxRss < 120 * MiB,
       `peak grew by ${((after.maxRss - before.maxRss) / MiB).toFixed(1)} MiB`,
     );
   });
