@@ -346,7 +346,7 @@ describe('devstats backfill github (issue 13)', () => {
     assert.deepEqual(resumed.shipped, once.shipped);
   });
 
-  test('killed with SIGKILL after its first page, the same command (no --until) run again resumes: fewer requests, nothing twice, nothing missing (issue 25)', async () => {
+  test('killed with SIGKILL after its first page, the same command (no --until) run again resumes: fewer requests, nothing twice, nothing missing (issue 25)', async (t) => {
     // The command a person types, in a process of its own: `--until` left to its default, "now".
     const command = ['backfill', 'github', '--since', '2026-07-01T00:00:00Z', '--repository', REPO];
     const real = await fakeGithub().start();
@@ -410,6 +410,7 @@ describe('devstats backfill github (issue 13)', () => {
       const resumed = await run(data);
       assert.equal(resumed.signal, null);
       assert.ok(requests < full, `the re-run made ${requests} requests, a full run ${full}`);
+      t.diagnostic(`requests: a full run ${full}, the re-run after the kill ${requests}`);
       const done = JSON.parse(resumed.output.split('\n').find((l) => l.includes('"step":"done"')) ?? '{}') as {
         duplicates?: number;
       };
