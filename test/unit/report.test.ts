@@ -10,6 +10,24 @@ import { SqliteStore } from '../../shared/store/sqlite.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
 import { deploy, fill, may5, q3, settings } from '../support/report-history.ts';
 
+/** Rollup run as of 23:00 UTC on `day`, every export done first: the series Datadog receives. */
+async function gaugesOn(store: SqliteStore, day: string): Promise<RecordingSink['series_']> {
+  const recording = new RecordingSink();
+  const sink = new BatchingSink(recording);
+  for (const d of [...Object.values(q3), may5]) await store.markDeployExported(d.id);
+  await store.markShippedExported((await store.unexportedShipped(100)).map((s) => s.id));
+  const now = () => new Date(`${day}T23:00:00.000Z`);
+  await rollup({
+    store,
+    sink,
+    settings,
+    logger: memoryLogger(),
+    exporter: new Exporter({ store, sink, settings, logger: memoryLogger(), now }),
+    now,
+  });
+  return recording.series_;
+}
+
 describe('devstats report: golden figures', () => {
   const store = new SqliteStore(':memory:');
   let report: Report;
@@ -137,22 +155,8 @@ describe('devstats report: golden figures', () => {
   });
 
   test('each weekly point equals the 7-day gauge rollup publishes on that day', async () => {
-    const recording = new RecordingSink();
-    const sent = recording.series_;
-    const sink = new BatchingSink(recording);
-    for (const d of [...Object.values(q3), may5]) await store.markDeployExported(d.id);
-    await store.markShippedExported((await store.unexportedShipped(100)).map((s) => s.id));
     for (const week of team('payments').weekly) {
-      sent.length = 0;
-      const now = () => new Date(`${week.weekEnding}T23:00:00.000Z`);
-      await rollup({
-        store,
-        sink,
-        settings,
-        logger: memoryLogger(),
-        exporter: new Exporter({ store, sink, settings, logger: memoryLogger(), now }),
-        now,
-      });
+      const sent = await gaugesOn(store, week.weekEnding);
       const gauge = sent.find(
         (p) =>
           p.metric === 'devstats.deploys_per_developer_per_day' &&
@@ -226,21 +230,8 @@ describe('one figure everywhere (issue 27)', () => {
   });
 
   test('the report of any 28 days equals the 28d gauge rollup publishes on its last day', async () => {
-    const recording = new RecordingSink();
-    const sink = new BatchingSink(recording);
-    for (const d of [...Object.values(q3), may5]) await store.markDeployExported(d.id);
-    await store.markShippedExported((await store.unexportedShipped(100)).map((s) => s.id));
     for (const last of ['2026-07-20', '2026-09-05', '2026-09-22', '2026-09-30']) {
-      recording.series_.length = 0;
-      const now = () => new Date(`${last}T23:00:00.000Z`);
-      await rollup({
-        store,
-        sink,
-        settings,
-        logger: memoryLogger(),
-        exporter: new Exporter({ store, sink, settings, logger: memoryLogger(), now }),
-        now,
-      });
+      const sent = await gaugesOn(store, last);
       const start = new Date(Date.parse(last) - 27 * 86_400_000).toISOString().slice(0, 10);
       const report = await buildReport(store, settings, {
         period: dayRange(start, last),
@@ -248,7 +239,7 @@ describe('one figure everywhere (issue 27)', () => {
         now: new Date('2026-10-01T00:00:00Z'),
       });
       for (const team of report.teams) {
-        const gauge = recording.series_.find(
+        const gauge = sent.find(
           (p) =>
             p.metric === 'devstats.deploys_per_developer_per_day' &&
             p.tags.includes(`team:${team.team}`) &&
