@@ -166,6 +166,59 @@ export function restoresByCause(
   return [...deploys, ...resolved];
 }
 
+/**
+ * Failed deployment recovery time (DORA since 2023: change-caused failures only), in seconds, for
+ * each remediation that falls in the window: a failed or rolled-back production deploy's finish to
+ * the finish of the deploy that restored service; and a deploy an incident is tied to (not failed
+ * or rolled back itself) to the next successful deploy of its service there that is not itself a
+ * failure. Incidents with no deploy are external causes: `incidentTimesToRestore` counts them.
+ */
+export function failedDeploymentRecoveryTimes(
+  settings: Settings,
+  scope: TeamScope,
+  history: readonly Deploy[],
+  window: { from: string; to: string },
+  incidents: readonly Incident[] = [],
+): number[] {
+  const failures = deployFailures(settings, scope, history);
+  const failed = new Set(failures.map((f) => f.deploy.id));
+  const seconds = (from: Deploy, to: Deploy) => (Date.parse(to.finishedAt) - Date.parse(from.finishedAt)) / 1000;
+  const times = failures
+    .filter((f) => f.restoredBy !== undefined && within(f.restoredBy.finishedAt, window))
+    .map((f) => (f.restoredBy === undefined ? 0 : seconds(f.deploy, f.restoredBy)));
+  const linked = new Set<string>();
+  for (const { deploy } of incidentLinks(settings, scope, incidents, history)) {
+    if (deploy === undefined || failed.has(deploy.id) || linked.has(deploy.id)) continue;
+    linked.add(deploy.id);
+    const remedy = history
+      .filter(
+        (d) =>
+          d.service === deploy.service &&
+          d.environment === deploy.environment &&
+          d.status === 'success' &&
+          isProductionDeployment(settings, d) &&
+          byFinish(d, deploy) > 0 &&
+          !failed.has(d.id),
+      )
+      .sort(byFinish)[0];
+    if (remedy !== undefined && within(remedy.finishedAt, window)) times.push(seconds(deploy, remedy));
+  }
+  return times;
+}
+
+/** Incident time to restore: each production incident of the team resolved in the window, start to resolution. */
+export function incidentTimesToRestore(
+  settings: Settings,
+  scope: TeamScope,
+  history: readonly Deploy[],
+  window: { from: string; to: string },
+  incidents: readonly Incident[] = [],
+): number[] {
+  return restoresByCause(settings, scope, history, window, incidents)
+    .filter((r) => r.cause === 'incident')
+    .map((r) => r.seconds);
+}
+
 // ---- one deploy at a time, from the store (the export) ----------------------------------------
 
 /** A failed or rolled-back deploy and the deploy that restored service: a DORA failure, closed. */

@@ -13,7 +13,7 @@ import {
   windowEndingOn,
   within,
 } from '../metrics/definitions.ts';
-import { changeFailureRate, restoreTimes } from '../metrics/failures.ts';
+import { changeFailureRate, failedDeploymentRecoveryTimes, incidentTimesToRestore } from '../metrics/failures.ts';
 import { periodFigures } from '../metrics/period.ts';
 import { isBot, type Settings, teamOf } from '../events/settings.ts';
 import type { EventStore } from '../store/store.ts';
@@ -45,7 +45,10 @@ export interface Headline {
   leadTimeP50: number | null;
   leadTimeP90: number | null;
   changeFailureRate: number | null;
-  timeToRestoreP50: number | null;
+  /** DORA's failed deployment recovery time: change-caused failures only (failed, rolled back, tied to an incident). */
+  failedDeploymentRecoveryTimeP50: number | null;
+  /** Incident time to restore (start → resolved), every production incident: named apart, as DORA does. */
+  incidentTimeToRestoreP50: number | null;
   /** Production incidents that started in the period: tied to a deploy, and to none. */
   incidents: { total: number; linked: number; unlinked: number };
 }
@@ -176,7 +179,10 @@ function headline(settings: Settings, scope: TeamScope, period: Period, data: Da
     leadTimeP90: percentile(leadTimes, 90) ?? null,
     changeFailureRate:
       changeFailureRate(settings, scope, period.to, data.history, figures.days, data.incidents)?.rate ?? null,
-    timeToRestoreP50: percentile(restoreTimes(settings, scope, data.history, window, data.incidents), 50) ?? null,
+    failedDeploymentRecoveryTimeP50:
+      percentile(failedDeploymentRecoveryTimes(settings, scope, data.history, window, data.incidents), 50) ?? null,
+    incidentTimeToRestoreP50:
+      percentile(incidentTimesToRestore(settings, scope, data.history, window, data.incidents), 50) ?? null,
     incidents: { total: incidents.length, linked, unlinked: incidents.length - linked },
   };
 }

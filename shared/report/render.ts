@@ -26,7 +26,13 @@ const ROWS: Row[] = [
   LEAD_TIME_P50,
   { label: 'Lead time p90', value: (h) => h.leadTimeP90, format: hours, better: 'down' },
   { label: 'Change failure rate', value: (h) => h.changeFailureRate, format: percent, better: 'down' },
-  { label: 'Time to restore p50', value: (h) => h.timeToRestoreP50, format: hours, better: 'down' },
+  {
+    label: 'Failed deployment recovery time p50',
+    value: (h) => h.failedDeploymentRecoveryTimeP50,
+    format: hours,
+    better: 'down',
+  },
+  { label: 'Incident time to restore p50', value: (h) => h.incidentTimeToRestoreP50, format: hours, better: 'down' },
   { label: 'Incidents (production)', value: (h) => h.incidents.total, format: fixed(0), better: 'down' },
   { label: 'Incidents linked to no deploy', value: (h) => h.incidents.unlinked, format: fixed(0), better: 'down' },
   {

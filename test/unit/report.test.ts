@@ -67,7 +67,8 @@ describe('devstats report: golden figures', () => {
       leadTimeP50: 7200,
       leadTimeP90: 10800,
       changeFailureRate: (1 + 1) / 5,
-      timeToRestoreP50: 7200,
+      failedDeploymentRecoveryTimeP50: 7200,
+      incidentTimeToRestoreP50: null,
       incidents: { total: 0, linked: 0, unlinked: 0 },
     });
   });
@@ -85,7 +86,8 @@ describe('devstats report: golden figures', () => {
       leadTimeP50: 14400,
       leadTimeP90: 14400,
       changeFailureRate: 0,
-      timeToRestoreP50: null,
+      failedDeploymentRecoveryTimeP50: null,
+      incidentTimeToRestoreP50: null,
       incidents: { total: 0, linked: 0, unlinked: 0 },
     });
   });
@@ -103,7 +105,8 @@ describe('devstats report: golden figures', () => {
       leadTimeP50: 1800,
       leadTimeP90: 1800,
       changeFailureRate: 0,
-      timeToRestoreP50: null,
+      failedDeploymentRecoveryTimeP50: null,
+      incidentTimeToRestoreP50: null,
       incidents: { total: 0, linked: 0, unlinked: 0 },
     });
     assert.equal(team('search').comparison.deploysPerDeveloperPerDay, null);
@@ -287,8 +290,8 @@ describe('one figure everywhere (issue 27)', () => {
       const shown = line.split(',').at(-1) ?? '';
       assert.ok(html.includes(shown.replace(' %', '&nbsp;%')) || html.includes(shown), `${line} not in the HTML`);
     }
-    // 3 teams (payments, search, all) × 2 periods × the 11 figures of the headline table.
-    assert.equal(lines.length, 1 + 3 * 2 * 11);
+    // 3 teams (payments, search, all) × 2 periods × the 12 figures of the headline table.
+    assert.equal(lines.length, 1 + 3 * 2 * 12);
   });
 });
 
