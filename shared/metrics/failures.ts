@@ -151,19 +151,27 @@ export function restoresByCause(
   window: { from: string; to: string },
   incidents: readonly Incident[] = [],
 ): Array<{ cause: 'deploy' | 'incident'; seconds: number }> {
-  const deploys = deployFailures(settings, scope, history)
-    .filter((f) => f.restoredBy !== undefined && within(f.restoredBy.finishedAt, window))
-    .map((f) => ({
+  return [
+    ...restoredFailureTimes(deployFailures(settings, scope, history), window).map((seconds) => ({
       cause: 'deploy' as const,
-      seconds: (Date.parse(f.restoredBy?.finishedAt ?? '') - Date.parse(f.deploy.finishedAt)) / 1000,
-    }));
-  const resolved = incidentLinks(settings, scope, incidents, history)
-    .filter(({ incident }) => incident.resolvedAt !== undefined && within(incident.resolvedAt, window))
-    .map(({ incident }) => ({
+      seconds,
+    })),
+    ...incidentTimesToRestore(settings, scope, history, window, incidents).map((seconds) => ({
       cause: 'incident' as const,
-      seconds: Math.max(0, (Date.parse(incident.resolvedAt ?? '') - Date.parse(incident.startedAt)) / 1000),
-    }));
-  return [...deploys, ...resolved];
+      seconds,
+    })),
+  ];
+}
+
+const secondsBetween = (from: Deploy, to: Deploy) => (Date.parse(to.finishedAt) - Date.parse(from.finishedAt)) / 1000;
+
+/** Each failed or rolled-back deploy restored in the window: its finish to the restoring deploy's. */
+function restoredFailureTimes(failures: readonly DeployFailure[], window: { from: string; to: string }): number[] {
+  return failures.flatMap((f) =>
+    f.restoredBy !== undefined && within(f.restoredBy.finishedAt, window)
+      ? [secondsBetween(f.deploy, f.restoredBy)]
+      : [],
+  );
 }
 
 /**
@@ -182,10 +190,7 @@ export function failedDeploymentRecoveryTimes(
 ): number[] {
   const failures = deployFailures(settings, scope, history);
   const failed = new Set(failures.map((f) => f.deploy.id));
-  const seconds = (from: Deploy, to: Deploy) => (Date.parse(to.finishedAt) - Date.parse(from.finishedAt)) / 1000;
-  const times = failures
-    .filter((f) => f.restoredBy !== undefined && within(f.restoredBy.finishedAt, window))
-    .map((f) => (f.restoredBy === undefined ? 0 : seconds(f.deploy, f.restoredBy)));
+  const times = restoredFailureTimes(failures, window);
   const linked = new Set<string>();
   for (const { deploy } of incidentLinks(settings, scope, incidents, history)) {
     if (deploy === undefined || failed.has(deploy.id) || linked.has(deploy.id)) continue;
@@ -201,7 +206,7 @@ export function failedDeploymentRecoveryTimes(
           !failed.has(d.id),
       )
       .sort(byFinish)[0];
-    if (remedy !== undefined && within(remedy.finishedAt, window)) times.push(seconds(deploy, remedy));
+    if (remedy !== undefined && within(remedy.finishedAt, window)) times.push(secondsBetween(deploy, remedy));
   }
   return times;
 }
@@ -214,9 +219,11 @@ export function incidentTimesToRestore(
   window: { from: string; to: string },
   incidents: readonly Incident[] = [],
 ): number[] {
-  return restoresByCause(settings, scope, history, window, incidents)
-    .filter((r) => r.cause === 'incident')
-    .map((r) => r.seconds);
+  return incidentLinks(settings, scope, incidents, history).flatMap(({ incident }) =>
+    incident.resolvedAt !== undefined && within(incident.resolvedAt, window)
+      ? [Math.max(0, (Date.parse(incident.resolvedAt) - Date.parse(incident.startedAt)) / 1000)]
+      : [],
+  );
 }
 
 // ---- one deploy at a time, from the store (the export) ----------------------------------------

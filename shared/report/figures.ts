@@ -325,7 +325,9 @@ export async function buildReport(
   const today = dayOf(options.now ?? new Date(), settings.timezone);
   const { period, comparison, comparisonWhole } = asOf(options.period, options.comparison, today);
   const earliest = comparison.from < period.from ? comparison.from : period.from;
-  const latest = [comparison.to, period.to, comparisonWhole?.to ?? ''].sort().at(-1) ?? period.to;
+  // The whole comparison period, when there is one, ends at or after its first days.
+  const comparisonTo = (comparisonWhole ?? comparison).to;
+  const latest = comparisonTo > period.to ? comparisonTo : period.to;
   const tz = settings.timezone;
   const end = startOfDay(addDays(latest, 1), tz).toISOString();
   // History reaches back past the comparison period: rollbacks and restores need what came before.
