@@ -24,12 +24,13 @@ resource "datadog_dashboard_json" "devstats" {
 # Percentiles (p50, p90, p95…) on every DevStats distribution.
 locals {
   distributions = {
-    "devstats.lead_time"         = ["service", "env", "team"]
-    "devstats.pr.review_time"    = ["service", "env", "team"]
-    "devstats.pr.time_to_deploy" = ["service", "env", "team"]
-    "devstats.deploy.duration"   = ["service", "env", "team", "status"]
-    "devstats.time_to_restore"   = ["service", "env", "team"]
-    "devstats.pipeline.lag"      = ["source"]
+    "devstats.lead_time"                       = ["service", "env", "team"]
+    "devstats.pr.review_time"                  = ["service", "env", "team"]
+    "devstats.pr.time_to_deploy"               = ["service", "env", "team"]
+    "devstats.deploy.duration"                 = ["service", "env", "team", "status"]
+    "devstats.time_to_restore"                 = ["service", "env", "team"]
+    "devstats.failed_deployment_recovery_time" = ["service", "team"]
+    "devstats.pipeline.lag"                    = ["source"]
   }
 }
 

@@ -15,6 +15,7 @@ export function liveViewHandler(runtime: Runtime): HttpFunction {
         const html = renderLiveView({
           report,
           recent: journal?.recent() ?? [],
+          refusals: journal?.refusals() ?? [],
           lastBySource: journal?.lastBySource() ?? new Map(),
           seen,
           config,

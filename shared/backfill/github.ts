@@ -131,12 +131,14 @@ export function githubHistory(octokit: Octokit, repositories: string[]): History
             repository: { full_name: `${owner}/${repo}` },
             pull_request: {
               user: { login: pr.user?.login ?? 'ghost' },
+              title: pr.title,
+              labels: pr.labels.map((l) => ({ name: l.name })),
               created_at: pr.created_at,
               merged: true,
               merged_at: pr.merged_at,
               merge_commit_sha: pr.merge_commit_sha,
               base: { ref: pr.base.ref },
-              head: { sha: pr.head.sha },
+              head: { sha: pr.head.sha, ref: pr.head.ref },
             },
           },
         }));

@@ -12,6 +12,8 @@ import { createLogger } from '../log.ts';
 import { loadSettings, type Settings } from '../events/settings.ts';
 import { validateApiKey } from '../export/datadog-api.ts';
 import { openStore } from '../store/open.ts';
+import { liveReport } from '../report/live.ts';
+import { findingLines } from '../report/render.ts';
 
 interface Check {
   name: string;
@@ -19,9 +21,6 @@ interface Check {
   detail: string;
   fix?: string;
 }
-
-/** A source silent for longer than this is worth a look. */
-const SILENT_AFTER_HOURS = 72;
 
 const hoursSince = (iso: string, now: Date) => (now.getTime() - Date.parse(iso)) / 3_600_000;
 
@@ -163,7 +162,7 @@ async function pubsubChecks(config: Config, settings: Settings): Promise<Check[]
   return checks;
 }
 
-async function lastDeliveryChecks(config: Config, now: Date): Promise<Check[]> {
+async function lastDeliveryChecks(config: Config, settings: Settings, now: Date): Promise<Check[]> {
   let seen: Record<string, string>;
   try {
     const store = await openStore(config);
@@ -204,7 +203,7 @@ async function lastDeliveryChecks(config: Config, now: Date): Promise<Check[]> {
         fix: `check the webhook in ${source}: its URL, its secret, and its recent deliveries`,
       };
     const hours = hoursSince(at, now);
-    return hours > SILENT_AFTER_HOURS
+    return hours > settings.sourceSilenceHours
       ? {
           name,
           status: 'warn',
@@ -213,6 +212,29 @@ async function lastDeliveryChecks(config: Config, now: Date): Promise<Check[]> {
         }
       : { name, status: 'ok', detail: `${at} (${hours.toFixed(1)} h ago)` };
   });
+}
+
+/** The quarter so far's data-quality findings, as the report and the live view show them: one line. */
+async function dataQualityCheck(config: Config, settings: Settings, now: Date): Promise<Check> {
+  const name = 'data quality (this quarter so far)';
+  try {
+    const store = await openStore(config);
+    try {
+      const lines = findingLines(await liveReport(store, settings, now));
+      return lines.length === 0
+        ? { name, status: 'ok', detail: 'no findings' }
+        : {
+            name,
+            status: 'warn',
+            detail: lines.join('; '),
+            fix: 'see "How far to trust these numbers" on the live view or in `devstats report`',
+          };
+    } finally {
+      await store.close();
+    }
+  } catch (error) {
+    return { name, status: 'warn', detail: `not checked: ${(error as Error).message}` };
+  }
 }
 
 export async function doctor(env: Record<string, string | undefined>, now = new Date()): Promise<Check[]> {
@@ -256,6 +278,7 @@ export async function doctor(env: Record<string, string | undefined>, now = new 
   checks.push(...secretChecks(config));
   checks.push(await datadogCheck(config));
   checks.push(...(await pubsubChecks(config, settings)));
-  checks.push(...(await lastDeliveryChecks(config, now)));
+  checks.push(...(await lastDeliveryChecks(config, settings, now)));
+  checks.push(await dataQualityCheck(config, settings, now));
   return checks;
 }

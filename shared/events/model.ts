@@ -52,6 +52,8 @@ export const Commit = z.object({
   isBot: z.boolean(),
   /** Parent shas, where a source gives them (backfill from the commits API; push webhooks do not). */
   parents: z.array(z.string()).optional(),
+  /** A revert (its message starts `Revert "` or says `This reverts commit`): a fix-forward's mark. */
+  revert: z.literal(true).optional(),
 });
 export type Commit = z.infer<typeof Commit>;
 
@@ -68,6 +70,11 @@ export const PullRequest = z.object({
   baseRef: z.string(),
   headSha: z.string(),
   commits: z.number().int().nonnegative(),
+  /** Its labels and head branch, matched against the `hotfix` patterns (deployment rework). */
+  labels: z.array(z.string()).optional(),
+  headRef: z.string().optional(),
+  /** A revert (GitHub's revert button: title `Revert "…"`, branch `revert-<n>-…`). */
+  revert: z.literal(true).optional(),
 });
 export type PullRequest = z.infer<typeof PullRequest>;
 
@@ -115,6 +122,10 @@ export const Incident = z.object({
     .regex(/^[0-9a-f]{7,40}$/)
     .optional(),
   url: z.string().optional(),
+  /** Its latest update says it is no incident after all (a GitHub issue that lost its label): counted nowhere. */
+  withdrawn: z.literal(true).optional(),
+  /** No update said when it started (a monitor's recovery without its trigger): no time to restore. */
+  startUnknown: z.literal(true).optional(),
 });
 export type Incident = z.infer<typeof Incident>;
 

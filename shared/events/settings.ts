@@ -35,6 +35,16 @@ export const Settings = z
     /** Branches whose commits make an author an active developer (the repositories' default branches). */
     defaultBranches: z.array(z.string()).min(1).default(['main', 'master']),
     bots: z.array(z.string()).default([]),
+    /**
+     * What makes a shipped change a fix-forward (deployment rework): a pull request with one of these
+     * labels, or from a branch matching one of these globs. Reverts always count.
+     */
+    hotfix: z
+      .object({
+        labels: z.array(z.string()).default(['hotfix', 'incident']),
+        branches: z.array(z.string()).default(['hotfix/*']),
+      })
+      .default({ labels: ['hotfix', 'incident'], branches: ['hotfix/*'] }),
     teams: z.record(z.string(), Team).default({}),
     spinnaker: z.object({ accounts: z.record(z.string(), z.string()).default({}) }).default({ accounts: {} }),
     terraform: z
@@ -61,6 +71,8 @@ export const Settings = z
       .default({ deploys: [] }),
     /** An incident without a deploy named is tied to its service's last production deploy this long before it. */
     incidentWindowHours: z.number().positive().default(24),
+    /** A source with no delivery processed for this long is a data-quality finding (doctor, report, live view). */
+    sourceSilenceHours: z.number().positive().default(72),
     incidents: z
       .object({
         /** Vendor service names (PagerDuty services, Datadog `service:` tags, labels) to DevStats services. */

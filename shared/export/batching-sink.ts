@@ -73,6 +73,10 @@ export class BatchingSink implements DatadogSink {
     return this.inner.doraFailure(failure);
   }
 
+  withdrawDoraFailure(id: string): Promise<void> {
+    return this.inner.withdrawDoraFailure(id);
+  }
+
   private join<P>(queue: Array<Waiting<P>>, points: P[]): Promise<void> {
     return new Promise((resolve, reject) => {
       queue.push({ points, resolve, reject });

@@ -199,6 +199,15 @@ export class ApiSink implements DatadogSink {
     );
   }
 
+  withdrawDoraFailure(id: string): Promise<void> {
+    return this.call('DORA failure withdrawal', (apis) =>
+      apis.dora.deleteDORAFailure({ failureId: id }).catch((error: unknown) => {
+        // Never sent, or already taken back: what the withdrawal wanted.
+        if ((error as { code?: number }).code !== 404) throw error;
+      }),
+    );
+  }
+
   doraFailure(f: DoraFailure): Promise<void> {
     const nanos = (iso: string) => Date.parse(iso) * 1_000_000;
     return this.call('DORA failure', (apis) =>

@@ -18,6 +18,7 @@ import {
   OLDEST_EVENT_S,
   repositoryUrl,
   seconds,
+  versionOf,
 } from './mapping.ts';
 import { METRIC } from './metric-names.ts';
 import { exportRestore, RestoreItem, restoreItem } from './restores.ts';
@@ -106,7 +107,8 @@ async function exportDeploy(
         finishedAt: deploy.finishedAt,
         ...(deploy.commitSha && url ? { commitSha: deploy.commitSha, repositoryUrl: url } : {}),
         ...(deploy.team ? { team: deploy.team } : {}),
-        ...(deploy.version ? { version: deploy.version } : {}),
+        // Datadog finds rollbacks by version (a redeploy of an earlier one): the sha stands in for none.
+        ...(versionOf(deploy) ? { version: versionOf(deploy) } : {}),
       });
       // A failure not restored yet is open in Datadog until its restore closes it (same id).
       if (deploy.status === 'failure' && !(await restoresNow()).some((r) => r.failed.id === deploy.id))

@@ -51,4 +51,8 @@ export class FileSink implements DatadogSink {
   doraFailure(failure: DoraFailure): Promise<void> {
     return this.write('dora_failure', failure, `${failure.services.join(',')} ${failure.env} ${failure.id}`);
   }
+
+  withdrawDoraFailure(id: string): Promise<void> {
+    return this.write('dora_failure_withdrawn', { id }, id);
+  }
 }

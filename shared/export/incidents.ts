@@ -26,9 +26,16 @@ export function incidentItems(settings: Settings, incident: Incident): ExportIte
   const items: ExportItem[] = [];
   const item = (id: string, at: string, part: IncidentExport['part']) =>
     items.push({ id, at, body: { kind: 'incident', part, incident } satisfies IncidentExport });
+  // Withdrawn: its DORA failure is taken back (the restore time Datadog already has stays, as a
+  // distribution point cannot be taken back; the report and the gauges count it nowhere).
+  if (incident.withdrawn === true) {
+    item(`incident:${incident.id}@${incident.updatedAt}`, incident.updatedAt, 'state');
+    return items;
+  }
   if (incident.state === 'open') item(`incident-opened:${incident.id}`, incident.startedAt, 'opened');
   item(`incident:${incident.id}@${incident.updatedAt}`, incident.updatedAt, 'state');
-  if (incident.resolvedAt !== undefined) item(`incident-restore:${incident.id}`, incident.resolvedAt, 'restore');
+  if (incident.resolvedAt !== undefined && incident.startUnknown !== true)
+    item(`incident-restore:${incident.id}`, incident.resolvedAt, 'restore');
   return items;
 }
 
@@ -82,6 +89,12 @@ export async function exportIncident(deps: ExportDeps, exported: IncidentExport,
       await event('opened', epochSeconds(incident.startedAt), 'error');
       return;
     case 'state': {
+      if (incident.withdrawn === true) {
+        await sink.withdrawDoraFailure(doraId(`incident:${incident.id}`));
+        return;
+      }
+      // With no known start, Datadog would read a 0 s recovery: nothing is sent until the start is known.
+      if (incident.startUnknown === true) return;
       const url = repositoryUrl(linked?.repository);
       await sink.doraFailure({
         id: doraId(`incident:${incident.id}`),
@@ -99,7 +112,7 @@ export async function exportIncident(deps: ExportDeps, exported: IncidentExport,
       return;
     }
     case 'restore':
-      if (incident.resolvedAt !== undefined)
+      if (incident.resolvedAt !== undefined && incident.startUnknown !== true && incident.withdrawn !== true)
         await sendRestoreTime(deps, id, incident.startedAt, incident.resolvedAt, [
           ...tags.slice(0, 3),
           'cause:incident',

@@ -60,6 +60,13 @@ export function repositoryUrl(repository: string | undefined): string | undefine
   return repository === undefined ? undefined : `https://github.com/${repository}`;
 }
 
+/**
+ * The version Datadog's DORA view sees: the deploy's own, else its commit sha. Datadog detects a
+ * rollback as a deploy of a version deployed before, the rule DevStats applies to shas.
+ */
+export const versionOf = (deploy: Pick<Deploy, 'version' | 'commitSha'>): string | undefined =>
+  deploy.version ?? deploy.commitSha;
+
 /** The id of the restore of a failed or rolled-back deploy: one per deploy and cause. */
 export const restoreId = (cause: DeployFailure['cause'], deploy: Deploy) =>
   `${cause === 'failed' ? 'failure' : 'rollback'}:${deploy.id}`;
@@ -81,6 +88,6 @@ export function doraFailureOf(
     ...(restoredBy ? { finishedAt: restoredBy.finishedAt } : {}),
     ...(failed.commitSha && url ? { commitSha: failed.commitSha, repositoryUrl: url } : {}),
     ...(failed.team ? { team: failed.team } : {}),
-    ...(failed.version ? { version: failed.version } : {}),
+    ...(versionOf(failed) ? { version: versionOf(failed) } : {}),
   };
 }

@@ -9,6 +9,9 @@ export const METRIC = {
   prTimeToDeploy: 'devstats.pr.time_to_deploy',
   deployDuration: 'devstats.deploy.duration',
   timeToRestore: 'devstats.time_to_restore',
+  /** DORA's failed deployment recovery time: a failed or rolled-back deploy to its restore ({service, team}). */
+  failedDeploymentRecoveryTime: 'devstats.failed_deployment_recovery_time',
+  reworkRate: 'devstats.rework_rate',
   pipelineLag: 'devstats.pipeline.lag',
   /** Seconds since each source's last processed delivery (gauge, `source:<name>`), at every rollup. */
   sourceSilence: 'devstats.source.silence',
@@ -21,5 +24,6 @@ export const DISTRIBUTIONS: readonly string[] = [
   METRIC.prTimeToDeploy,
   METRIC.deployDuration,
   METRIC.timeToRestore,
+  METRIC.failedDeploymentRecoveryTime,
   METRIC.pipelineLag,
 ];

@@ -27,10 +27,12 @@ export function restoreItem(restore: Restore): ExportItem {
 export async function exportRestore(deps: ExportDeps, restore: Restore, id: string): Promise<void> {
   const { settings, sink } = deps;
   await sink.doraFailure(doraFailureOf(settings, restore.cause, restore.failed, restore.restoredBy));
-  await sendRestoreTime(deps, id, restore.failed.finishedAt, restore.restoredBy.finishedAt, [
-    ...deployTags(settings, restore.failed),
-    'cause:deploy',
-  ]);
+  const tags = deployTags(settings, restore.failed);
+  // A change-caused failure: DORA's failed deployment recovery time too, in the same request.
+  await sendRestoreTime(deps, id, restore.failed.finishedAt, restore.restoredBy.finishedAt, [...tags, 'cause:deploy'], {
+    metric: METRIC.failedDeploymentRecoveryTime,
+    tags: tags.filter((t) => !t.startsWith('env:')),
+  });
 }
 
 /**
@@ -43,14 +45,17 @@ export async function sendRestoreTime(
   from: string,
   to: string,
   tags: string[],
+  also?: { metric: string; tags: string[] },
 ): Promise<void> {
   const finished = epochSeconds(to);
   if (!accepted(finished, deps.now())) return;
   const ref = [{ kind: 'item' as const, id }];
   await deps.store.markExportsInDoubt(ref);
   try {
+    const values = [Math.max(0, seconds(from, to))];
     await deps.sink.distributions([
-      { metric: METRIC.timeToRestore, timestamp: finished, values: [Math.max(0, seconds(from, to))], tags },
+      { metric: METRIC.timeToRestore, timestamp: finished, values, tags },
+      ...(also === undefined ? [] : [{ metric: also.metric, timestamp: finished, values, tags: also.tags }]),
     ]);
   } catch (error) {
     await deps.store.clearExportsInDoubt(ref).catch(() => undefined);

@@ -73,6 +73,8 @@ export interface DatadogSink {
   event(event: DeployEvent): Promise<void>;
   doraDeployment(deployment: DoraDeployment): Promise<void>;
   doraFailure(failure: DoraFailure): Promise<void>;
+  /** Takes back a DORA failure sent earlier (an incident withdrawn); one never sent is no error. */
+  withdrawDoraFailure(id: string): Promise<void>;
   /** How many HTTP requests (or file writes) the sink made: for the batching benchmark. */
   readonly requests: number;
 }

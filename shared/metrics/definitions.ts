@@ -270,7 +270,7 @@ export function incidentLinks(
   deploys: readonly Deploy[],
 ): Array<{ incident: Incident; deploy: Deploy | undefined }> {
   return incidents
-    .filter((incident) => isProductionIncident(settings, incident))
+    .filter((incident) => isProductionIncident(settings, incident) && incident.withdrawn !== true)
     .map((incident) => ({ incident, deploy: linkedDeploy(settings, incident, deploys) }))
     .filter(({ incident, deploy }) => incidentOfTeam(settings, scope, incident, deploy));
 }

@@ -85,6 +85,15 @@ function deployFailures(settings: Settings, scope: TeamScope, history: readonly 
   return failures.sort((a, b) => byFinish(a.deploy, b.deploy));
 }
 
+/** The deploys that rolled another back: each the restore of a rolled-back deploy (deployment rework). */
+export function rollbackDeploys(settings: Settings, scope: TeamScope, history: readonly Deploy[]): Set<string> {
+  return new Set(
+    deployFailures(settings, scope, history).flatMap((f) =>
+      f.cause === 'rolled_back' && f.restoredBy !== undefined ? [f.restoredBy.id] : [],
+    ),
+  );
+}
+
 /**
  * Change failure rate over the `days` ending on `day`: production deployments that failed, were
  * rolled back, or are tied to an incident, each deployment once, over production deployments, so
@@ -220,7 +229,7 @@ export function incidentTimesToRestore(
   incidents: readonly Incident[] = [],
 ): number[] {
   return incidentLinks(settings, scope, incidents, history).flatMap(({ incident }) =>
-    incident.resolvedAt !== undefined && within(incident.resolvedAt, window)
+    incident.resolvedAt !== undefined && incident.startUnknown !== true && within(incident.resolvedAt, window)
       ? [Math.max(0, (Date.parse(incident.resolvedAt) - Date.parse(incident.startedAt)) / 1000)]
       : [],
   );

@@ -46,6 +46,8 @@ function detailOf(outcome: Outcome): string | undefined {
 export class DeliveryJournal {
   private readonly entries: JournalEntry[] = [];
   private readonly bySource = new Map<string, JournalEntry>();
+  /** Deliveries refused (4xx) or rejected by `process`, by source and reason: bounded (reasons are few, examples 3). */
+  private readonly refused = new Map<string, { source: string; reason: string; count: number; examples: string[] }>();
   private readonly limit: number;
 
   constructor(limit = 50) {
@@ -67,6 +69,8 @@ export class DeliveryJournal {
     if ('deliveryId' in outcome) entry.deliveryId = outcome.deliveryId;
     const detail = detailOf(outcome);
     if (detail !== undefined) entry.detail = detail;
+    if (entry.answer === 'refused')
+      this.countRefusal(source ?? 'a path no source serves', outcome.reason.replace(/_/g, ' '), detail ?? path);
     // A path no source serves is not a source: kept among the latest, never as a source's last
     // (20,000 distinct paths probed once grew this map, and the process, for good).
     this.add(entry, source !== undefined);
@@ -89,10 +93,28 @@ export class DeliveryJournal {
     if (outcome.outcome === 'rejected') {
       entry.processed = 'rejected';
       entry.processDetail = outcome.reason;
+      this.countRefusal(entry.source, 'rejected by process', outcome.reason);
       return;
     }
     entry.events = outcome.results.length;
     entry.processed = outcome.results.every((r) => r.result === 'unchanged') ? 'duplicate' : 'stored';
+  }
+
+  /** Refusals since this process started, by source and reason, most first, each with its first examples. */
+  refusals(): Array<{ source: string; reason: string; count: number; examples: string[] }> {
+    return [...this.refused.values()].sort((a, b) => b.count - a.count);
+  }
+
+  private countRefusal(source: string, reason: string, example: string): void {
+    const key = `${source}\n${reason}`;
+    const known = this.refused.get(key);
+    // Reasons are a fixed set and sources the registry's: a path no source serves is one key.
+    if (known === undefined) this.refused.set(key, { source, reason, count: 1, examples: [example.slice(0, 200)] });
+    else {
+      known.count++;
+      if (known.examples.length < 3 && !known.examples.includes(example.slice(0, 200)))
+        known.examples.push(example.slice(0, 200));
+    }
   }
 
   /** Newest first. */

@@ -1,4 +1,4 @@
-import type { Commit, Deploy, Incident, PullRequest } from '../events/model.ts';
+import type { Commit, Deploy, Incident, PullRequest, ShippedChange } from '../events/model.ts';
 import { type Exporter } from '../export/exporter.ts';
 import { bucketOf, sendCounts } from '../export/counts.ts';
 import type { Logger } from '../log.ts';
@@ -6,6 +6,7 @@ import { METRIC } from '../export/metric-names.ts';
 import { activeDevelopers, addDays, dayOf, startOfDay, teamScopes, windowEndingOn } from '../metrics/definitions.ts';
 import { changeFailureRate } from '../metrics/failures.ts';
 import { periodFigures } from '../metrics/period.ts';
+import { reworkRate } from '../metrics/rework.ts';
 import type { Settings } from '../events/settings.ts';
 import type { DatadogSink, SeriesPoint } from '../export/sink.ts';
 import type { Store } from '../store/store.ts';
@@ -28,6 +29,7 @@ interface TeamFigures {
   deploys: { '1d': number; '7d': number; '28d': number };
   deploysPerDeveloperPerDay: { '1d'?: number; '7d'?: number; '28d'?: number };
   changeFailureRate?: number;
+  reworkRate?: number;
 }
 
 const WINDOWS = [
@@ -40,7 +42,13 @@ const WINDOWS = [
 function figuresFor(
   settings: Settings,
   day: string,
-  data: { history: Deploy[]; commits: Commit[]; pullRequests: PullRequest[]; incidents: Incident[] },
+  data: {
+    history: Deploy[];
+    commits: Commit[];
+    pullRequests: PullRequest[];
+    incidents: Incident[];
+    shipped: ShippedChange[];
+  },
 ): TeamFigures[] {
   return teamScopes(settings).map((scope) => {
     const developers = activeDevelopers(settings, scope, day, data.commits, data.pullRequests);
@@ -61,6 +69,8 @@ function figuresFor(
     }
     const cfr = changeFailureRate(settings, scope, day, data.history, 28, data.incidents);
     if (cfr !== undefined) team.changeFailureRate = cfr.rate;
+    const rework = reworkRate(settings, scope, windowEndingOn(day, 28, settings.timezone), data);
+    if (rework !== undefined) team.reworkRate = rework.rate;
     return team;
   });
 }
@@ -78,6 +88,7 @@ function gaugesOf(figures: TeamFigures[], timestamp: number): SeriesPoint[] {
     }
     if (team.changeFailureRate !== undefined)
       gauge(METRIC.changeFailureRate, team.changeFailureRate, [`team:${team.team}`, 'window:28d']);
+    if (team.reworkRate !== undefined) gauge(METRIC.reworkRate, team.reworkRate, [`team:${team.team}`, 'window:28d']);
   }
   return points;
 }
@@ -124,13 +135,16 @@ export async function rollup(deps: RollupDeps): Promise<{
   const historyFrom = startOfDay(addDays(earliest, -55), settings.timezone).toISOString();
   // Each day of the 28d figure counts its own active developers: commits from a developer window before its first day.
   const developersFrom = windowEndingOn(addDays(earliest, -27), settings.developerWindowDays, settings.timezone).from;
-  const [history, commits, pullRequests, incidents] = await Promise.all([
+  // What the 28 days' deploys shipped: the fix-forwards of the rework rate.
+  const shippedFrom = windowEndingOn(earliest, 28, settings.timezone).from;
+  const [history, commits, pullRequests, incidents, shipped] = await Promise.all([
     store.deploysBetween(historyFrom, to),
     store.commitsBetween(developersFrom, to),
     store.pullRequestsBetween(developersFrom, to),
     store.incidentsBetween(historyFrom, to),
+    store.shippedBetween(shippedFrom, to),
   ]);
-  const data = { history, commits, pullRequests, incidents };
+  const data = { history, commits, pullRequests, incidents, shipped };
 
   const hourAgo = new Date(now.getTime() - 3600_000).toISOString();
   await sendCounts(

@@ -15,6 +15,8 @@ import {
 } from '../metrics/definitions.ts';
 import { changeFailureRate, failedDeploymentRecoveryTimes, incidentTimesToRestore } from '../metrics/failures.ts';
 import { periodFigures } from '../metrics/period.ts';
+import { reworkIn, type ReworkRule } from '../metrics/rework.ts';
+import { type Tiers, tiersOf } from '../metrics/tiers.ts';
 import { isBot, type Settings, teamOf } from '../events/settings.ts';
 import type { EventStore } from '../store/store.ts';
 
@@ -51,6 +53,12 @@ export interface Headline {
   incidentTimeToRestoreP50: number | null;
   /** Production incidents that started in the period: tied to a deploy, and to none. */
   incidents: { total: number; linked: number; unlinked: number };
+  /** DORA's deployment rework rate: unplanned production deployments ÷ production deployments. */
+  deploymentReworkRate: number | null;
+  /** The drill-down: each unplanned deployment and the rule that made it so. */
+  rework: Array<{ deploy: string; service: string; finishedAt: string; rule: ReworkRule; detail: string }>;
+  /** DORA's performance level per metric (metrics/tiers.ts: the 2024 report's table). */
+  tiers: Tiers;
 }
 
 export interface WeekPoint {
@@ -84,8 +92,55 @@ interface DataQuality {
   /** Shipped commits dated after their deploy (clock skew): their lead time is 0. */
   commitsDatedAfterTheirDeploy: number;
   servicesWithoutTeam: string[];
+  /** Repositories with default-branch commits in the period that no team lists (their authors count for `all` only). */
+  repositoriesWithoutTeam: string[];
+  /** Sources whose last processed delivery is older than `sourceSilenceHours`, as the report is made. */
+  silentSources: Array<{ source: string; lastSeen: string }>;
+  /** Incidents whose start no update gave (a monitor's recovery alone): counted, with no time to restore. */
+  incidentsWithoutStart: string[];
   botAuthorsExcluded: string[];
   daysWithoutData: number;
+}
+
+/** One data-quality finding: what it is, how many, and the first few examples. */
+export interface Finding {
+  label: string;
+  count: number;
+  examples: string[];
+}
+
+const EXAMPLES = 3;
+
+/**
+ * The findings a reader should look at (non-zero ones only), in the words every surface uses: the
+ * report's "How far to trust these numbers", the live view, and `devstats doctor`.
+ */
+export function findingsOf(q: DataQuality): Finding[] {
+  const list = (label: string, items: readonly string[]): Finding => ({
+    label,
+    count: items.length,
+    examples: items.slice(0, EXAMPLES),
+  });
+  return [
+    { label: 'deploys without a commit sha (no lead time possible)', count: q.deploysWithoutCommitSha, examples: [] },
+    {
+      label: 'deploys dated in the future of their receipt (counted nowhere)',
+      count: q.deploysDatedInTheFuture,
+      examples: [],
+    },
+    {
+      label: 'commits dated after their deploy (clock skew; lead time taken as 0)',
+      count: q.commitsDatedAfterTheirDeploy,
+      examples: [],
+    },
+    list('services that map to no team', q.servicesWithoutTeam),
+    list('repositories whose commits map to no team', q.repositoriesWithoutTeam),
+    list(
+      'sources silent longer than sourceSilenceHours',
+      q.silentSources.map((s) => `${s.source} (last ${s.lastSeen})`),
+    ),
+    list('incidents with no known start (no time to restore)', q.incidentsWithoutStart),
+  ].filter((f) => f.count > 0);
 }
 
 export interface Report {
@@ -166,6 +221,12 @@ function headline(settings: Settings, scope: TeamScope, period: Period, data: Da
     within(incident.startedAt, window),
   );
   const linked = incidents.filter((i) => i.deploy !== undefined).length;
+  const rework = reworkIn(settings, scope, window, data);
+  const leadTimeP50 = percentile(leadTimes, 50) ?? null;
+  const changeFailure =
+    changeFailureRate(settings, scope, period.to, data.history, figures.days, data.incidents)?.rate ?? null;
+  const recoveryP50 =
+    percentile(failedDeploymentRecoveryTimes(settings, scope, data.history, window, data.incidents), 50) ?? null;
   return {
     days: figures.days,
     activeDevelopers: figures.activeDevelopers.distinct,
@@ -175,15 +236,28 @@ function headline(settings: Settings, scope: TeamScope, period: Period, data: Da
     // Production deployments (successful or failed) per elapsed day: what Datadog's DORA view counts too.
     deploymentFrequency: figures.deploymentFrequency,
     deploysPerDeveloperPerDay: figures.deploysPerDeveloperPerDay ?? null,
-    leadTimeP50: percentile(leadTimes, 50) ?? null,
+    leadTimeP50,
     leadTimeP90: percentile(leadTimes, 90) ?? null,
-    changeFailureRate:
-      changeFailureRate(settings, scope, period.to, data.history, figures.days, data.incidents)?.rate ?? null,
-    failedDeploymentRecoveryTimeP50:
-      percentile(failedDeploymentRecoveryTimes(settings, scope, data.history, window, data.incidents), 50) ?? null,
+    changeFailureRate: changeFailure,
+    failedDeploymentRecoveryTimeP50: recoveryP50,
     incidentTimeToRestoreP50:
       percentile(incidentTimesToRestore(settings, scope, data.history, window, data.incidents), 50) ?? null,
     incidents: { total: incidents.length, linked, unlinked: incidents.length - linked },
+    deploymentReworkRate: figures.deployments > 0 ? rework.length / figures.deployments : null,
+    rework: rework.map((r) => ({
+      deploy: r.deploy.id,
+      service: r.deploy.service,
+      finishedAt: r.deploy.finishedAt,
+      rule: r.rule,
+      detail: r.detail,
+    })),
+    tiers: tiersOf({
+      deploymentFrequency: figures.deploymentFrequency,
+      deployments: figures.deployments,
+      leadTimeP50,
+      changeFailureRate: changeFailure,
+      failedDeploymentRecoveryTimeP50: recoveryP50,
+    }),
   };
 }
 
@@ -255,7 +329,13 @@ function movers(settings: Settings, current: Period, comparison: Period, data: D
   };
 }
 
-function dataQuality(settings: Settings, period: Period, data: Data): DataQuality {
+function dataQuality(
+  settings: Settings,
+  period: Period,
+  data: Data,
+  seen: Record<string, string>,
+  at: Date,
+): DataQuality {
   const window = windowEndingOn(period.to, daysIn(period), settings.timezone);
   const deploys = data.history.filter((d) => within(d.finishedAt, window));
   const commits = data.commits.filter((c) => within(c.timestamp, window));
@@ -282,6 +362,28 @@ function dataQuality(settings: Settings, period: Period, data: Data): DataQualit
     servicesWithoutTeam: [
       ...new Set(deploys.filter((d) => teamOf(settings, d.service, d.repository) === undefined).map((d) => d.service)),
     ].sort(),
+    repositoriesWithoutTeam:
+      Object.keys(settings.teams).length === 0
+        ? []
+        : [
+            ...new Set(
+              commits
+                .filter(
+                  (c) =>
+                    settings.defaultBranches.includes(c.branch) &&
+                    !Object.values(settings.teams).some((t) => t.repositories.includes(c.repository)),
+                )
+                .map((c) => c.repository),
+            ),
+          ].sort(),
+    silentSources: Object.entries(seen)
+      .filter(([, lastSeen]) => at.getTime() - Date.parse(lastSeen) > settings.sourceSilenceHours * 3_600_000)
+      .map(([source, lastSeen]) => ({ source, lastSeen }))
+      .sort((a, b) => (a.source < b.source ? -1 : 1)),
+    incidentsWithoutStart: data.incidents
+      .filter((i) => i.startUnknown === true && i.withdrawn !== true && within(i.startedAt, window))
+      .map((i) => i.id)
+      .sort(),
     botAuthorsExcluded: [...bots].sort(),
     daysWithoutData: daysIn(period) - busyDays.size,
   };
@@ -333,12 +435,13 @@ export async function buildReport(
   // History reaches back past the comparison period: rollbacks and restores need what came before.
   const historyFrom = startOfDay(addDays(earliest, -56), tz).toISOString();
   const developersFrom = startOfDay(addDays(earliest, -settings.developerWindowDays), tz).toISOString();
-  const [history, commits, pullRequests, shipped, incidents] = await Promise.all([
+  const [history, commits, pullRequests, shipped, incidents, seen] = await Promise.all([
     store.deploysBetween(historyFrom, end),
     store.commitsBetween(developersFrom, end),
     store.pullRequestsBetween(developersFrom, end),
     store.shippedBetween(startOfDay(earliest, tz).toISOString(), end),
     store.incidentsBetween(historyFrom, end),
+    store.sourcesSeen(),
   ]);
   const data: Data = { history, commits, pullRequests, shipped, incidents };
   const scopes = teamScopes(settings).filter(
@@ -360,7 +463,8 @@ export async function buildReport(
       weekly: weekly(settings, scope, period, period.to < today ? period.to : addDays(today, -1), data),
     })),
     movers: movers(settings, period, comparison, data),
-    dataQuality: dataQuality(settings, period, data),
+    // Silence is the sources' state now (the store keeps each source's latest delivery only).
+    dataQuality: dataQuality(settings, period, data, seen, options.now ?? new Date()),
     annotations: (options.annotations ?? []).filter((a) => a.date >= period.from && a.date <= period.to),
   };
 }

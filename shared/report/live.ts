@@ -7,7 +7,7 @@ import { type Config, hasSecret } from '../pipeline/config.ts';
 import { SECRET_VARIABLES, type WebhookSource } from '../sources/registry.ts';
 import type { JournalEntry } from '../pipeline/journal.ts';
 import { buildReport, dayRange, daysIn, previousPeriod, quarter, type Report } from './figures.ts';
-import { escapeHtml as esc, htmlTable, REPORT_STYLE, teamSection } from './render.ts';
+import { escapeHtml as esc, htmlTable, qualitySection, REPORT_STYLE, teamSection } from './render.ts';
 import type { Settings } from '../events/settings.ts';
 import type { EventStore } from '../store/store.ts';
 
@@ -30,6 +30,8 @@ export async function liveReport(store: EventStore, settings: Settings, now: Dat
 interface LiveViewInput {
   report: Report;
   recent: readonly JournalEntry[];
+  /** Deliveries refused since the process started, by source and reason (the journal's). */
+  refusals?: ReadonlyArray<{ source: string; reason: string; count: number; examples: string[] }>;
   lastBySource: ReadonlyMap<string, JournalEntry>;
   /** Each source's last delivery as the store noted it (this run or any earlier one). */
   seen: Record<string, string>;
@@ -120,6 +122,16 @@ function sourcesTable(input: LiveViewInput): string {
   );
 }
 
+function refusalsTable(input: LiveViewInput): string {
+  const refusals = input.refusals ?? [];
+  if (refusals.length === 0) return '<p class="no-refusals">No delivery refused since this process started.</p>';
+  return htmlTable(
+    'Deliveries refused since this process started, by reason',
+    ['Source', 'Reason', 'Count', 'First examples'],
+    refusals.map((r) => [r.source, r.reason, String(r.count), r.examples.join('; ')]),
+  );
+}
+
 export function renderLiveView(input: LiveViewInput): string {
   const { report } = input;
   const teams = report.teams.map((team) => teamSection(report, team)).join('\n');
@@ -132,7 +144,9 @@ export function renderLiveView(input: LiveViewInput): string {
 <h2>Deliveries</h2>
 ${deliveriesTable(input.recent, input.now)}
 ${sourcesTable(input)}
+${refusalsTable(input)}
 ${teams}
+${qualitySection(report)}
 </body></html>
 `;
 }

@@ -1,4 +1,5 @@
-import type { Annotation, Headline, Report, TeamReport, WeekPoint } from './figures.ts';
+import { TIER_SOURCE, type Tiers } from '../metrics/tiers.ts';
+import { type Annotation, findingsOf, type Headline, type Report, type TeamReport, type WeekPoint } from './figures.ts';
 
 type Row = {
   label: string;
@@ -26,6 +27,7 @@ const ROWS: Row[] = [
   LEAD_TIME_P50,
   { label: 'Lead time p90', value: (h) => h.leadTimeP90, format: hours, better: 'down' },
   { label: 'Change failure rate', value: (h) => h.changeFailureRate, format: percent, better: 'down' },
+  { label: 'Deployment rework rate', value: (h) => h.deploymentReworkRate, format: percent, better: 'down' },
   {
     label: 'Failed deployment recovery time p50',
     value: (h) => h.failedDeploymentRecoveryTimeP50,
@@ -93,9 +95,39 @@ function qualityLines(report: Report): string[] {
     `Deploys dated in the future of their receipt (counted nowhere): ${q.deploysDatedInTheFuture}.`,
     `Commits dated after their deploy (clock skew; lead time taken as 0): ${q.commitsDatedAfterTheirDeploy}.`,
     `Services that map to no team: ${q.servicesWithoutTeam.join(', ') || 'none'}.`,
+    `Repositories whose commits map to no team: ${q.repositoriesWithoutTeam.join(', ') || 'none'}.`,
+    `Sources silent longer than sourceSilenceHours: ${q.silentSources.map((s) => `${s.source} (last ${s.lastSeen})`).join(', ') || 'none'}.`,
+    `Incidents with no known start (no time to restore): ${q.incidentsWithoutStart.join(', ') || 'none'}.`,
     `Authors excluded as bots: ${q.botAuthorsExcluded.join(', ') || 'none'}.`,
     `Days with no deploy and no commit: ${q.daysWithoutData}.`,
   ];
+}
+
+/** The findings in one line each: `<count> <what>: <first examples>`, for the live view and doctor. */
+export function findingLines(report: Report): string[] {
+  return findingsOf(report.dataQuality).map(
+    (f) =>
+      `${String(f.count)} ${f.label}${f.examples.length > 0 ? `: ${f.examples.join(', ')}${f.count > f.examples.length ? ', …' : ''}` : ''}`,
+  );
+}
+
+const TIER_ROWS: Array<[string, keyof Tiers]> = [
+  ['Deployment frequency', 'deploymentFrequency'],
+  ['Change lead time (p50)', 'leadTime'],
+  ['Change failure rate', 'changeFailureRate'],
+  ['Failed deployment recovery time (p50)', 'failedDeploymentRecoveryTime'],
+];
+
+const TIER_HEADER = (report: Report) => ['DORA metric', report.period.label, report.comparison.label];
+
+function tierRows(team: TeamReport): string[][] {
+  return TIER_ROWS.map(([label, key]) => [label, team.current.tiers[key] ?? '–', team.comparison.tiers[key] ?? '–']);
+}
+
+const REWORK_HEADER = ['Deploy', 'Service', 'Finished', 'Rule', 'What matched'];
+
+function reworkRows(team: TeamReport): string[][] {
+  return team.current.rework.map((r) => [r.deploy, r.service, r.finishedAt, r.rule.replace('_', ' '), r.detail]);
 }
 
 const WEEK_HEADER = ['Week ending', 'Deploys per developer per day (7 days)', 'Lead time p50'];
@@ -171,6 +203,19 @@ export function renderCsv(report: Report): string {
           show(value, row),
         ]);
       }
+      for (const [label, key] of TIER_ROWS) {
+        const tier = headline.tiers[key];
+        lines.push([
+          team.team,
+          period.label,
+          period.from,
+          period.to,
+          `DORA level: ${label}`,
+          tier ?? '',
+          'level',
+          tier ?? '–',
+        ]);
+      }
     }
   }
   return lines.map((fields) => fields.map(csvField).join(',')).join('\r\n') + '\r\n';
@@ -186,6 +231,9 @@ export function renderMarkdown(report: Report): string {
   for (const team of report.teams) {
     out.push(`## ${team.team === 'all' ? 'Organisation (all teams)' : `Team ${team.team}`}`, '');
     out.push(mdTable(headlineHeader(report), headlineRows(team)), '');
+    out.push(`DORA performance levels (${TIER_SOURCE}):`, '', mdTable(TIER_HEADER(report), tierRows(team)), '');
+    if (team.current.rework.length > 0)
+      out.push('Unplanned deployments (rework), and why:', '', mdTable(REWORK_HEADER, reworkRows(team)), '');
     out.push(mdTable(WEEK_HEADER, weekRows(team)), '');
   }
   if (report.annotations.length > 0) {
@@ -301,8 +349,21 @@ ${htmlTable(`${name}: ${report.period.label} against ${report.comparison.label}`
 ${chart(`${name}: deploys per developer per day (7 days), weekly`, team.weekly, (p) => p.deploysPerDeveloperPerDay, fixed(2), report.annotations, report.period)}
 ${chart(`${name}: lead time p50, weekly`, team.weekly, (p) => p.leadTimeP50, hours, report.annotations, report.period)}
 </div>
+${htmlTable(`${name}: DORA performance levels (${TIER_SOURCE})`, TIER_HEADER(report), tierRows(team))}
 <details open><summary>The charts' figures</summary>${htmlTable(`${name}: weekly figures`, WEEK_HEADER, weekRows(team))}</details>
+${
+  team.current.rework.length === 0
+    ? ''
+    : `<details class="rework"><summary>Unplanned deployments (rework) in ${esc(report.period.label)}, and why: ${String(team.current.rework.length)}</summary>${htmlTable(`${name}: deployment rework`, REWORK_HEADER, reworkRows(team))}</details>`
+}
 </section>`;
+}
+
+/** "How far to trust these numbers": the report's data-quality block, on the report and the live view. */
+export function qualitySection(report: Report): string {
+  return `<h2>How far to trust these numbers</h2><ul class="quality">${qualityLines(report)
+    .map((l) => `<li>${esc(l)}</li>`)
+    .join('')}</ul>`;
 }
 
 export { esc as escapeHtml, htmlTable, STYLE as REPORT_STYLE };
@@ -337,9 +398,7 @@ export function renderHtml(report: Report): string {
 ${teams}
 ${milestones}
 <h2>What moved most</h2>${movers}${leadMovers}
-<h2>How far to trust these numbers</h2><ul>${qualityLines(report)
-    .map((l) => `<li>${esc(l)}</li>`)
-    .join('')}</ul>
+${qualitySection(report)}
 </body></html>
 `;
 }

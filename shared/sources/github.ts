@@ -123,6 +123,7 @@ const PushEvent = z.object({
     z.object({
       id: z.string(),
       timestamp: z.string(),
+      message: z.string().nullish(),
       author: z.object({ name: z.string(), email: z.string().nullish(), username: z.string().nullish() }),
     }),
   ),
@@ -134,12 +135,14 @@ const PullRequestEvent = z.object({
   repository: z.object({ full_name: z.string() }),
   pull_request: z.object({
     user: Login,
+    title: z.string().nullish(),
+    labels: z.array(z.union([z.string(), z.object({ name: z.string() })])).nullish(),
     created_at: z.string(),
     merged: z.boolean().nullish(),
     merged_at: z.string().nullish(),
     merge_commit_sha: z.string().nullish(),
     base: z.object({ ref: z.string() }),
-    head: z.object({ sha: z.string() }),
+    head: z.object({ sha: z.string(), ref: z.string().nullish() }),
     commits: z.number().int().optional(),
   }),
 });
@@ -179,8 +182,18 @@ function serviceFromPayload(payload: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * A revert as git and GitHub write one: `git revert` and GitHub's revert button both title it
+ * `Revert "<subject>"` and say `This reverts commit <sha>.` in the body.
+ */
+function isRevertMessage(message: string | null | undefined): boolean {
+  return message != null && (/^Revert "/.test(message) || /^This reverts commit [0-9a-f]{7,40}/m.test(message));
+}
+
 const IssuesEvent = z.object({
   action: z.string(),
+  /** The label an `unlabeled` (or `labeled`) action added or removed. */
+  label: z.object({ name: z.string() }).nullish(),
   repository: z.object({ full_name: z.string().min(1) }),
   issue: z.object({
     number: z.number().int(),
@@ -220,6 +233,7 @@ export const normalizeGithub: Normalizer = (body, eventType, { settings, receive
           name: c.author.name,
           email: c.author.email ?? undefined,
         }),
+        ...(isRevertMessage(c.message) ? { revert: true as const } : {}),
       }));
       const record: Push = {
         kind: 'push',
@@ -241,6 +255,8 @@ export const normalizeGithub: Normalizer = (body, eventType, { settings, receive
       // Closed unmerged still carries a merge_commit_sha (the test merge): only `merged` counts.
       if (event.action !== 'closed' || pr.merged !== true || !pr.merged_at || !pr.merge_commit_sha) return [];
       const repository = event.repository.full_name;
+      const labels = (pr.labels ?? []).map((l) => (typeof l === 'string' ? l : l.name));
+      const headRef = pr.head.ref ?? undefined;
       return [
         {
           kind: 'pull_request',
@@ -255,6 +271,9 @@ export const normalizeGithub: Normalizer = (body, eventType, { settings, receive
           baseRef: pr.base.ref,
           headSha: pr.head.sha,
           commits: pr.commits ?? 0,
+          ...(labels.length > 0 ? { labels } : {}),
+          ...(headRef ? { headRef } : {}),
+          ...(isRevertMessage(pr.title) || headRef?.startsWith('revert-') === true ? { revert: true as const } : {}),
         } satisfies PullRequest,
       ];
     }
@@ -287,11 +306,14 @@ export const normalizeGithub: Normalizer = (body, eventType, { settings, receive
       ];
     }
     case 'issues': {
-      const { issue, repository } = parseOrThrow(IssuesEvent, body);
+      const { action, issue, label: changed, repository } = parseOrThrow(IssuesEvent, body);
       const labels = issue.labels.map((l) => (typeof l === 'string' ? l : l.name));
       const label = settings.incidents.githubLabel.toLowerCase();
-      // Only issues labelled as incidents; one unlabelled after it was stored stays stored.
-      if (!labels.some((l) => l.toLowerCase() === label)) return [];
+      // Only issues labelled as incidents; one that loses the label is withdrawn (counted nowhere,
+      // until it is labelled again: the latest update wins).
+      const labelled = labels.some((l) => l.toLowerCase() === label);
+      const withdrawn = !labelled && action === 'unlabeled' && changed?.name.toLowerCase() === label;
+      if (!labelled && !withdrawn) return [];
       const repo = repository.full_name;
       const updatedAt = utc(issue.updated_at ?? receivedAt);
       const startedAt = utc(issue.created_at);
@@ -311,6 +333,7 @@ export const normalizeGithub: Normalizer = (body, eventType, { settings, receive
         title: issue.title,
         url: issue.html_url,
         ...referencesIn([...labels, issue.title, issue.body]),
+        ...(withdrawn ? { withdrawn: true as const } : {}),
       };
       const service = incidentService(settings, tagValue(labels, 'service') ?? settings.incidents.services[repo]);
       if (service !== undefined) incident.service = service;
@@ -337,6 +360,7 @@ const CommitsPage = z.object({
     z.object({
       sha: z.string().min(1),
       commit: z.object({
+        message: z.string().nullish(),
         author: z.object({ name: z.string(), email: z.string().nullish(), date: z.string() }).nullish(),
         committer: z.object({ date: z.string() }).nullish(),
       }),
@@ -368,6 +392,7 @@ const normalizeGithubHistory: Normalizer = (body, _eventType, { settings }) => {
       timestamp: utc(c.commit.author?.date ?? c.commit.committer?.date ?? 0),
       isBot: isBot(settings, { login, name, email }),
       parents: c.parents.map((p) => p.sha),
+      ...(isRevertMessage(c.commit.message) ? { revert: true as const } : {}),
     };
   });
 };

@@ -327,22 +327,24 @@ const normalizeDatadog: Normalizer = (body, _eventType, { settings, receivedAt }
     if (state === undefined) return [];
     const at = timeOf(hook.date, 'date');
     const tags = splitTags(hook.tags);
-    return [
-      incidentOf({
-        source: 'datadog',
-        key: `monitor:${hook.alert_cycle_key}`,
-        state,
-        // A recovery says when it recovered, not when the alert triggered: the trigger's update starts it.
-        startedAt: at,
-        updatedAt: at,
-        service: incidentService(settings, tagValue(tags, 'service')),
-        environment: incidentEnvironment(settings, tags),
-        severity: hook.alert_priority,
-        title: hook.alert_title,
-        url: hook.link,
-        references: referencesIn([...tags, hook.alert_title]),
-      }),
-    ];
+    const incident = incidentOf({
+      source: 'datadog',
+      key: `monitor:${hook.alert_cycle_key}`,
+      state,
+      // A recovery says when it recovered, not when the alert triggered: the trigger's update starts it.
+      startedAt: at,
+      updatedAt: at,
+      service: incidentService(settings, tagValue(tags, 'service')),
+      environment: incidentEnvironment(settings, tags),
+      severity: hook.alert_priority,
+      title: hook.alert_title,
+      url: hook.link,
+      references: referencesIn([...tags, hook.alert_title]),
+    });
+    // Until the trigger's update arrives (it may never: a monitor created while alerting), the
+    // recovery's time is no start: the incident counts, but yields no time to restore, never 0 s.
+    if (state === 'resolved') incident.startUnknown = true;
+    return [incident];
   }
   const state = INCIDENT_STATUSES[hook.status.toLowerCase()];
   if (state === undefined) return [];

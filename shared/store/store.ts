@@ -309,7 +309,13 @@ export function mergeIncident(stored: Incident, incoming: Incident): Incident | 
     const value = newer[key] ?? older[key];
     if (value !== undefined) merged[key] = value;
   }
-  merged.startedAt = older.startedAt < newer.startedAt ? older.startedAt : newer.startedAt;
+  // A start is known once any update knew it: the earliest known start (a recovery's own time is no start).
+  const known = [older, newer].filter((i) => i.startUnknown !== true);
+  const starts = (known.length > 0 ? known : [older, newer]).map((i) => i.startedAt).sort();
+  merged.startedAt = starts[0] ?? newer.startedAt;
+  if (known.length > 0) delete merged.startUnknown;
+  if (merged.resolvedAt !== undefined && merged.resolvedAt < merged.startedAt) merged.resolvedAt = merged.startedAt;
+  if (newer.withdrawn !== true) delete merged.withdrawn;
   if (newer.state === 'open') delete merged.resolvedAt;
   const ordered = (i: Incident) =>
     JSON.stringify(Object.fromEntries(Object.entries(i).sort(([a], [b]) => byText(a, b))));

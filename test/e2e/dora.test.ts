@@ -82,6 +82,7 @@ describe("Datadog's own DORA view agrees with ours (issue 11)", () => {
           repository_url: 'https://github.com/acme/billing',
         },
         team: 'payments',
+        version: '6200000000000000000000000000000000000000',
       },
       'failure:ci:billing:F': {
         id: 'failure:ci:billing:F',
@@ -95,6 +96,7 @@ describe("Datadog's own DORA view agrees with ours (issue 11)", () => {
           repository_url: 'https://github.com/acme/billing',
         },
         team: 'payments',
+        version: '6300000000000000000000000000000000000000',
       },
     });
   });
@@ -141,6 +143,53 @@ describe("Datadog's own DORA view agrees with ours (issue 11)", () => {
       .flatMap((b) => b.series)
       .filter((s) => s.metric === 'devstats.change_failure_rate' && s.tags.includes('team:all'));
     assert.equal(gauges.at(-1)?.points[0]?.[1], 1 / 3);
+  });
+
+  test("each DORA deployment carries version and git.commit_sha, so Datadog's rollback detection finds the rollback ours finds", () => {
+    const deployments = [...lastById('/api/v2/dora/deployment').values()].sort(
+      (a, b) => Number(a.finished_at) - Number(b.finished_at),
+    );
+    for (const d of deployments) {
+      assert.equal(typeof d.version, 'string', d.id);
+      assert.equal((d.git as { commit_sha?: string } | undefined)?.commit_sha, d.version, d.id);
+    }
+    // Datadog's rule (CD Visibility, "Rollback detection"): a version different from the previous
+    // one, and deployed before, per service and env.
+    const seen: string[] = [];
+    const rollbacks: string[] = [];
+    for (const d of deployments) {
+      const version = String(d.version);
+      if (seen.length > 0 && seen.at(-1) !== version && seen.includes(version)) rollbacks.push(d.id);
+      seen.push(version);
+    }
+    // A2 went back to a; B2 redeploys b, which Datadog too calls a rollback (b was deployed before
+    // and differs from a): the one place its rule and ours part (README, "Datadog's DORA view").
+    assert.deepEqual(rollbacks, ['devstats:ci:billing:A2', 'devstats:ci:billing:B2']);
+  });
+
+  test('failed deployment recovery time goes as its own distribution, {service, team}: the two change-caused restores', () => {
+    const series = (
+      dd.bodies('/api/v1/distribution_points') as Array<{
+        series: Array<{ metric: string; tags: string[]; points: Array<[number, number[]]> }>;
+      }>
+    )
+      .flatMap((b) => b.series)
+      .filter((s) => s.metric === 'devstats.failed_deployment_recovery_time');
+    assert.deepEqual(
+      series.flatMap((s) => s.points.flatMap(([, v]) => v)).sort((a, b) => a - b),
+      [600, 900],
+    );
+    for (const s of series) assert.deepEqual(s.tags, ['service:billing', 'team:payments']);
+  });
+
+  test('a DORA failure withdrawn is deleted through the API; one never sent is no error', async () => {
+    const sink = dd.sink(memoryLogger());
+    await sink.withdrawDoraFailure('failure:ci:billing:F');
+    await sink.withdrawDoraFailure('failure:never-sent-at-all');
+    assert.deepEqual(
+      dd.accepted.filter((r) => r.method === 'DELETE').map((r) => decodeURIComponent(r.path)),
+      ['/api/v2/dora/failure/failure:ci:billing:F', '/api/v2/dora/failure/failure:never-sent-at-all'],
+    );
   });
 
   test('the cancelled deploy is never a devstats.deploys point', () => {

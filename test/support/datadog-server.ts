@@ -163,6 +163,18 @@ export class FakeDatadog {
         .end(valid ? '{"valid":true}' : '{"errors":["Forbidden"]}');
       return;
     }
+    // DELETE /api/v2/dora/failure/{id}: 204 when held, 404 when not (this server holds every failure accepted).
+    if (req.method === 'DELETE' && path.startsWith('/api/v2/dora/failure/')) {
+      const id = decodeURIComponent(path.slice('/api/v2/dora/failure/'.length));
+      const held = this.bodies('/api/v2/dora/failure').some(
+        (b) => (b as { data?: { attributes?: { id?: string } } }).data?.attributes?.id === id,
+      );
+      this.accepted.push({ method: 'DELETE', path, headers: req.headers, body: undefined });
+      res
+        .writeHead(held ? 204 : 404, { 'content-type': 'application/json' })
+        .end(held ? '' : '{"errors":["Not found"]}');
+      return;
+    }
     const answer = ANSWERS[path];
     if (req.headers['dd-api-key'] === undefined) {
       res.writeHead(403, { 'content-type': 'application/json' }).end('{"errors":["Forbidden"]}');

@@ -45,4 +45,12 @@ export class RecordingSink implements DatadogSink {
     this.failures.push(failure);
     return Promise.resolve();
   }
+
+  readonly withdrawn: string[] = [];
+
+  withdrawDoraFailure(id: string): Promise<void> {
+    this.requests++;
+    this.withdrawn.push(id);
+    return Promise.resolve();
+  }
 }

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import type { BusMessage } from '../../shared/bus/bus.ts';
 import type { Deploy, Incident } from '../../shared/events/model.ts';
 import { Exporter } from '../../shared/export/exporter.ts';
+import { doraId } from '../../shared/export/mapping.ts';
 import { memoryLogger } from '../../shared/log.ts';
 import { teamScopes, windowEndingOn } from '../../shared/metrics/definitions.ts';
 import { changeFailureRate, restoresByCause } from '../../shared/metrics/failures.ts';
@@ -438,5 +439,78 @@ describe('property: every incident counted once, whatever its update order (issu
       ),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('incident loose ends (issue 27)', () => {
+  test('a Datadog monitor recovery without its trigger is an incident with no time to restore, never 0 s; the trigger, when it comes, gives it', async () => {
+    const sink = new RecordingSink();
+    const clock = at(20, 16);
+    const { store, deliver } = await storeWith([], sink, () => new Date(clock));
+    const recovered = datadogMonitor('Recovered', {
+      cycleKey: 'cyc-9',
+      at: at(20, 15, 40),
+      tags: 'service:checkout,env:prod',
+    });
+    await deliver([message('datadog', 'monitor.Recovered', recovered)]);
+    const alone = await store.incident('datadog:monitor:cyc-9');
+    assert.equal(alone?.startUnknown, true);
+    const window = { from: at(20, 0), to: at(21, 0) };
+    const scope = teamScopes(settings).find((s) => s.name === 'payments')!;
+    assert.deepEqual(restoresByCause(settings, scope, [], window, [alone]), []);
+    assert.deepEqual(
+      sink.points.filter((p) => p.metric === 'devstats.time_to_restore'),
+      [],
+      'no 0 s restore sent',
+    );
+    assert.deepEqual(sink.failures, [], 'no DORA failure with a made-up start');
+    // The trigger arrives late: the start is known, the restore is 40 min.
+    await deliver([
+      message(
+        'datadog',
+        'monitor.Triggered',
+        datadogMonitor('Triggered', { cycleKey: 'cyc-9', at: at(20, 15), tags: 'service:checkout,env:prod' }),
+      ),
+    ]);
+    const whole = await store.incident('datadog:monitor:cyc-9');
+    assert.equal(whole?.startUnknown, undefined);
+    assert.equal(whole?.startedAt, at(20, 15));
+    assert.equal(whole?.resolvedAt, at(20, 15, 40));
+    assert.deepEqual(restoresByCause(settings, scope, [], window, [whole]), [{ cause: 'incident', seconds: 2400 }]);
+    assert.deepEqual(
+      sink.points.filter((p) => p.metric === 'devstats.time_to_restore').map((p) => p.values),
+      [[2400]],
+    );
+  });
+
+  test('a GitHub issue that loses the incident label is no longer an incident: counted nowhere, its DORA failure taken back', async () => {
+    const sink = new RecordingSink();
+    const { store, deliver } = await storeWith([], sink, () => new Date(at(20, 12)));
+    const opened = githubIssue('opened', ['incident', 'service:checkout'], {
+      createdAt: at(20, 10),
+      updatedAt: at(20, 10),
+    });
+    await deliver([message('github', 'issues', opened)]);
+    const id = (await store.incidentsBetween(at(20, 0), at(21, 0)))[0]?.id ?? '';
+    assert.equal(sink.failures.at(-1)?.id, doraId(`incident:${id}`));
+    const unlabeled = githubIssue('labeled', ['service:checkout'], { createdAt: at(20, 10), updatedAt: at(20, 11) });
+    unlabeled.action = 'unlabeled';
+    unlabeled.label = { id: 1, name: 'incident' };
+    await deliver([message('github', 'issues', unlabeled)]);
+    assert.equal((await store.incident(id))?.withdrawn, true);
+    assert.deepEqual(sink.withdrawn, [doraId(`incident:${id}`)]);
+    const report = await buildReport(store, settings, {
+      period: dayRange('2026-11-20', '2026-11-20'),
+      comparison: previousPeriod(dayRange('2026-11-20', '2026-11-20')),
+      now: new Date(at(21, 8)),
+    });
+    assert.equal(report.teams.find((t) => t.team === 'all')?.current.incidents.total, 0);
+    // Labelled again, it is an incident again: the latest update wins.
+    const relabeled = githubIssue('labeled', ['incident', 'service:checkout'], {
+      createdAt: at(20, 10),
+      updatedAt: at(20, 11, 30),
+    });
+    await deliver([message('github', 'issues', relabeled)]);
+    assert.equal((await store.incident(id))?.withdrawn, undefined);
   });
 });

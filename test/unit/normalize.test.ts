@@ -100,6 +100,9 @@ describe('GitHub', () => {
         baseRef: 'master',
         headSha: 'ec26c3e57ca3a959ca5aad62de7213c562f8c821',
         commits: 1,
+        // Matched against the hotfix patterns (deployment rework).
+        labels: ['bug'],
+        headRef: 'changes',
       },
     ]);
   });

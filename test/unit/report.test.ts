@@ -70,6 +70,25 @@ describe('devstats report: golden figures', () => {
       failedDeploymentRecoveryTimeP50: 7200,
       incidentTimeToRestoreP50: null,
       incidents: { total: 0, linked: 0, unlinked: 0 },
+      // The rollback to a2 (Sep 21) is the one unplanned deployment of five.
+      deploymentReworkRate: 1 / 5,
+      rework: [
+        {
+          deploy: 'ci:5',
+          service: 'billing',
+          finishedAt: '2026-09-21T12:00:00.000Z',
+          rule: 'rollback',
+          detail: 'back to a2',
+        },
+      ],
+      // DORA 2024: 5/92 a day is at least monthly (medium); 2 h lead time under a day (elite);
+      // 40 % nearest low's 40 %; 2 h recovery under a day (high).
+      tiers: {
+        deploymentFrequency: 'medium',
+        leadTime: 'elite',
+        changeFailureRate: 'low',
+        failedDeploymentRecoveryTime: 'high',
+      },
     });
   });
 
@@ -89,6 +108,10 @@ describe('devstats report: golden figures', () => {
       failedDeploymentRecoveryTimeP50: null,
       incidentTimeToRestoreP50: null,
       incidents: { total: 0, linked: 0, unlinked: 0 },
+      deploymentReworkRate: 0,
+      rework: [],
+      // One deploy in 91 days is less than monthly (low); 4 h lead time (elite); 0 % nearest elite's 5 %.
+      tiers: { deploymentFrequency: 'low', leadTime: 'elite', changeFailureRate: 'elite' },
     });
   });
 
@@ -108,6 +131,9 @@ describe('devstats report: golden figures', () => {
       failedDeploymentRecoveryTimeP50: null,
       incidentTimeToRestoreP50: null,
       incidents: { total: 0, linked: 0, unlinked: 0 },
+      deploymentReworkRate: 0,
+      rework: [],
+      tiers: { deploymentFrequency: 'low', leadTime: 'elite', changeFailureRate: 'elite' },
     });
     assert.equal(team('search').comparison.deploysPerDeveloperPerDay, null);
     assert.equal(team('search').comparison.changeFailureRate, null);
@@ -151,6 +177,9 @@ describe('devstats report: golden figures', () => {
       deploysDatedInTheFuture: 0,
       commitsDatedAfterTheirDeploy: 0,
       servicesWithoutTeam: [],
+      repositoriesWithoutTeam: [],
+      silentSources: [],
+      incidentsWithoutStart: [],
       botAuthorsExcluded: ['dependabot[bot]', 'release-robot'],
       // Days with a deploy (Jul 10, Aug 5, Aug 6, Sep 1, 20, 21) or a commit (Sep 10, 12, 15, 16): 10 of 92.
       daysWithoutData: 92 - 10,
@@ -290,8 +319,9 @@ describe('one figure everywhere (issue 27)', () => {
       const shown = line.split(',').at(-1) ?? '';
       assert.ok(html.includes(shown.replace(' %', '&nbsp;%')) || html.includes(shown), `${line} not in the HTML`);
     }
-    // 3 teams (payments, search, all) × 2 periods × the 12 figures of the headline table.
-    assert.equal(lines.length, 1 + 3 * 2 * 12);
+    // 3 teams (payments, search, all) × 2 periods × (the 13 figures of the headline table + 4 DORA levels).
+    assert.equal(lines.length, 1 + 3 * 2 * (13 + 4));
+    assert.deepEqual(row('payments', '2026-Q3', 'DORA level: Change failure rate')?.slice(5), ['low', 'level', 'low']);
   });
 });
 

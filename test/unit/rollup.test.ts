@@ -188,8 +188,18 @@ describe('rollup of a known history: the gauges Datadog receives', () => {
     assert.equal(g['devstats.change_failure_rate team:all,window:28d'], 2 / 7);
   });
 
+  test('deployment rework rate over 28 days: the rollback is the one unplanned deployment', () => {
+    const g = gauges();
+    // payments: the rollback of billing b2 to b1, of 5 deployments; nothing reverted or hotfixed.
+    assert.equal(g['devstats.rework_rate team:payments,window:28d'], 1 / 5);
+    assert.equal(g['devstats.rework_rate team:search,window:28d'], 0);
+    assert.equal(g['devstats.rework_rate team:platform,window:28d'], 0);
+    assert.equal(g['devstats.rework_rate team:all,window:28d'], 1 / 7);
+  });
+
   test('all gauges go in one request', () => {
     assert.equal(dd.bodies('/api/v1/series').length, 1);
-    assert.equal(Object.keys(gauges()).length, 4 + 4 * 3 + 4);
+    // Per team (4): active developers, 3 windows of deploys per developer per day, change failure and rework rates.
+    assert.equal(Object.keys(gauges()).length, 4 + 4 * 3 + 4 + 4);
   });
 });
