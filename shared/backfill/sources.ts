@@ -5,7 +5,15 @@ import { type HistorySource } from './core.ts';
 import { apiClient } from './http.ts';
 
 /** Every source `devstats backfill` reads, in the order `all` runs them (history before deploys). */
-export const BACKFILL_SOURCES = ['github', 'spinnaker', 'terraform', 'circleci', 'cloudbuild'] as const;
+export const BACKFILL_SOURCES = [
+  'github',
+  'spinnaker',
+  'terraform',
+  'circleci',
+  'cloudbuild',
+  'pagerduty',
+  'opsgenie',
+] as const;
 type BackfillSourceName = (typeof BACKFILL_SOURCES)[number];
 
 interface BackfillScopes {
@@ -79,6 +87,31 @@ export async function historySource(
       const { circleciHistory, CIRCLECI_CREDENTIAL } = await import('./circleci.ts');
       const api = apiClient({ headers: { 'circle-token': b.circleciToken }, logger, credential: CIRCLECI_CREDENTIAL });
       return { source: circleciHistory(api, b.circleciUrl, settings.circleci.projects), waits: api.waits };
+    }
+    case 'pagerduty': {
+      if (b.pagerdutyToken === undefined) return { missing: 'PAGERDUTY_API_TOKEN' };
+      const { pagerdutyHistory, PAGERDUTY_CREDENTIAL } = await import('./incidents.ts');
+      const api = apiClient({
+        headers: {
+          authorization: `Token token=${b.pagerdutyToken}`,
+          accept: 'application/vnd.pagerduty+json;version=2',
+        },
+        logger,
+        credential: PAGERDUTY_CREDENTIAL,
+        perSecond: 10,
+      });
+      return { source: pagerdutyHistory(api, b.pagerdutyUrl), waits: api.waits };
+    }
+    case 'opsgenie': {
+      if (b.opsgenieKey === undefined) return { missing: 'OPSGENIE_API_KEY' };
+      const { opsgenieHistory, OPSGENIE_CREDENTIAL } = await import('./incidents.ts');
+      const api = apiClient({
+        headers: { authorization: `GenieKey ${b.opsgenieKey}` },
+        logger,
+        credential: OPSGENIE_CREDENTIAL,
+        perSecond: 10,
+      });
+      return { source: opsgenieHistory(api, b.opsgenieUrl), waits: api.waits };
     }
     case 'cloudbuild': {
       if (config.projectId === undefined) return { missing: 'GOOGLE_CLOUD_PROJECT' };

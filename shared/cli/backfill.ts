@@ -101,7 +101,7 @@ export const backfillCommand: Command = {
   help: [
     {
       synopsis: [
-        'backfill <github|spinnaker|terraform|circleci|cloudbuild|all> [--since ISO] [--until ISO]',
+        'backfill <github|spinnaker|terraform|circleci|cloudbuild|pagerduty|opsgenie|all> [--since ISO] [--until ISO]',
         '[--repository owner/name]... [--application app]... [--dry-run]',
       ],
       summary: [
@@ -110,6 +110,9 @@ export const backfillCommand: Command = {
       ],
     },
   ],
-  examples: ['npm run devstats -- backfill github --repository acme/billing --since 2026-07-01T00:00:00Z'],
+  examples: [
+    'npm run devstats -- backfill github --repository acme/billing --since 2026-07-01T00:00:00Z',
+    'PAGERDUTY_API_TOKEN=… npm run devstats -- backfill pagerduty --since 2026-07-01T00:00:00Z',
+  ],
   run: runBackfill,
 };

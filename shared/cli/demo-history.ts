@@ -3,7 +3,8 @@
  * ingest (signed, checked, admitted) and process (normalised, stored once, exported), as live
  * webhooks would be. Four services of three teams deploy through a CI job, GitHub deployments
  * and HCP Terraform; developers and two bots commit, open and merge pull requests; some deploys
- * fail or are rolled back, a hotfix branch ships straight to production, PagerDuty incidents
+ * fail or are rolled back, a hotfix branch ships straight to production, a few pull requests are
+ * labelled hotfix or revert the change before, PagerDuty incidents
  * follow some deploys, and a few pushes arrive after the deploy that ships them. The history is
  * seeded: the same day gives the same deliveries, so running it twice stores everything once.
  */
@@ -326,6 +327,8 @@ export function demoHistory(now: Date, secrets: DemoSecrets, options: { from?: s
               head: { sha: mergeSha, ref: `feature/${String(number)}` },
               commits: count,
               title: bot ? 'Bump a dependency' : `Change ${String(number)}`,
+              // Now and then a fix-forward labelled as one (deployment rework).
+              labels: !bot && number % 23 === 0 ? [{ name: 'hotfix' }] : [],
             },
           },
           mergedAt + 1000,
@@ -343,7 +346,11 @@ export function demoHistory(now: Date, secrets: DemoSecrets, options: { from?: s
             commits: commits.map((c) => ({
               id: c.sha,
               timestamp: iso(c.committedAt),
-              message: `Change ${String(number)}`,
+              // Now and then the change is a revert of the one before (deployment rework).
+              message:
+                number % 31 === 0
+                  ? `Revert "Change ${String(number - 1)}"\n\nThis reverts commit ${head}.`
+                  : `Change ${String(number)}`,
               author: { name: c.author, username: c.author },
             })),
             head_commit: { id: mergeSha },

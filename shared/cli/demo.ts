@@ -67,7 +67,7 @@ const runDemo: Command['run'] = async (args, env, out) => {
       for (const team of report.teams) {
         const h = team.current;
         out(
-          `  ${team.team.padEnd(10)} ${report.period.label}: ${h.deployments} production deployments, ${h.deploysPerDeveloperPerDay?.toFixed(2) ?? '–'} deploys per developer per day, lead time p50 ${h.leadTimeP50 === null ? '–' : (h.leadTimeP50 / 3600).toFixed(1) + ' h'}, change failure rate ${h.changeFailureRate === null ? '–' : (h.changeFailureRate * 100).toFixed(1) + ' %'}`,
+          `  ${team.team.padEnd(10)} ${report.period.label}: ${h.deployments} production deployments, ${h.deploysPerDeveloperPerDay?.toFixed(2) ?? '–'} deploys per developer per day, lead time p50 ${h.leadTimeP50 === null ? '–' : (h.leadTimeP50 / 3600).toFixed(1) + ' h'}, change failure rate ${h.changeFailureRate === null ? '–' : (h.changeFailureRate * 100).toFixed(1) + ' %'}, rework rate ${h.deploymentReworkRate === null ? '–' : (h.deploymentReworkRate * 100).toFixed(1) + ' %'}`,
         );
       }
       out('next:');

@@ -53,6 +53,10 @@ export interface Config {
     circleciToken: string | undefined;
     circleciUrl: string;
     cloudbuildApiUrl: string | undefined;
+    pagerdutyToken: string | undefined;
+    pagerdutyUrl: string;
+    opsgenieKey: string | undefined;
+    opsgenieUrl: string;
   };
   /** GitHub's API, for `devstats redeliver github` (and hourly from rollup when hooks are named). */
   github: { token: string | undefined; apiUrl: string | undefined; hooks: string | undefined };
@@ -105,6 +109,11 @@ const Env = z.object({
   CIRCLECI_TOKEN: z.string().optional(),
   CIRCLECI_URL: z.url().default('https://circleci.com/api/v2'),
   CLOUDBUILD_API_URL: z.url().optional(),
+  PAGERDUTY_API_TOKEN: z.string().optional(),
+  PAGERDUTY_API_URL: z.url().default('https://api.pagerduty.com'),
+  OPSGENIE_API_KEY: z.string().optional(),
+  /** `https://api.eu.opsgenie.com` for an EU account. */
+  OPSGENIE_API_URL: z.url().default('https://api.opsgenie.com'),
 });
 
 /** `GITHUB_WEBHOOK_SECRET_FILE` and the like: the secret variables' file forms. */
@@ -198,6 +207,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       circleciToken: e.CIRCLECI_TOKEN,
       circleciUrl: e.CIRCLECI_URL,
       cloudbuildApiUrl: e.CLOUDBUILD_API_URL,
+      pagerdutyToken: e.PAGERDUTY_API_TOKEN,
+      pagerdutyUrl: e.PAGERDUTY_API_URL,
+      opsgenieKey: e.OPSGENIE_API_KEY,
+      opsgenieUrl: e.OPSGENIE_API_URL,
     },
     rollupIntervalSeconds: e.DEVSTATS_ROLLUP_INTERVAL_S,
   };

@@ -740,3 +740,136 @@ describe('devstats backfill of the other sources (issue 13)', () => {
     assert.deepEqual(await deploysIn(data), ['cloudbuild:b-1 production failure', 'cloudbuild:b-2 production success']);
   });
 });
+
+describe('devstats backfill pagerduty|opsgenie: incident history through the vendors’ APIs (issue 27)', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'devstats-backfill-incidents-'));
+    writeFileSync(
+      join(dir, 'devstats.json'),
+      JSON.stringify({
+        teams: { payments: { services: ['checkout'] } },
+        incidents: { services: { 'Checkout API': 'checkout' } },
+      }),
+    );
+  });
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const window = ['--since', '2026-11-01T00:00:00Z', '--until', '2026-12-01T00:00:00Z'];
+  const incidentsIn = async (data: string) => {
+    const store = new SqliteStore(join(data, 'devstats.sqlite'));
+    const incidents = (await store.events({ kind: 'incident' })).map((i) =>
+      i.kind === 'incident' ? `${i.id} ${i.service ?? '-'} ${i.state} ${i.startedAt} ${i.resolvedAt ?? '-'}` : '',
+    );
+    await store.close();
+    return incidents.sort();
+  };
+
+  test('PagerDuty: GET /incidents in offset pages, every status, the token as PagerDuty takes it; a 429 waited for', async () => {
+    const seen: string[] = [];
+    const pd = await jsonServer((path, query, hits) => {
+      seen.push(`${path} offset=${query.get('offset') ?? ''} statuses=${query.getAll('statuses[]').join(',')}`);
+      if (hits === 2) return { status: 429, body: {}, headers: { 'retry-after': '1' } };
+      const offset = Number(query.get('offset'));
+      const incident = (id: string, status: string, created: string, resolved?: string) => ({
+        id,
+        type: 'incident',
+        title: `Checkout errors ${id}`,
+        status,
+        created_at: created,
+        resolved_at: resolved ?? null,
+        last_status_change_at: resolved ?? created,
+        html_url: `https://acme.pagerduty.com/incidents/${id}`,
+        service: { id: 'PSVC', type: 'service_reference', summary: 'Checkout API' },
+        priority: null,
+        urgency: 'high',
+      });
+      return offset === 0
+        ? {
+            body: {
+              incidents: [incident('Q1', 'resolved', '2026-11-20T10:00:00Z', '2026-11-20T10:45:00Z')],
+              limit: 100,
+              offset: 0,
+              more: true,
+            },
+          }
+        : {
+            body: {
+              incidents: [incident('Q2', 'acknowledged', '2026-11-21T08:00:00Z')],
+              limit: 100,
+              offset: 100,
+              more: false,
+            },
+          };
+    });
+    const data = join(dir, 'pagerduty');
+    const lines: string[] = [];
+    const code = await cli(
+      ['backfill', 'pagerduty', ...window],
+      {
+        DEVSTATS_DATA_DIR: data,
+        DEVSTATS_CONFIG: join(dir, 'devstats.json'),
+        PAGERDUTY_API_TOKEN: 'pd-key',
+        PAGERDUTY_API_URL: pd.url,
+      },
+      (l) => lines.push(l),
+    );
+    await pd.stop();
+    assert.equal(code, 0, lines.join('\n'));
+    assert.deepEqual(seen[0], '/incidents offset=0 statuses=triggered,acknowledged,resolved');
+    assert.deepEqual(seen.at(-1), '/incidents offset=100 statuses=triggered,acknowledged,resolved');
+    assert.deepEqual(await incidentsIn(data), [
+      'pagerduty:Q1 checkout resolved 2026-11-20T10:00:00.000Z 2026-11-20T10:45:00.000Z',
+      'pagerduty:Q2 checkout open 2026-11-21T08:00:00.000Z -',
+    ]);
+  });
+
+  test('Opsgenie: GET /v2/alerts created in the window, a closed alert closed at createdAt + report.closeTime', async () => {
+    let query = '';
+    const og = await jsonServer((path, q) => {
+      if (path !== '/v2/alerts') return { status: 404, body: {} };
+      query = q.get('query') ?? '';
+      return {
+        body: {
+          data: [
+            {
+              id: 'a-1',
+              tinyId: '7',
+              message: 'Checkout latency',
+              status: 'closed',
+              tags: ['service:checkout', 'env:production'],
+              priority: 'P2',
+              createdAt: '2026-11-22T09:00:00.000Z',
+              updatedAt: '2026-11-22T12:00:00.000Z',
+              report: { ackTime: 60_000, closeTime: 1_800_000 },
+            },
+          ],
+          took: 0.01,
+          requestId: 'r',
+        },
+      };
+    });
+    const data = join(dir, 'opsgenie');
+    const lines: string[] = [];
+    const code = await cli(
+      ['backfill', 'opsgenie', ...window],
+      {
+        DEVSTATS_DATA_DIR: data,
+        DEVSTATS_CONFIG: join(dir, 'devstats.json'),
+        OPSGENIE_API_KEY: 'og-key',
+        OPSGENIE_API_URL: og.url,
+      },
+      (l) => lines.push(l),
+    );
+    await og.stop();
+    assert.equal(code, 0, lines.join('\n'));
+    assert.equal(
+      query,
+      `createdAt >= ${Date.parse('2026-11-01T00:00:00Z')} AND createdAt < ${Date.parse('2026-12-01T00:00:00Z')}`,
+    );
+    assert.deepEqual(await incidentsIn(data), [
+      'opsgenie:a-1 checkout resolved 2026-11-22T09:00:00.000Z 2026-11-22T09:30:00.000Z',
+    ]);
+  });
+});
