@@ -132,7 +132,8 @@ export function githubHistory(octokit: Octokit, repositories: string[]): History
             pull_request: {
               user: { login: pr.user?.login ?? 'ghost' },
               title: pr.title,
-              labels: pr.labels.map((l) => ({ name: l.name })),
+              // Always listed by the API; a proxy or an old Enterprise server may leave it out.
+              labels: Array.isArray(pr.labels) ? pr.labels.map((l) => ({ name: l.name })) : [],
               created_at: pr.created_at,
               merged: true,
               merged_at: pr.merged_at,

@@ -4,6 +4,7 @@ import { utc } from '../events/model.ts';
 import { createLogger } from '../log.ts';
 import { backfillSource, progressPrinter } from '../backfill/core.ts';
 import { BACKFILL_SOURCES, historySource } from '../backfill/sources.ts';
+import { enrichersFor } from '../pipeline/enrich.ts';
 import { createProcessor } from '../pipeline/process.ts';
 import { rollup } from '../pipeline/rollup.ts';
 import { exporterFor } from '../pipeline/wiring.ts';
@@ -60,7 +61,8 @@ async function runBackfill(
   let failed = false;
   const code = await withStore(env, async ({ store, settings, config }) => {
     const { sink, exporter } = exporterFor(store, config, settings, logger);
-    const processMessage = createProcessor({ store, settings, logger, exporter });
+    // The same lookups as `process`: a Terraform run's sha, a divided repository's commit files.
+    const processMessage = createProcessor({ store, settings, logger, exporter, enrichers: enrichersFor(config) });
     const totals: Record<string, number> = {};
     for (const name of names) {
       const made = await historySource(

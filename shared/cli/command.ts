@@ -1,6 +1,7 @@
 import type { Config } from '../pipeline/config.ts';
 import { loadConfig } from '../pipeline/config.ts';
-import { loadSettings, type Settings } from '../events/settings.ts';
+import { type Settings } from '../events/settings.ts';
+import { loadSettings } from '../events/settings-file.ts';
 import { openStore } from '../store/open.ts';
 import type { Store } from '../store/store.ts';
 

@@ -4,7 +4,7 @@ import { loadConfig } from '../pipeline/config.ts';
 import { ConfigError } from '../config-error.ts';
 import { dashboardFor } from '../export/dashboard.ts';
 import { createLogger } from '../log.ts';
-import { loadSettings } from '../events/settings.ts';
+import { loadSettings } from '../events/settings-file.ts';
 import { pushDashboard } from '../export/datadog-api.ts';
 
 import type { Command } from './command.ts';

@@ -9,7 +9,8 @@ import { type Config, hasSecret, loadConfig, secretList } from '../pipeline/conf
 import { SECRET_VARIABLES, type WebhookSource } from '../sources/registry.ts';
 import { ConfigError } from '../config-error.ts';
 import { createLogger } from '../log.ts';
-import { loadSettings, type Settings } from '../events/settings.ts';
+import { type Settings } from '../events/settings.ts';
+import { loadSettings } from '../events/settings-file.ts';
 import { validateApiKey } from '../export/datadog-api.ts';
 import { openStore } from '../store/open.ts';
 import { liveReport } from '../report/live.ts';

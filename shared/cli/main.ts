@@ -10,6 +10,7 @@ import { redeliverCommand } from './redeliver.ts';
 import { replayCommand } from './replay.ts';
 import { reportCommand } from './report.ts';
 import { rollupCommand } from './rollup.ts';
+import { teamsCommand } from './teams.ts';
 
 /** Every command, in the order the usage lists them: one file each, its help beside its code. */
 const COMMANDS: readonly Command[] = [
@@ -22,6 +23,7 @@ const COMMANDS: readonly Command[] = [
   demoCommand,
   doctorCommand,
   replayCommand,
+  teamsCommand,
 ];
 
 const helpLines = (command: Command): string[] =>

@@ -33,6 +33,11 @@ export const Deploy = z.object({
   team: z.string().optional(),
   url: z.string().optional(),
   externalId: z.string().min(1),
+  /**
+   * Paths of its repository the deploy's service owns, where the source says (an HCP Terraform
+   * workspace's working directory): used when the configuration gives the service none.
+   */
+  paths: z.array(z.string()).optional(),
   /** Finished more than 10 minutes after its receipt: kept, never exported, counted nowhere. */
   futureDated: z.literal(true).optional(),
 });
@@ -52,6 +57,12 @@ export const Commit = z.object({
   isBot: z.boolean(),
   /** Parent shas, where a source gives them (backfill from the commits API; push webhooks do not). */
   parents: z.array(z.string()).optional(),
+  /**
+   * The files it added, modified or removed (the push's per-commit lists, or the commits API):
+   * which path-owned services and teams it belongs to. Absent: unknown (it then belongs to every
+   * service and team of its repository, a data-quality finding).
+   */
+  paths: z.array(z.string()).optional(),
   /** A revert (its message starts `Revert "` or says `This reverts commit`): a fix-forward's mark. */
   revert: z.literal(true).optional(),
 });

@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../config-error.ts';
 
@@ -8,8 +6,22 @@ import { ConfigError } from '../config-error.ts';
  * repositories, and the maps from each source's names to services and environments.
  * Every field has a default, so DevStats runs without a file on name-based rules alone.
  */
+/** A line of a CODEOWNERS file: its pattern, read as GitHub reads it, and its owners. */
+export interface OwnerRule {
+  repository: string;
+  pattern: string;
+  owners: string[];
+}
+
+/** A service owned by paths of a repository (a monorepo, a shared Terraform repository): globs, `**` for any depth. */
+const PathService = z.object({
+  repository: z.string().min(1),
+  paths: z.array(z.string().min(1)).min(1),
+});
+
 const Team = z.object({
-  services: z.array(z.string()).default([]),
+  /** Names, or `{ name, repository, paths }` for a service owned by paths. */
+  services: z.array(z.union([z.string(), PathService.extend({ name: z.string().min(1) }).strict()])).default([]),
   repositories: z.array(z.string()).default([]),
   members: z.array(z.string()).default([]),
   headcount: z.number().positive().optional(),
@@ -46,6 +58,24 @@ export const Settings = z
       })
       .default({ labels: ['hotfix', 'incident'], branches: ['hotfix/*'] }),
     teams: z.record(z.string(), Team).default({}),
+    /** Services owned by paths, by name (a team's `services` may also declare them inline). */
+    services: z.record(z.string(), PathService.extend({ team: z.string().optional() }).strict()).default({}),
+    /**
+     * Teams from where they are already written: a CODEOWNERS file (of `repository`; `@org/team`
+     * owners become teams, their patterns their paths) and Backstage catalog-info.yaml files or
+     * folders (`spec.owner`, `github.com/project-slug`, `backstage.io/source-location`). `teams:`
+     * entries override what these say.
+     */
+    owners: z
+      .object({
+        codeowners: z.string().min(1).optional(),
+        repository: z.string().min(1).optional(),
+        backstage: z.union([z.string().min(1), z.array(z.string().min(1))]).optional(),
+      })
+      .strict()
+      .optional(),
+    /** Environments a change is promoted through, in order, production last (`[staging, production]`). */
+    stages: z.array(z.string().min(1)).default([]),
     spinnaker: z.object({ accounts: z.record(z.string(), z.string()).default({}) }).default({ accounts: {} }),
     terraform: z
       .object({
@@ -99,8 +129,27 @@ export const Settings = z
       })
       .default({ deploys: [], defaultEnvironment: 'production', projects: [] }),
   })
-  .strict();
-export type Settings = z.infer<typeof Settings>;
+  .strict()
+  .transform((s) => {
+    // One shape for the rest of the code: a team's services by name, every path rule in `services`.
+    const services = { ...s.services };
+    const teams: Record<string, { services: string[]; repositories: string[]; members: string[]; headcount?: number }> =
+      {};
+    for (const [team, t] of Object.entries(s.teams)) {
+      teams[team] = {
+        ...t,
+        services: t.services.map((entry) => {
+          if (typeof entry === 'string') return entry;
+          services[entry.name] = { repository: entry.repository, paths: entry.paths, team };
+          return entry.name;
+        }),
+      };
+    }
+    // CODEOWNERS rules, filled in by `loadSettings` from `owners` (files are read there, not here).
+    const ownerRules: OwnerRule[] = [];
+    return { ...s, teams, services, ownerRules };
+  });
+export type Settings = z.output<typeof Settings>;
 
 /** Parses settings from a value (the parsed file); the error names the first failing field. */
 export function parseSettings(value: unknown, origin = 'configuration'): Settings {
@@ -109,26 +158,6 @@ export function parseSettings(value: unknown, origin = 'configuration'): Setting
   const issue = parsed.error.issues[0];
   const field = issue?.path.map(String).join('.') || '(root)';
   throw new ConfigError(`${origin}: ${field}: ${issue?.message ?? 'invalid'}`);
-}
-
-/** Reads `DEVSTATS_CONFIG` (JSON, or YAML by extension or content); defaults when unset. */
-export function loadSettings(path: string | undefined): Settings {
-  if (path === undefined || path === '') return parseSettings({});
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError(`DEVSTATS_CONFIG: cannot read ${path}: ${(error as Error).message}`);
-  }
-  let value: unknown;
-  try {
-    value = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
-  } catch (error) {
-    throw new ConfigError(
-      `DEVSTATS_CONFIG ${path} is not valid ${/\.ya?ml$/i.test(path) ? 'YAML' : 'JSON'}: ${(error as Error).message}`,
-    );
-  }
-  return parseSettings(value, path);
 }
 
 /**
@@ -260,6 +289,9 @@ export function teamOf(settings: Settings, service: string, repository?: string)
       for (const s of t.services) if (!owners.services.has(s)) owners.services.set(s, team);
       for (const r of t.repositories) if (!owners.repositories.has(r)) owners.repositories.set(r, team);
     }
+    // A path-owned service's team (given inline, or by CODEOWNERS), unless a team lists it.
+    for (const [name, s] of Object.entries(settings.services))
+      if (s.team !== undefined && !owners.services.has(name)) owners.services.set(name, s.team);
     ownership.set(settings, owners);
   }
   return owners.services.get(service) ?? (repository === undefined ? undefined : owners.repositories.get(repository));

@@ -1,4 +1,5 @@
 import type { Commit, Deploy, Incident, PullRequest } from '../events/model.ts';
+import { isDivided, teamsOfPaths, teamsOwningPathsIn } from '../events/ownership.ts';
 import { isBot, type Settings, teamOf } from '../events/settings.ts';
 
 /**
@@ -98,8 +99,34 @@ function deployOfTeam(settings: Settings, scope: TeamScope, deploy: Deploy): boo
   return teamOf(settings, deploy.service, deploy.repository) === scope.name;
 }
 
-function inTeamRepositories(scope: TeamScope, repository: string): boolean {
-  return scope.repositories === undefined || scope.repositories.has(repository);
+/** The teams a change of a divided repository belongs to, by its files (cached per change). */
+const pathTeamsBySettings = new WeakMap<Settings, WeakMap<object, ReadonlySet<string>>>();
+
+/**
+ * Whether a change (a commit, or a pull request by its merge commit's files) is the team's: in a
+ * repository divided by paths (DESIGN.md, "Services owned by paths"), by the files it touched,
+ * whoever lists the repository (files unknown: every team owning paths there); else by the
+ * team's repositories.
+ */
+function inTeamRepositories(
+  settings: Settings,
+  scope: TeamScope,
+  change: { repository: string; paths?: readonly string[] | undefined },
+  key: object = change,
+): boolean {
+  if (scope.repositories === undefined) return true;
+  if (!isDivided(settings, change.repository)) return scope.repositories.has(change.repository);
+  let pathTeams = pathTeamsBySettings.get(settings);
+  if (pathTeams === undefined) pathTeamsBySettings.set(settings, (pathTeams = new WeakMap()));
+  let teams = pathTeams.get(key);
+  if (teams === undefined) {
+    const teamOfService = (service: string) => teamOf(settings, service);
+    teams =
+      teamsOfPaths(settings, change.repository, change.paths, teamOfService) ??
+      teamsOwningPathsIn(settings, change.repository, teamOfService);
+    pathTeams.set(key, teams);
+  }
+  return teams.has(scope.name);
 }
 
 // ---- the definitions -------------------------------------------------------------------------
@@ -151,6 +178,8 @@ export function developersIn(
 ): Set<string> {
   const logins = loginByEmail(commits);
   const authors = new Set<string>();
+  // A pull request touched what its merge commit did.
+  const mergeCommits = new Map(commits.map((c) => [`${c.repository}@${c.sha}`, c]));
   const count = (who: string) => {
     if (scope.members !== undefined && !scope.members.has(who)) return;
     authors.add(who);
@@ -159,7 +188,7 @@ export function developersIn(
     if (
       within(c.timestamp, window) &&
       settings.defaultBranches.includes(c.branch) &&
-      inTeamRepositories(scope, c.repository) &&
+      inTeamRepositories(settings, scope, c) &&
       !commitIsBot(settings, c)
     ) {
       count(developerOf(c, logins));
@@ -168,7 +197,12 @@ export function developersIn(
   for (const pr of pullRequests) {
     if (
       within(pr.mergedAt, window) &&
-      inTeamRepositories(scope, pr.repository) &&
+      inTeamRepositories(
+        settings,
+        scope,
+        { repository: pr.repository, paths: mergeCommits.get(`${pr.repository}@${pr.mergeCommitSha}`)?.paths },
+        pr,
+      ) &&
       !(pr.isBot || isBot(settings, { login: pr.authorLogin }))
     )
       count(pr.authorLogin.toLowerCase());

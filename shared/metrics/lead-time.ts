@@ -6,6 +6,7 @@ import {
   type ShippedChange,
   shippedId,
 } from '../events/model.ts';
+import { isChangeOfDeploy } from '../events/ownership.ts';
 import type { Settings } from '../events/settings.ts';
 import { shipOrder, type EventStore } from '../store/store.ts';
 
@@ -160,6 +161,8 @@ async function resolveShipped(store: EventStore, settings: Settings, deploy: Dep
   for (const commitSha of counted) {
     const commit = commitBySha.get(commitSha);
     if (commit === undefined) continue; // a push lists it, but no commit record came with it
+    // In a repository divided by paths, only the commits that touched the service's (files unknown: kept).
+    if (!isChangeOfDeploy(settings, deploy, commit)) continue;
     resolution.shipped.push(
       shippedChange(deploy, repository, commitSha, 'push', commit.timestamp, prBySha.get(commitSha)),
     );

@@ -6,6 +6,7 @@ import { settleLeadTime, shipsChanges } from '../metrics/lead-time.ts';
 import type { Logger } from '../log.ts';
 import type { Settings } from '../events/settings.ts';
 import { normalizeForStore } from '../sources/index.ts';
+import { enrich, type Enrichers } from './enrich.ts';
 import type { EventStore, ExportLedger, PutResult } from '../store/store.ts';
 
 export type ProcessOutcome =
@@ -22,6 +23,8 @@ interface ProcessDeps {
   logger: Logger;
   /** Sends what was stored to Datadog; without one, `process` only stores. */
   exporter?: Exporter;
+  /** Lookups of what a delivery leaves out (a Terraform run's sha, a commit's files); none by default. */
+  enrichers?: Enrichers;
   now?: () => Date;
 }
 
@@ -96,6 +99,8 @@ export function createProcessor(deps: ProcessDeps): (message: BusMessage) => Pro
       if (error instanceof SyntaxError) return reject('not valid JSON');
       throw error;
     }
+
+    if (deps.enrichers !== undefined) events = await enrich(events, settings, deps.enrichers, logger);
 
     const results: Array<{ id: string; kind: string; result: PutResult }> = [];
     const waits = new Map<string, Set<string>>();

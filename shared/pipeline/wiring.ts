@@ -6,7 +6,8 @@ import { PubSubBus } from '../bus/pubsub.ts';
 import { type Config, loadConfig } from './config.ts';
 import { ConfigError } from '../config-error.ts';
 import { createLogger, type Logger } from '../log.ts';
-import { loadSettings, type Settings } from '../events/settings.ts';
+import { type Settings } from '../events/settings.ts';
+import { loadSettings } from '../events/settings-file.ts';
 import { openStore } from '../store/open.ts';
 import type { Store } from '../store/store.ts';
 import { Exporter } from '../export/exporter.ts';
@@ -63,8 +64,9 @@ function createRuntime(env: Record<string, string | undefined>, logger: Logger =
     (backend ??= lazyStore().then((s) => ({ store: s, ...exporterFor(s, config, settings, logger) })));
   // `process` and `rollup` are imported on first use: ingest's cold start never loads them.
   const lazyProcessor = () =>
-    (processor ??= Promise.all([lazyBackend(), import('./process.ts')]).then(
-      ([{ store, exporter }, { createProcessor }]) => createProcessor({ store, exporter, settings, logger }),
+    (processor ??= Promise.all([lazyBackend(), import('./process.ts'), import('./enrich.ts')]).then(
+      ([{ store, exporter }, { createProcessor }, { enrichersFor }]) =>
+        createProcessor({ store, exporter, settings, logger, enrichers: enrichersFor(config) }),
     ));
   const { token, apiUrl, hooks } = config.github;
   const redeliverGithub =

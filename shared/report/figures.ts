@@ -17,6 +17,7 @@ import { changeFailureRate, failedDeploymentRecoveryTimes, incidentTimesToRestor
 import { periodFigures } from '../metrics/period.ts';
 import { reworkIn, type ReworkRule } from '../metrics/rework.ts';
 import { type Tiers, tiersOf } from '../metrics/tiers.ts';
+import { isDivided } from '../events/ownership.ts';
 import { isBot, type Settings, teamOf } from '../events/settings.ts';
 import type { EventStore } from '../store/store.ts';
 
@@ -98,6 +99,8 @@ interface DataQuality {
   silentSources: Array<{ source: string; lastSeen: string }>;
   /** Incidents whose start no update gave (a monitor's recovery alone): counted, with no time to restore. */
   incidentsWithoutStart: string[];
+  /** Commits of repositories divided by paths whose files are unknown: counted for every service and team there. */
+  commitsWithUnknownFiles: string[];
   botAuthorsExcluded: string[];
   daysWithoutData: number;
 }
@@ -140,6 +143,10 @@ export function findingsOf(q: DataQuality): Finding[] {
       q.silentSources.map((s) => `${s.source} (last ${s.lastSeen})`),
     ),
     list('incidents with no known start (no time to restore)', q.incidentsWithoutStart),
+    list(
+      'commits of a repository divided by paths whose files are unknown (counted for all its services)',
+      q.commitsWithUnknownFiles,
+    ),
   ].filter((f) => f.count > 0);
 }
 
@@ -371,7 +378,8 @@ function dataQuality(
                 .filter(
                   (c) =>
                     settings.defaultBranches.includes(c.branch) &&
-                    !Object.values(settings.teams).some((t) => t.repositories.includes(c.repository)),
+                    !Object.values(settings.teams).some((t) => t.repositories.includes(c.repository)) &&
+                    !isDivided(settings, c.repository),
                 )
                 .map((c) => c.repository),
             ),
@@ -383,6 +391,10 @@ function dataQuality(
     incidentsWithoutStart: data.incidents
       .filter((i) => i.startUnknown === true && i.withdrawn !== true && within(i.startedAt, window))
       .map((i) => i.id)
+      .sort(),
+    commitsWithUnknownFiles: commits
+      .filter((c) => c.paths === undefined && isDivided(settings, c.repository))
+      .map((c) => c.id)
       .sort(),
     botAuthorsExcluded: [...bots].sort(),
     daysWithoutData: daysIn(period) - busyDays.size,

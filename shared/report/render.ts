@@ -98,6 +98,7 @@ function qualityLines(report: Report): string[] {
     `Repositories whose commits map to no team: ${q.repositoriesWithoutTeam.join(', ') || 'none'}.`,
     `Sources silent longer than sourceSilenceHours: ${q.silentSources.map((s) => `${s.source} (last ${s.lastSeen})`).join(', ') || 'none'}.`,
     `Incidents with no known start (no time to restore): ${q.incidentsWithoutStart.join(', ') || 'none'}.`,
+    `Commits of repositories divided by paths whose files are unknown (counted for all their services): ${String(q.commitsWithUnknownFiles.length)}${q.commitsWithUnknownFiles.length > 0 ? ` (${q.commitsWithUnknownFiles.slice(0, 3).join(', ')}${q.commitsWithUnknownFiles.length > 3 ? ', …' : ''})` : ''}.`,
     `Authors excluded as bots: ${q.botAuthorsExcluded.join(', ') || 'none'}.`,
     `Days with no deploy and no commit: ${q.daysWithoutData}.`,
   ];

@@ -124,6 +124,9 @@ const PushEvent = z.object({
       id: z.string(),
       timestamp: z.string(),
       message: z.string().nullish(),
+      added: z.array(z.string()).nullish(),
+      modified: z.array(z.string()).nullish(),
+      removed: z.array(z.string()).nullish(),
       author: z.object({ name: z.string(), email: z.string().nullish(), username: z.string().nullish() }),
     }),
   ),
@@ -182,6 +185,20 @@ function serviceFromPayload(payload: unknown): string | undefined {
   return undefined;
 }
 
+/** GitHub's commits API lists at most 3000 files of a commit: more are as good as unknown. */
+const MAX_PATHS = 3000;
+
+/** A push's per-commit file lists as the commit's paths; none given: unknown (no `paths`). */
+function pathsOf(c: {
+  added?: string[] | null | undefined;
+  modified?: string[] | null | undefined;
+  removed?: string[] | null | undefined;
+}): { paths?: string[] } {
+  if (c.added == null && c.modified == null && c.removed == null) return {};
+  const paths = [...new Set([...(c.added ?? []), ...(c.modified ?? []), ...(c.removed ?? [])])].sort();
+  return paths.length > MAX_PATHS ? {} : { paths };
+}
+
 /**
  * A revert as git and GitHub write one: `git revert` and GitHub's revert button both title it
  * `Revert "<subject>"` and say `This reverts commit <sha>.` in the body.
@@ -234,6 +251,7 @@ export const normalizeGithub: Normalizer = (body, eventType, { settings, receive
           email: c.author.email ?? undefined,
         }),
         ...(isRevertMessage(c.message) ? { revert: true as const } : {}),
+        ...pathsOf(c),
       }));
       const record: Push = {
         kind: 'push',

@@ -292,6 +292,9 @@ export function mergeCommit(
   if (stored.parents === undefined && incoming.parents !== undefined) merged.parents = incoming.parents;
   if (stored.authorEmail === undefined && incoming.authorEmail !== undefined) merged.authorEmail = incoming.authorEmail;
   if (stored.authorLogin === undefined && incoming.authorLogin !== undefined) merged.authorLogin = incoming.authorLogin;
+  // Files once known stay known (the commits API lists none; a push or a lookup does).
+  if (stored.paths === undefined && incoming.paths !== undefined) merged.paths = incoming.paths;
+  if (stored.revert === undefined && incoming.revert !== undefined) merged.revert = incoming.revert;
   return JSON.stringify(merged) === JSON.stringify(stored) ? undefined : merged;
 }
 

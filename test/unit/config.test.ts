@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { loadConfig } from '../../shared/pipeline/config.ts';
 import { ConfigError } from '../../shared/config-error.ts';
-import { canonicalEnvironment, loadSettings, parseSettings } from '../../shared/events/settings.ts';
+import { canonicalEnvironment, parseSettings } from '../../shared/events/settings.ts';
+import { loadSettings } from '../../shared/events/settings-file.ts';
 
 describe('environment', () => {
   const cases: Array<[string, Record<string, string>, { bus: string; store: string }]> = [

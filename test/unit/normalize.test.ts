@@ -46,6 +46,8 @@ describe('GitHub', () => {
         authorEmail: '21031067+Codertocat@users.noreply.github.com',
         timestamp: '2019-05-15T15:19:25.000Z',
         isBot: false,
+        // The files it added, modified or removed: which path-owned services it belongs to.
+        paths: ['README.md'],
       },
       {
         kind: 'push',

@@ -180,6 +180,7 @@ describe('devstats report: golden figures', () => {
       repositoriesWithoutTeam: [],
       silentSources: [],
       incidentsWithoutStart: [],
+      commitsWithUnknownFiles: [],
       botAuthorsExcluded: ['dependabot[bot]', 'release-robot'],
       // Days with a deploy (Jul 10, Aug 5, Aug 6, Sep 1, 20, 21) or a commit (Sep 10, 12, 15, 16): 10 of 92.
       daysWithoutData: 92 - 10,
