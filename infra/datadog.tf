@@ -30,6 +30,7 @@ locals {
     "devstats.deploy.duration"                 = ["service", "env", "team", "status"]
     "devstats.time_to_restore"                 = ["service", "env", "team"]
     "devstats.failed_deployment_recovery_time" = ["service", "team"]
+    "devstats.promotion_time"                  = ["service", "team", "from", "to"]
     "devstats.pipeline.lag"                    = ["source"]
   }
 }

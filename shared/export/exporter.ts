@@ -21,6 +21,7 @@ import {
   versionOf,
 } from './mapping.ts';
 import { METRIC } from './metric-names.ts';
+import { earlierStages, promotionTimes, stageArrivals } from '../metrics/promotion.ts';
 import { exportRestore, RestoreItem, restoreItem } from './restores.ts';
 
 /**
@@ -124,6 +125,20 @@ async function exportDeploy(
           tags: [...tags, `status:${deploy.status}`],
         });
       }
+      if (production && accepted(finished, now)) {
+        for (const p of await promotionsOf(deps, deploy))
+          distributions.push({
+            metric: METRIC.promotionTime,
+            timestamp: finished,
+            values: [p.seconds],
+            tags: [
+              `service:${deploy.service}`,
+              `team:${deploy.team ?? 'none'}`,
+              `from:${p.from}`,
+              `to:${envTag(settings, deploy.environment)}`,
+            ],
+          });
+      }
       if (receivedAt !== undefined) {
         distributions.push({
           metric: METRIC.pipelineLag,
@@ -162,17 +177,72 @@ async function exportDeploy(
   return items;
 }
 
+/** How far back a stage deploy is looked for: a change staged a month before production is rare. */
+const STAGE_LOOKBACK_MS = 30 * 86_400_000;
+
+/** The deploys of a service to its earlier stages (and its own environment) around a production deploy. */
+async function stageDeploys(deps: ExportDeps, service: string, environment: string, from: string, to: string) {
+  const stages = [...earlierStages(deps.settings, environment), environment];
+  const end = new Date(Date.parse(to) + 1).toISOString();
+  return (
+    await Promise.all(stages.map((e) => deps.store.deploysBetween(from, end, { service, environment: e })))
+  ).flat();
+}
+
+/** A production deploy's promotion times, when stages are configured. */
+async function promotionsOf(deps: ExportDeps, deploy: Deploy): Promise<Array<{ from: string; seconds: number }>> {
+  if (earlierStages(deps.settings, deploy.environment).length === 0 || deploy.commitSha === undefined) return [];
+  const from = new Date(Date.parse(deploy.finishedAt) - STAGE_LOOKBACK_MS).toISOString();
+  return promotionTimes(
+    deps.settings,
+    deploy,
+    await stageDeploys(deps, deploy.service, deploy.environment, from, deploy.finishedAt),
+  );
+}
+
+/** Each shipped change's lead time to every earlier stage it reached (`devstats.lead_time {env:<stage>}`). */
+async function stageLeadTimes(
+  deps: ExportDeps,
+  shipped: readonly ShippedChange[],
+): Promise<Map<string, Array<{ stage: string; leadTimeSeconds: number }>>> {
+  const out = new Map<string, Array<{ stage: string; leadTimeSeconds: number }>>();
+  const byDeploy = new Map<string, ShippedChange[]>();
+  for (const s of shipped) {
+    if (earlierStages(deps.settings, s.environment).length === 0) continue;
+    byDeploy.set(s.deployId, [...(byDeploy.get(s.deployId) ?? []), s]);
+  }
+  for (const [deployId, changes] of byDeploy) {
+    const [production, together] = await Promise.all([deps.store.deploy(deployId), deps.store.shippedBy(deployId)]);
+    const first = changes.map((c) => c.committedAt).sort()[0] ?? changes[0]?.deployedAt ?? '';
+    const last = changes[0]?.deployedAt ?? first;
+    const service = changes[0]?.service ?? '';
+    const deploys = await stageDeploys(deps, service, changes[0]?.environment ?? '', first, last);
+    for (const change of changes)
+      out.set(change.id, stageArrivals(deps.settings, change, production?.commitSha, together, deploys));
+  }
+  return out;
+}
+
 /** Lead time and pull request times, once per shipped change, then marked sent. */
 async function exportShipped(deps: ExportDeps, shipped: ShippedChange[]): Promise<void> {
   if (shipped.length === 0) return;
   const now = deps.now();
   const points: DistributionPoint[] = [];
+  const stages = await stageLeadTimes(deps, shipped);
   for (const change of shipped) {
     const timestamp = epochSeconds(change.deployedAt);
     if (!accepted(timestamp, now)) continue; // kept in the store, for reports
     const team = teamOf(deps.settings, change.service, change.repository) ?? 'none';
     const tags = [`service:${change.service}`, `env:${envTag(deps.settings, change.environment)}`, `team:${team}`];
     points.push({ metric: METRIC.leadTime, timestamp, values: [change.leadTimeSeconds], tags });
+    // Its lead time to each earlier stage it reached: the same metric, that stage's env.
+    for (const arrival of stages.get(change.id) ?? [])
+      points.push({
+        metric: METRIC.leadTime,
+        timestamp,
+        values: [arrival.leadTimeSeconds],
+        tags: [`service:${change.service}`, `env:${envTag(deps.settings, arrival.stage)}`, `team:${team}`],
+      });
     if (change.pullRequest !== undefined) {
       points.push({ metric: METRIC.prReviewTime, timestamp, values: [change.pullRequest.reviewSeconds], tags });
       points.push({

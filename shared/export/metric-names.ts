@@ -12,6 +12,8 @@ export const METRIC = {
   /** DORA's failed deployment recovery time: a failed or rolled-back deploy to its restore ({service, team}). */
   failedDeploymentRecoveryTime: 'devstats.failed_deployment_recovery_time',
   reworkRate: 'devstats.rework_rate',
+  /** A production deploy's finish − its sha's first deploy to an earlier stage ({service, team, from, to}). */
+  promotionTime: 'devstats.promotion_time',
   pipelineLag: 'devstats.pipeline.lag',
   /** Seconds since each source's last processed delivery (gauge, `source:<name>`), at every rollup. */
   sourceSilence: 'devstats.source.silence',
@@ -25,5 +27,6 @@ export const DISTRIBUTIONS: readonly string[] = [
   METRIC.deployDuration,
   METRIC.timeToRestore,
   METRIC.failedDeploymentRecoveryTime,
+  METRIC.promotionTime,
   METRIC.pipelineLag,
 ];

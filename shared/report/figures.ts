@@ -15,6 +15,7 @@ import {
 } from '../metrics/definitions.ts';
 import { changeFailureRate, failedDeploymentRecoveryTimes, incidentTimesToRestore } from '../metrics/failures.ts';
 import { periodFigures } from '../metrics/period.ts';
+import { promotionTimes, stageArrivals } from '../metrics/promotion.ts';
 import { reworkIn, type ReworkRule } from '../metrics/rework.ts';
 import { type Tiers, tiersOf } from '../metrics/tiers.ts';
 import { isDivided } from '../events/ownership.ts';
@@ -60,6 +61,20 @@ export interface Headline {
   rework: Array<{ deploy: string; service: string; finishedAt: string; rule: ReworkRule; detail: string }>;
   /** DORA's performance level per metric (metrics/tiers.ts: the 2024 report's table). */
   tiers: Tiers;
+  /**
+   * Where the time goes, with `stages` configured: commit → merged → first stage → production
+   * (p50 of each step over the changes shipped in the period; null without stages or data).
+   */
+  promotion: {
+    commitToMergedP50: number | null;
+    mergedToFirstStageP50: number | null;
+    firstStageToProductionP50: number | null;
+    leadTimeToFirstStageP50: number | null;
+    /** Production deploys' promotion time from the first stage (their sha's first stage deploy). */
+    promotionTimeP50: number | null;
+    /** Successful production deploys of a sha no earlier stage saw (a hotfix straight to production). */
+    straightToProduction: number;
+  };
 }
 
 export interface WeekPoint {
@@ -156,6 +171,8 @@ export interface Report {
   /** For a period in progress compared with a longer one: that whole period, shown beside it. */
   comparisonWhole?: Period;
   timezone: string;
+  /** The configured stages (`stages:`): where the time goes is shown when there are any. */
+  stages: string[];
   generatedAt: string;
   teams: TeamReport[];
   movers: { byDeploys: ServiceMove[]; byLeadTime: ServiceMove[] };
@@ -204,6 +221,19 @@ interface Data {
   incidents: Incident[];
 }
 
+/** A team's changes shipped in a window. */
+function leadChangesIn(
+  settings: Settings,
+  scope: TeamScope,
+  shipped: readonly ShippedChange[],
+  window: { from: string; to: string },
+): ShippedChange[] {
+  return shipped.filter(
+    (s) =>
+      within(s.deployedAt, window) && (scope.name === ALL || teamOf(settings, s.service, s.repository) === scope.name),
+  );
+}
+
 /** Lead times (seconds) of a team's changes shipped in a window. */
 function leadTimesIn(
   settings: Settings,
@@ -211,13 +241,7 @@ function leadTimesIn(
   shipped: readonly ShippedChange[],
   window: { from: string; to: string },
 ): number[] {
-  return shipped
-    .filter(
-      (s) =>
-        within(s.deployedAt, window) &&
-        (scope.name === ALL || teamOf(settings, s.service, s.repository) === scope.name),
-    )
-    .map((s) => s.leadTimeSeconds);
+  return leadChangesIn(settings, scope, shipped, window).map((s) => s.leadTimeSeconds);
 }
 
 function headline(settings: Settings, scope: TeamScope, period: Period, data: Data): Headline {
@@ -229,6 +253,7 @@ function headline(settings: Settings, scope: TeamScope, period: Period, data: Da
   );
   const linked = incidents.filter((i) => i.deploy !== undefined).length;
   const rework = reworkIn(settings, scope, window, data);
+  const promotion = promotionFigures(settings, scope, window, data);
   const leadTimeP50 = percentile(leadTimes, 50) ?? null;
   const changeFailure =
     changeFailureRate(settings, scope, period.to, data.history, figures.days, data.incidents)?.rate ?? null;
@@ -258,6 +283,7 @@ function headline(settings: Settings, scope: TeamScope, period: Period, data: Da
       rule: r.rule,
       detail: r.detail,
     })),
+    promotion,
     tiers: tiersOf({
       deploymentFrequency: figures.deploymentFrequency,
       deployments: figures.deployments,
@@ -265,6 +291,69 @@ function headline(settings: Settings, scope: TeamScope, period: Period, data: Da
       changeFailureRate: changeFailure,
       failedDeploymentRecoveryTimeP50: recoveryP50,
     }),
+  };
+}
+
+const NO_PROMOTION: Headline['promotion'] = {
+  commitToMergedP50: null,
+  mergedToFirstStageP50: null,
+  firstStageToProductionP50: null,
+  leadTimeToFirstStageP50: null,
+  promotionTimeP50: null,
+  straightToProduction: 0,
+};
+
+function promotionFigures(
+  settings: Settings,
+  scope: TeamScope,
+  window: { from: string; to: string },
+  data: Data,
+): Headline['promotion'] {
+  if (settings.stages.length === 0) return NO_PROMOTION;
+  const p50 = (values: number[]) => percentile(values, 50) ?? null;
+  const deploys = new Map(data.history.map((d) => [d.id, d]));
+  const together = new Map<string, ShippedChange[]>();
+  for (const s of data.shipped) together.set(s.deployId, [...(together.get(s.deployId) ?? []), s]);
+  const steps = { merged: [] as number[], staged: [] as number[], promoted: [] as number[], lead: [] as number[] };
+  const span = (from: string, to: string) => Math.max(0, (Date.parse(to) - Date.parse(from)) / 1000);
+  for (const change of leadChangesIn(settings, scope, data.shipped, window)) {
+    const arrival = stageArrivals(
+      settings,
+      change,
+      deploys.get(change.deployId)?.commitSha,
+      together.get(change.deployId) ?? [],
+      data.history,
+    )[0];
+    const merged = change.pullRequest?.mergedAt;
+    if (merged !== undefined) steps.merged.push(span(change.committedAt, merged));
+    if (arrival === undefined) continue;
+    if (merged !== undefined) steps.staged.push(span(merged, arrival.at));
+    steps.promoted.push(span(arrival.at, change.deployedAt));
+    steps.lead.push(arrival.leadTimeSeconds);
+  }
+  const promotions: number[] = [];
+  let straight = 0;
+  for (const d of data.history) {
+    if (d.status !== 'success' || !isProductionDeployment(settings, d) || !within(d.finishedAt, window)) continue;
+    if (scope.name !== ALL && teamOf(settings, d.service, d.repository) !== scope.name) continue;
+    const times = promotionTimes(settings, d, data.history);
+    const first = times[0];
+    if (first !== undefined) promotions.push(first.seconds);
+    else if (
+      d.commitSha !== undefined &&
+      !data.history.some(
+        (e) => e.id !== d.id && e.service === d.service && e.commitSha === d.commitSha && e.finishedAt < d.finishedAt,
+      )
+    )
+      straight++;
+  }
+  return {
+    commitToMergedP50: p50(steps.merged),
+    mergedToFirstStageP50: p50(steps.staged),
+    firstStageToProductionP50: p50(steps.promoted),
+    leadTimeToFirstStageP50: p50(steps.lead),
+    promotionTimeP50: p50(promotions),
+    straightToProduction: straight,
   };
 }
 
@@ -466,6 +555,7 @@ export async function buildReport(
     comparison,
     ...(comparisonWhole === undefined ? {} : { comparisonWhole }),
     timezone: tz,
+    stages: settings.stages,
     generatedAt: (options.now ?? new Date()).toISOString(),
     teams: scopes.map((scope) => ({
       team: scope.name,

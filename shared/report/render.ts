@@ -15,6 +15,38 @@ const percent = (n: number) => `${(n * 100).toFixed(1)} %`;
 
 const LEAD_TIME_P50: Row = { label: 'Lead time p50', value: (h) => h.leadTimeP50, format: hours, better: 'down' };
 
+/** Where the time goes (`stages` configured): shown only then. */
+const PROMOTION_ROWS: Row[] = [
+  { label: 'Commit → merged p50', value: (h) => h.promotion.commitToMergedP50, format: hours, better: 'down' },
+  { label: 'Merged → first stage p50', value: (h) => h.promotion.mergedToFirstStageP50, format: hours, better: 'down' },
+  {
+    label: 'First stage → production p50',
+    value: (h) => h.promotion.firstStageToProductionP50,
+    format: hours,
+    better: 'down',
+  },
+  {
+    label: 'Lead time to the first stage p50',
+    value: (h) => h.promotion.leadTimeToFirstStageP50,
+    format: hours,
+    better: 'down',
+  },
+  {
+    label: 'Promotion time p50 (first stage → production, per deploy)',
+    value: (h) => h.promotion.promotionTimeP50,
+    format: hours,
+    better: 'down',
+  },
+  {
+    label: 'Deploys straight to production (no stage saw the sha)',
+    value: (h) => h.promotion.straightToProduction,
+    format: (n) => n.toFixed(0),
+    better: 'down',
+  },
+];
+
+const rowsOf = (report: Report): Row[] => (report.stages.length > 0 ? [...ROWS, ...PROMOTION_ROWS] : ROWS);
+
 const ROWS: Row[] = [
   { label: 'Deploys per developer per day', value: (h) => h.deploysPerDeveloperPerDay, format: fixed(3), better: 'up' },
   { label: 'Deployments (production)', value: (h) => h.deployments, format: fixed(0), better: 'up' },
@@ -62,9 +94,9 @@ function change(current: number | null, previous: number | null, row: Row): stri
 
 const show = (value: number | null, row: Row) => (value === null ? '–' : row.format(value));
 
-function headlineRows(team: TeamReport): string[][] {
+function headlineRows(report: Report, team: TeamReport): string[][] {
   const whole = team.comparisonWhole;
-  return ROWS.map((row) => [
+  return rowsOf(report).map((row) => [
     row.label,
     show(row.value(team.current), row),
     show(row.value(team.comparison), row),
@@ -191,7 +223,7 @@ export function renderCsv(report: Report): string {
     ];
     for (const [period, headline] of periods) {
       if (headline === undefined) continue;
-      for (const row of ROWS) {
+      for (const row of rowsOf(report)) {
         const value = row.value(headline);
         lines.push([
           team.team,
@@ -231,7 +263,7 @@ export function renderMarkdown(report: Report): string {
   ];
   for (const team of report.teams) {
     out.push(`## ${team.team === 'all' ? 'Organisation (all teams)' : `Team ${team.team}`}`, '');
-    out.push(mdTable(headlineHeader(report), headlineRows(team)), '');
+    out.push(mdTable(headlineHeader(report), headlineRows(report, team)), '');
     out.push(`DORA performance levels (${TIER_SOURCE}):`, '', mdTable(TIER_HEADER(report), tierRows(team)), '');
     if (team.current.rework.length > 0)
       out.push('Unplanned deployments (rework), and why:', '', mdTable(REWORK_HEADER, reworkRows(team)), '');
@@ -345,7 +377,7 @@ details { margin: 0 0 4mm; } summary { cursor: pointer; color: #555; }
 export function teamSection(report: Report, team: TeamReport): string {
   const name = team.team === 'all' ? 'Organisation (all teams)' : `Team ${team.team}`;
   return `<section class="team"><h2>${esc(name)}</h2>
-${htmlTable(`${name}: ${report.period.label} against ${report.comparison.label}`, headlineHeader(report), headlineRows(team))}
+${htmlTable(`${name}: ${report.period.label} against ${report.comparison.label}`, headlineHeader(report), headlineRows(report, team))}
 <div class="charts">
 ${chart(`${name}: deploys per developer per day (7 days), weekly`, team.weekly, (p) => p.deploysPerDeveloperPerDay, fixed(2), report.annotations, report.period)}
 ${chart(`${name}: lead time p50, weekly`, team.weekly, (p) => p.leadTimeP50, hours, report.annotations, report.period)}

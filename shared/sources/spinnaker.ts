@@ -95,6 +95,21 @@ const Execution = z.object({
       hash: z.string().nullish(),
       project: z.string().nullish(),
       slug: z.string().nullish(),
+      /** A Jenkins (or other CI) trigger's build: `scm[]` with the built sha. */
+      buildInfo: z
+        .object({
+          scm: z.array(z.object({ sha1: z.string().nullish(), remoteUrl: z.string().nullish() }).loose()).nullish(),
+        })
+        .loose()
+        .nullish(),
+      /** The artifacts the trigger brought: a git artifact's `version` is its sha. */
+      artifacts: z
+        .array(
+          z
+            .object({ type: z.string().nullish(), reference: z.string().nullish(), version: z.string().nullish() })
+            .loose(),
+        )
+        .nullish(),
     })
     .default({}),
   stages: z.array(Stage).default([]),
@@ -161,6 +176,36 @@ const STAGE_STATUS: Record<string, DeployStatus> = {
   CANCELED: 'cancelled',
 };
 
+const SHA = /^[0-9a-f]{40}$/;
+/** `owner/name` out of a GitHub URL: a clone URL, a web URL, or an API `repos/<owner>/<name>/…` one. */
+const repositoryIn = (url: string | null | undefined): string | undefined =>
+  url == null ? undefined : /github\.com[/:](?:repos\/)?([^/]+\/[^/.]+?)(?:\.git)?(?:\/|$)/.exec(url)?.[1];
+
+/**
+ * The commit a pipeline deployed, where its trigger says: a git trigger's hash (repository from its
+ * project and slug); else the build a CI trigger (Jenkins, Travis, Concourse) ran, `buildInfo.scm[0]`;
+ * else a git artifact the trigger brought (`github/file`, `git/repo`…) whose version is a sha.
+ */
+function originOf(trigger: Execution['trigger']): { sha?: string; repository?: string } {
+  if (trigger.type === 'git' && trigger.hash) {
+    const repository = trigger.project && trigger.slug ? `${trigger.project}/${trigger.slug}` : undefined;
+    return { sha: trigger.hash, ...(repository ? { repository } : {}) };
+  }
+  const scm = trigger.buildInfo?.scm?.find((s) => s.sha1 != null && SHA.test(s.sha1));
+  if (scm?.sha1 != null) {
+    const repository = repositoryIn(scm.remoteUrl);
+    return { sha: scm.sha1, ...(repository ? { repository } : {}) };
+  }
+  const artifact = trigger.artifacts?.find(
+    (a) => a.version != null && SHA.test(a.version) && /^(git|github|gitlab|bitbucket)\//.test(a.type ?? ''),
+  );
+  if (artifact?.version != null) {
+    const repository = repositoryIn(artifact.reference);
+    return { sha: artifact.version, ...(repository ? { repository } : {}) };
+  }
+  return {};
+}
+
 export const normalizeSpinnaker: Normalizer = (body, _eventType, { settings, receivedAt }) => {
   const event = parseOrThrow(EchoEvent, unwrapEchoEvent(body));
   if (!PIPELINE_END_EVENTS.has(event.details.type)) return [];
@@ -169,16 +214,16 @@ export const normalizeSpinnaker: Normalizer = (body, _eventType, { settings, rec
   const cancelled = execution.status === 'CANCELED' || execution.canceled === true;
   const status: DeployStatus = cancelled ? 'cancelled' : execution.status === 'SUCCEEDED' ? 'success' : 'failure';
   const trigger = execution.trigger;
-  const gitTrigger = trigger.type === 'git' && trigger.hash;
+  const origin = originOf(trigger);
   const actor = (cancelled ? (execution.canceledBy ?? trigger.user) : trigger.user) ?? null;
   const finishedAt = execution.endTime ?? event.details.created;
-  const repository = gitTrigger && trigger.project && trigger.slug ? `${trigger.project}/${trigger.slug}` : undefined;
+  const repository = origin.repository;
   const team = teamOf(settings, execution.application, repository);
   const base = {
     kind: 'deploy' as const,
     source: 'spinnaker' as const,
     service: execution.application,
-    ...(gitTrigger ? { commitSha: trigger.hash ?? undefined } : {}),
+    ...(origin.sha !== undefined ? { commitSha: origin.sha } : {}),
     ...(repository ? { repository } : {}),
     actor: actor === 'anonymous' ? null : actor,
     ...(team ? { team } : {}),

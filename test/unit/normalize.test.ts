@@ -216,6 +216,42 @@ describe('Spinnaker', () => {
     const [deploy] = run(normalizeSpinnaker, e);
     assert.equal(deploy?.kind === 'deploy' && deploy.environment, 'staging');
   });
+  test('the sha from a Jenkins trigger’s buildInfo.scm, else from a git artifact the trigger brought (issue 28)', () => {
+    const sha = 'a'.repeat(40);
+    const withTrigger = (trigger: Record<string, unknown>) => {
+      const e = spinnakerPipelineEvent();
+      (e.content as { execution: Record<string, unknown> }).execution.trigger = trigger;
+      const [deploy] = run(normalizeSpinnaker, e);
+      return deploy?.kind === 'deploy' ? [deploy.commitSha, deploy.repository] : [];
+    };
+    assert.deepEqual(
+      withTrigger({
+        type: 'jenkins',
+        user: 'anonymous',
+        buildInfo: {
+          number: 42,
+          scm: [{ name: 'origin/main', branch: 'main', sha1: sha, remoteUrl: 'git@github.com:acme/checkout.git' }],
+        },
+      }),
+      [sha, 'acme/checkout'],
+    );
+    assert.deepEqual(
+      withTrigger({
+        type: 'docker',
+        user: 'anonymous',
+        artifacts: [
+          { type: 'docker/image', reference: 'gcr.io/acme/checkout:1.4.2', version: '1.4.2' },
+          {
+            type: 'github/file',
+            reference: 'https://api.github.com/repos/acme/checkout/contents/k8s/deploy.yaml',
+            version: sha,
+          },
+        ],
+      }),
+      [sha, 'acme/checkout'],
+    );
+    assert.deepEqual(withTrigger({ type: 'manual', user: 'anonymous' }), [undefined, undefined]);
+  });
 });
 
 describe('Terraform', () => {

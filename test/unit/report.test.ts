@@ -28,6 +28,15 @@ async function gaugesOn(store: SqliteStore, day: string): Promise<RecordingSink[
   return recording.series_;
 }
 
+const NO_STAGES = {
+  commitToMergedP50: null,
+  mergedToFirstStageP50: null,
+  firstStageToProductionP50: null,
+  leadTimeToFirstStageP50: null,
+  promotionTimeP50: null,
+  straightToProduction: 0,
+};
+
 describe('devstats report: golden figures', () => {
   const store = new SqliteStore(':memory:');
   let report: Report;
@@ -70,6 +79,8 @@ describe('devstats report: golden figures', () => {
       failedDeploymentRecoveryTimeP50: 7200,
       incidentTimeToRestoreP50: null,
       incidents: { total: 0, linked: 0, unlinked: 0 },
+      // No stages configured: nothing to say of promotion.
+      promotion: NO_STAGES,
       // The rollback to a2 (Sep 21) is the one unplanned deployment of five.
       deploymentReworkRate: 1 / 5,
       rework: [
@@ -108,6 +119,7 @@ describe('devstats report: golden figures', () => {
       failedDeploymentRecoveryTimeP50: null,
       incidentTimeToRestoreP50: null,
       incidents: { total: 0, linked: 0, unlinked: 0 },
+      promotion: NO_STAGES,
       deploymentReworkRate: 0,
       rework: [],
       // One deploy in 91 days is less than monthly (low); 4 h lead time (elite); 0 % nearest elite's 5 %.
@@ -131,6 +143,7 @@ describe('devstats report: golden figures', () => {
       failedDeploymentRecoveryTimeP50: null,
       incidentTimeToRestoreP50: null,
       incidents: { total: 0, linked: 0, unlinked: 0 },
+      promotion: NO_STAGES,
       deploymentReworkRate: 0,
       rework: [],
       tiers: { deploymentFrequency: 'low', leadTime: 'elite', changeFailureRate: 'elite' },
