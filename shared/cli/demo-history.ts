@@ -24,14 +24,18 @@ bots: [release-robot]
 productionEnvironments: [production]
 teams:
   payments:
-    services: [billing, checkout]
+    services:
+      - billing
+      - checkout
+      # Its Terraform lives in the shared acme/infra repository, beside the platform team's.
+      - { name: billing-infra, repository: acme/infra, paths: ["terraform/billing/**", "modules/**"] }
     repositories: [acme/billing, acme/checkout]
   search:
     services: [search]
     repositories: [acme/search]
   platform:
-    services: [network]
-    repositories: [acme/network]
+    services:
+      - { name: network, repository: acme/infra, paths: ["terraform/network/**", "modules/**"] }
 `;
 
 interface DemoDelivery {
@@ -46,6 +50,12 @@ interface Service {
   name: string;
   repository: string;
   via: 'ci' | 'github' | 'terraform';
+  /**
+   * A repository of several services, one folder each (a Terraform monorepo, one HCP Terraform
+   * workspace per folder): each merge changes one folder (now and then a shared module, so both),
+   * and a workspace applies when its folder changed.
+   */
+  parts?: Array<{ service: string; folder: string; developers: string[] }>;
   developers: string[];
   /** Deploys to production on a working day, at the start and at the end of the history. */
   deploysPerDay: [number, number];
@@ -83,11 +93,15 @@ const SERVICES: Service[] = [
     environments: ['staging', 'pre-prod', 'production'],
   },
   {
-    name: 'network',
-    repository: 'acme/network',
+    name: 'infra',
+    repository: 'acme/infra',
     via: 'terraform',
-    developers: ['grace'],
-    deploysPerDay: [0.4, 0.6],
+    developers: ['grace', 'dave'],
+    parts: [
+      { service: 'network', folder: 'terraform/network', developers: ['grace'] },
+      { service: 'billing-infra', folder: 'terraform/billing', developers: ['dave'] },
+    ],
+    deploysPerDay: [0.6, 0.9],
     hoursToMerge: [24, 24],
     environments: ['production'],
   },
@@ -132,7 +146,15 @@ export function demoSecrets(): DemoSecrets {
  * The history's deliveries, oldest first, from the first day of the previous quarter to `now`.
  * `from` (a day) shortens it, for tests.
  */
-export function demoHistory(now: Date, secrets: DemoSecrets, options: { from?: string } = {}): DemoDelivery[] {
+export function demoHistory(
+  now: Date,
+  secrets: DemoSecrets,
+  options: {
+    from?: string;
+    /** Filled with each HCP Terraform run's VCS origin, as the runs API tells it (`process` looks it up). */
+    terraformRuns?: Map<string, { commitSha: string; repository: string; workingDirectory: string }>;
+  } = {},
+): DemoDelivery[] {
   const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
   const quarterStart = Date.UTC(now.getUTCFullYear(), Math.floor(now.getUTCMonth() / 3) * 3, 1);
   const previousQuarter = new Date(quarterStart);
@@ -180,9 +202,10 @@ export function demoHistory(now: Date, secrets: DemoSecrets, options: { from?: s
     commit: string,
     finishedAt: number,
     status: 'success' | 'failure',
+    part?: { service: string; folder: string; developers: string[] },
   ) => {
     const startedAt = finishedAt - (4 + rand() * 8) * 60_000;
-    const actor = pick(service.developers);
+    const actor = pick(part?.developers ?? service.developers);
     if (service.via === 'ci') {
       post(
         '/deployments',
@@ -218,18 +241,25 @@ export function demoHistory(now: Date, secrets: DemoSecrets, options: { from?: s
       );
     } else {
       const run = `run-demo${String(++runId).padStart(8, '0')}`;
+      const workspace = part?.service ?? service.name;
+      // The notification names no commit; the runs API does (configuration version, ingress attributes).
+      options.terraformRuns?.set(run, {
+        commitSha: commit,
+        repository: service.repository,
+        workingDirectory: part?.folder ?? '',
+      });
       post(
         '/terraform',
         {
           payload_version: 1,
           notification_configuration_id: 'nc-demo',
-          run_url: `https://app.terraform.io/app/acme/${service.name}-${environment}/runs/${run}`,
+          run_url: `https://app.terraform.io/app/acme/${workspace}-${environment}/runs/${run}`,
           run_id: run,
           run_message: `Apply ${commit.slice(0, 7)}`,
           run_created_at: iso(startedAt),
           run_created_by: actor,
-          workspace_id: `ws-demo-${service.name}`,
-          workspace_name: `${service.name}-${environment}`,
+          workspace_id: `ws-demo-${workspace}`,
+          workspace_name: `${workspace}-${environment}`,
           organization_name: 'acme',
           notifications: [
             {
@@ -288,6 +318,8 @@ export function demoHistory(now: Date, secrets: DemoSecrets, options: { from?: s
     let deployed = head;
     let pr = 100;
     const pending: Array<{ sha: string; author: string; committedAt: number }> = [];
+    /** A monorepo's folders changed since their workspace last applied. */
+    const changed = new Set<string>();
     for (let day = start; day <= today; day += DAY) {
       const weekday = new Date(day).getUTCDay();
       if (weekday === 0 || weekday === 6) continue;
@@ -300,7 +332,13 @@ export function demoHistory(now: Date, secrets: DemoSecrets, options: { from?: s
         const mergedAt = day + (9 + rand() * 8) * HOUR;
         if (mergedAt > now.getTime()) continue;
         const bot = rand() < 0.12;
-        const author = bot ? pick(BOTS) : pick(service.developers);
+        // In a monorepo, the folder this change is in (now and then a shared module: every folder).
+        const part = service.parts === undefined ? undefined : pick(service.parts);
+        const shared = part !== undefined && rand() < 0.1;
+        const folders =
+          service.parts === undefined ? [] : shared ? service.parts.map((p) => p.folder) : [part?.folder ?? ''];
+        const files = shared ? ['modules/tags/main.tf'] : folders.map((f) => `${f}/main.tf`);
+        const author = bot ? pick(BOTS) : pick(part?.developers ?? service.developers);
         const count = bot ? 1 : 1 + Math.floor(rand() * 3);
         const opened = mergedAt - mix(service.hoursToMerge) * HOUR * (0.5 + rand());
         const commits = Array.from({ length: count }, (_, i) => ({
@@ -347,6 +385,7 @@ export function demoHistory(now: Date, secrets: DemoSecrets, options: { from?: s
               id: c.sha,
               timestamp: iso(c.committedAt),
               // Now and then the change is a revert of the one before (deployment rework).
+              ...(files.length > 0 ? { added: [], modified: files, removed: [] } : {}),
               message:
                 number % 31 === 0
                   ? `Revert "Change ${String(number - 1)}"\n\nThis reverts commit ${head}.`
@@ -360,6 +399,23 @@ export function demoHistory(now: Date, secrets: DemoSecrets, options: { from?: s
         );
         head = mergeSha;
         pending.push(...commits);
+        for (const folder of folders) changed.add(folder);
+      }
+
+      if (service.parts !== undefined) {
+        // A monorepo's workspaces: each applies the head of main when its folder changed (HCP
+        // Terraform's VCS-driven runs), now and then erroring and applied again an hour later.
+        for (const part of service.parts) {
+          if (!changed.has(part.folder)) continue;
+          const at = day + (17 + rand() * 2) * HOUR;
+          if (at > now.getTime()) continue;
+          if (rand() < 0.07) {
+            deploy(service, 'production', head, at, 'failure', part);
+            deploy(service, 'production', head, at + HOUR, 'success', part);
+          } else deploy(service, 'production', head, at, 'success', part);
+          changed.delete(part.folder);
+        }
+        continue;
       }
 
       // Deploys: the head of main, through each environment, a few times a day.

@@ -37,10 +37,21 @@ const runDemo: Command['run'] = async (args, env, out) => {
     async ({ store, config, settings }) => {
       const quiet = createLogger(() => undefined);
       const { sink, exporter } = exporterFor(store, config, settings, quiet);
-      const processMessage = createProcessor({ store, exporter, settings, logger: quiet });
       const secrets = demoSecrets();
       const now = new Date();
-      const deliveries = demoHistory(now, secrets, values.from === undefined ? {} : { from: values.from });
+      // HCP Terraform's runs API, as the demo's history would answer it: each run's commit and folder.
+      const terraformRuns = new Map<string, { commitSha: string; repository: string; workingDirectory: string }>();
+      const deliveries = demoHistory(now, secrets, {
+        terraformRuns,
+        ...(values.from === undefined ? {} : { from: values.from }),
+      });
+      const processMessage = createProcessor({
+        store,
+        exporter,
+        settings,
+        logger: quiet,
+        enrichers: { terraformRun: (run) => Promise.resolve(terraformRuns.get(run)) },
+      });
       out(
         `devstats demo: ${deliveries.length} deliveries from ${new Date(deliveries[0]?.at ?? now).toISOString().slice(0, 10)} to today, through ingest and process`,
       );

@@ -12,7 +12,7 @@ import { SqliteStore } from '../../shared/store/sqlite.ts';
 import type { Store } from '../../shared/store/store.ts';
 import { skipUnlessEmulator, useFirestoreEmulator } from '../support/emulator.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
-import { deployMessage, nameOf, pullRequestMessage, pushMessage, ZERO } from '../support/history.ts';
+import { deployMessage, nameOf, pullRequestMessage, pushMessage, REPO, ZERO } from '../support/history.ts';
 
 /*
  * Random histories against a reference model written here, apart from shared/metrics/lead-time.ts: linear
@@ -27,7 +27,9 @@ import { deployMessage, nameOf, pullRequestMessage, pushMessage, ZERO } from '..
  * with a sha), ordered by finish then id: the first ships the commits of the pushes to its sha; each
  * later one ships H(its sha) minus the histories of all earlier ones. A deploy whose sha no push
  * delivered ships the pull request merged as that sha, if any. Lead time = finish − commit time,
- * never below 0; for a pull request, finish − its creation.
+ * never below 0; for a pull request, finish − its creation. Both services live in one repository
+ * and own paths of it: a commit is shipped only to the services whose paths its files match (files
+ * unknown: to both).
  */
 
 const BASE = Date.parse('2026-11-20T10:00:00.000Z');
@@ -121,6 +123,22 @@ const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
   },
 );
 
+/**
+ * The files a commit changed, the same in every push that lists it (issue 28): by its number, one
+ * service's folder, the other's, the shared folder both own, README (neither's), or unknown (the
+ * push lists none: it is then every service's).
+ */
+function filesOf(name: string): string[] | undefined {
+  const n = Number(name.replace(/\D/g, '')) % 5;
+  return [['billing/main.tf'], ['worker/main.tf'], ['shared/tags.tf'], ['README.md'], undefined][n];
+}
+const PATHS: Record<string, RegExp> = { billing: /^(billing|shared)\//, worker: /^(worker|shared)\// };
+/** The model's own reading of DESIGN.md: a commit is a service's when a file matches, or its files are unknown. */
+const isServiceChange = (service: string, commit: string) => {
+  const files = filesOf(commit);
+  return files === undefined || files.some((f) => PATHS[service]!.test(f));
+};
+
 /** Plays the operations into facts, and the deliveries that tell them. */
 function play(ops: Op[]): History {
   const history: History = { pushes: [], deploys: [], pullRequests: [], committedAt: new Map(), messages: [] };
@@ -144,7 +162,11 @@ function play(ops: Op[]): History {
       pushMessage(
         fact.before,
         fact.after,
-        fact.commits.map((name) => ({ name, at: history.committedAt.get(name) ?? time(0) })),
+        fact.commits.map((name) => ({
+          name,
+          at: history.committedAt.get(name) ?? time(0),
+          ...(filesOf(name) === undefined ? {} : { paths: filesOf(name) }),
+        })),
         { branch: fact.branch, forced: fact.forced, pushedAt: time(clock) },
       ),
     );
@@ -316,6 +338,7 @@ function model(history: History): Map<string, Shipped> {
         : new Set([...whole].filter((c) => !covered.has(c)));
       first = false;
       for (const c of ships) {
+        if (!isServiceChange(service, c)) continue;
         const key = `${service}|${c}`;
         if (!result.has(key))
           result.set(key, {
@@ -338,7 +361,13 @@ function model(history: History): Map<string, Shipped> {
   return result;
 }
 
-const settings = parseSettings({});
+// Both services live in one repository, each owning its folder and the shared one.
+const settings = parseSettings({
+  services: {
+    billing: { repository: REPO, paths: ['billing/**', 'shared/**'] },
+    worker: { repository: REPO, paths: ['worker/**', 'shared/**'] },
+  },
+});
 
 /** The SQLite store, noting each shipped change marked as sent to Datadog. */
 class MarkingStore extends SqliteStore {

@@ -20,6 +20,8 @@ export interface PushedCommit {
   login?: string;
   authorName?: string;
   email?: string;
+  /** The files it changed, as the push lists them (modified); absent: the push lists none. */
+  paths?: string[];
 }
 
 export function pushMessage(
@@ -42,6 +44,7 @@ export function pushMessage(
     commits: commits.map((c) => ({
       id: sha(c.name),
       timestamp: c.at,
+      ...(c.paths === undefined ? {} : { added: [], modified: c.paths, removed: [] }),
       author: {
         name: c.authorName ?? c.login ?? 'Bob',
         email: c.email ?? `${c.login ?? 'bob'}@example.com`,
