@@ -190,7 +190,7 @@ async function lastDeliveryChecks(config: Config, settings: Settings, now: Date)
         name: 'last delivery',
         status: 'warn',
         detail: 'no source has a secret and none has delivered',
-        fix: 'configure a source (README, "Connect the sources"), or try `devstats demo`',
+        fix: 'configure a source (docs/sources/), or try `devstats demo`',
       },
     ];
   return sources.map((source) => {
@@ -257,7 +257,7 @@ export async function doctor(env: Record<string, string | undefined>, now = new 
             name: 'configuration',
             status: 'warn',
             detail: 'no DEVSTATS_CONFIG: defaults, no teams (every figure is for all)',
-            fix: 'write a devstats.yaml with your teams and set DEVSTATS_CONFIG (README, "Configuration")',
+            fix: 'write a devstats.yaml with your teams and set DEVSTATS_CONFIG (docs/configuration.md)',
           }
         : {
             name: 'configuration',

@@ -67,7 +67,8 @@ export async function main(
   return command.run(rest, env, out);
 }
 
-if (import.meta.main ?? process.argv[1] === new URL(import.meta.url).pathname) {
+/** Runs the command line of this process (`npm run devstats`, and `bin/devstats.js`). */
+export function runCli(): void {
   main(process.argv.slice(2), process.env, (line) => process.stdout.write(line + '\n')).then(
     (code) => (process.exitCode = code),
     (error: unknown) => {
@@ -77,3 +78,5 @@ if (import.meta.main ?? process.argv[1] === new URL(import.meta.url).pathname) {
     },
   );
 }
+
+if (import.meta.main ?? process.argv[1] === new URL(import.meta.url).pathname) runCli();

@@ -1,6 +1,6 @@
 /**
  * DORA's performance levels, from the table "Software delivery performance levels" of the
- * Accelerate State of DevOps Report 2024 (DORA, Google Cloud), the report the README cites:
+ * Accelerate State of DevOps Report 2024 (DORA, Google Cloud), the report docs/metrics.md cites:
  *
  * | level  | deployment frequency                     | change lead time        | change fail rate | failed deployment recovery time |
  * |--------|------------------------------------------|-------------------------|------------------|---------------------------------|

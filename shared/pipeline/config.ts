@@ -69,7 +69,7 @@ const positiveInt = z.coerce.number().int().positive();
 /** Every request body in memory at once, however many requests: 64 MiB of a 512 MiB ingest instance. */
 export const DEFAULT_MAX_BODY_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
 
-const Env = z.object({
+export const Env = z.object({
   DEVSTATS_BUS: z.enum(['pubsub', 'memory']).optional(),
   DEVSTATS_STORE: z.enum(['firestore', 'sqlite']).optional(),
   FIRESTORE_EMULATOR_HOST: z.string().optional(),

@@ -9,7 +9,7 @@ import { type Normalizer, type NormalizeContext, parseOrThrow, UnusablePayload }
 /**
  * Incidents from PagerDuty (webhooks v3), Opsgenie (the Webhook integration), Datadog (monitor
  * alerts and incident notifications through the Webhooks integration, with the payload templates
- * in the README) and GitHub issues (in ./github.ts). Each delivery is one update of one incident:
+ * in docs/sources/datadog.md) and GitHub issues (in ./github.ts). Each delivery is one update of one incident:
  * the state it leaves the incident in and when; the store merges the updates (`mergeIncident`).
  */
 
@@ -246,7 +246,7 @@ const normalizeOpsgenie: Normalizer = (body, _eventType, { settings, receivedAt 
   ];
 };
 
-// ---- Datadog (Webhooks integration, templates in the README) ----------------------------------
+// ---- Datadog (Webhooks integration, templates in docs/sources/datadog.md) ----------------------------------
 // https://docs.datadoghq.com/integrations/webhooks/ ($ALERT_CYCLE_KEY, $ALERT_TRANSITION, $DATE, $TAGS)
 // https://docs.datadoghq.com/incident_response/incident_management/setup_and_configuration/variables/
 

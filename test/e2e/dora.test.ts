@@ -163,7 +163,7 @@ describe("Datadog's own DORA view agrees with ours (issue 11)", () => {
       seen.push(version);
     }
     // A2 went back to a; B2 redeploys b, which Datadog too calls a rollback (b was deployed before
-    // and differs from a): the one place its rule and ours part (README, "Datadog's DORA view").
+    // and differs from a): the one place its rule and ours part (docs/metrics.md, "Datadog's DORA view").
     assert.deepEqual(rollbacks, ['devstats:ci:billing:A2', 'devstats:ci:billing:B2']);
   });
 

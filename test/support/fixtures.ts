@@ -382,7 +382,7 @@ export function opsgenieAlert(
   };
 }
 
-/** A Datadog monitor notification through the README's Webhooks integration template. */
+/** A Datadog monitor notification through the Webhooks integration template of docs/sources/datadog.md. */
 export function datadogMonitor(
   transition: string,
   alert: { cycleKey: string; at: string; tags?: string; title?: string },
