@@ -268,6 +268,8 @@ describe('export to Datadog (the real client against a local Datadog)', () => {
         finished_at: Date.parse('2026-11-22T11:50:00Z') * 1e6,
         git: { commit_sha: sha(3), repository_url: `https://github.com/${REPO}` },
         team: 'payments',
+        // No version of its own: its sha, so Datadog's rollback detection (by version) sees what ours sees.
+        version: sha(3),
       },
     );
     const events = h.dd.bodies('/api/v1/events') as Array<{
