@@ -226,6 +226,18 @@ export function activeDevelopers(
   return developersIn(settings, scope, window, commits, pullRequests).size;
 }
 
+/** A team's production deployments (successful or failed; cancelled ones count nowhere) finished in a window. */
+export function productionDeploymentsIn(
+  settings: Settings,
+  scope: TeamScope,
+  window: { from: string; to: string },
+  deploys: readonly Deploy[],
+): Deploy[] {
+  return deploys.filter(
+    (d) => isProductionDeployment(settings, d) && within(d.finishedAt, window) && deployOfTeam(settings, scope, d),
+  );
+}
+
 /** Successful production deploys of a team's services over the `days` days ending on `day`. */
 export function successfulProductionDeploys(
   settings: Settings,
@@ -235,13 +247,7 @@ export function successfulProductionDeploys(
   deploys: readonly Deploy[],
 ): number {
   const window = windowEndingOn(day, days, settings.timezone);
-  return deploys.filter(
-    (d) =>
-      d.status === 'success' &&
-      isProductionDeployment(settings, d) &&
-      within(d.finishedAt, window) &&
-      deployOfTeam(settings, scope, d),
-  ).length;
+  return productionDeploymentsIn(settings, scope, window, deploys).filter((d) => d.status === 'success').length;
 }
 
 /** Deploys per developer per day over `days` ending on `day`; undefined for a team with no developers. */

@@ -6,6 +6,7 @@ import {
   deployOfTeam,
   incidentLinks,
   isProductionDeployment,
+  productionDeploymentsIn,
   type TeamScope,
   windowEndingOn,
   within,
@@ -109,9 +110,7 @@ export function changeFailureRate(
   incidents: readonly Incident[] = [],
 ): { rate: number; failed: number; rolledBack: number; incidents: number; deployments: number } | undefined {
   const window = windowEndingOn(day, days, settings.timezone);
-  const deployments = history.filter(
-    (d) => isProductionDeployment(settings, d) && deployOfTeam(settings, scope, d) && within(d.finishedAt, window),
-  ).length;
+  const deployments = productionDeploymentsIn(settings, scope, window, history).length;
   if (deployments === 0) return undefined;
   const inWindow = deployFailures(settings, scope, history).filter((f) => within(f.deploy.finishedAt, window));
   const failed = inWindow.filter((f) => f.cause === 'failed').length;

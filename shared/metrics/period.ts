@@ -3,13 +3,11 @@ import type { Settings } from '../events/settings.ts';
 import {
   activeDevelopers,
   addDays,
-  deployOfTeam,
   developersIn,
-  isProductionDeployment,
+  productionDeploymentsIn,
   successfulProductionDeploys,
   type TeamScope,
   windowEndingOn,
-  within,
 } from './definitions.ts';
 
 /**
@@ -63,9 +61,7 @@ export function periodFigures(
   const reach = windowEndingOn(to, days + settings.developerWindowDays - 1, settings.timezone);
   const distinct = scope.headcount ?? developersIn(settings, scope, reach, data.commits, data.pullRequests).size;
   const successfulDeploys = successfulProductionDeploys(settings, scope, to, days, data.history);
-  const deployments = data.history.filter(
-    (d) => isProductionDeployment(settings, d) && within(d.finishedAt, window) && deployOfTeam(settings, scope, d),
-  ).length;
+  const deployments = productionDeploymentsIn(settings, scope, window, data.history).length;
   return {
     days,
     successfulDeploys,

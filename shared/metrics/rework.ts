@@ -9,14 +9,7 @@ import {
   type ShippedChange,
 } from '../events/model.ts';
 import type { Settings } from '../events/settings.ts';
-import {
-  byFinish,
-  deployOfTeam,
-  incidentLinks,
-  isProductionDeployment,
-  type TeamScope,
-  within,
-} from './definitions.ts';
+import { byFinish, incidentLinks, productionDeploymentsIn, type TeamScope } from './definitions.ts';
 import { rollbackDeploys } from './failures.ts';
 
 /**
@@ -55,11 +48,7 @@ export function reworkIn(
   window: { from: string; to: string },
   data: ReworkData,
 ): Rework[] {
-  const deploys = data.history
-    .filter(
-      (d) => isProductionDeployment(settings, d) && deployOfTeam(settings, scope, d) && within(d.finishedAt, window),
-    )
-    .sort(byFinish);
+  const deploys = productionDeploymentsIn(settings, scope, window, data.history).sort(byFinish);
   if (deploys.length === 0) return [];
   const rollbacks = rollbackDeploys(settings, scope, data.history);
   const commits = new Map(data.commits.map((c) => [c.id, c]));
@@ -126,9 +115,7 @@ export function reworkRate(
   window: { from: string; to: string },
   data: ReworkData,
 ): { rate: number; rework: number; deployments: number } | undefined {
-  const deployments = data.history.filter(
-    (d) => isProductionDeployment(settings, d) && deployOfTeam(settings, scope, d) && within(d.finishedAt, window),
-  ).length;
+  const deployments = productionDeploymentsIn(settings, scope, window, data.history).length;
   if (deployments === 0) return undefined;
   const rework = reworkIn(settings, scope, window, data).length;
   return { rate: rework / deployments, rework, deployments };

@@ -4,6 +4,7 @@ import {
   addDays,
   commitIsBot,
   dayOf,
+  deployOfTeam,
   incidentLinks,
   isProductionDeployment,
   percentile,
@@ -335,7 +336,7 @@ function promotionFigures(
   let straight = 0;
   for (const d of data.history) {
     if (d.status !== 'success' || !isProductionDeployment(settings, d) || !within(d.finishedAt, window)) continue;
-    if (scope.name !== ALL && teamOf(settings, d.service, d.repository) !== scope.name) continue;
+    if (!deployOfTeam(settings, scope, d)) continue;
     const times = promotionTimes(settings, d, data.history);
     const first = times[0];
     if (first !== undefined) promotions.push(first.seconds);
