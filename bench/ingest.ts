@@ -36,7 +36,7 @@ interface Target {
 }
 // The deployed build (dist/, as Cloud Functions runs it), its publish acknowledged in-process.
 const ours: Target = { name: 'ingest', source: 'bench/ingest-only.js', target: 'ingest' };
-const bare: Target = { name: 'bare handler', source: 'bench/bare.ts', target: 'bare' };
+const bare: Target = { name: 'bare handler', source: 'bench/floors/bare.js', target: 'bare' };
 
 const pinning = spawnSync('taskset', ['-V']).status === 0 && cpus().length >= 2;
 /** This process's CPUs before pinning (`npm run bench` runs every benchmark in it, after this one). */

@@ -35,9 +35,11 @@ import { exportRestore, RestoreItem, restoreItem } from './restores.ts';
  * The parts of a deploy's export, in the steps they go in (see exportDeploy): the count first (the
  * restores' read after it must be the fresh one), then the event and the DORA record side by side
  * (each request a round trip of its own; neither reads what the other writes), then the
- * distributions, last.
+ * distributions, last. A deploy that did not fail sends its event and DORA record beside the count:
+ * only a failure's DORA record reads the restores.
  */
 const DEPLOY_STEPS = [['series'], ['event', 'dora'], ['distributions']] as const;
+const UNFAILED_DEPLOY_STEPS = [['series', 'event', 'dora'], ['distributions']] as const;
 type DeployPart = (typeof DEPLOY_STEPS)[number][number];
 
 /**
@@ -71,8 +73,8 @@ async function exportDeploy(
   const production = isProductionDeployment(settings, deploy);
   const tags = deployTags(settings, deploy);
   // Looked up when first needed, after the count: that read is the one that must be fresh.
-  let restores: Restore[] | undefined;
-  const restoresNow = async () => (restores ??= production ? await restoresOf(store, deploy) : []);
+  let restores: Promise<Restore[]> | undefined;
+  const restoresNow = () => (restores ??= production ? restoresOf(store, deploy) : Promise.resolve([]));
   const parts: Record<DeployPart, () => Promise<void>> = {
     series: async () => {
       const buckets = [bucketOf(deploy)];
@@ -151,12 +153,15 @@ async function exportDeploy(
     },
   };
   const sent = new Set(done);
-  for (const step of DEPLOY_STEPS) {
+  for (const step of deploy.status === 'failure' ? DEPLOY_STEPS : UNFAILED_DEPLOY_STEPS) {
     const due = step.filter((part) => !sent.has(part));
     if (due.length === 0) continue;
     // Datadog adds distribution values up: recorded as sent before they go, so an exporter that
     // dies with the request in flight never has them sent twice (a value may be missing instead).
     const additive = due.includes('distributions');
+    // The restores are read while the distributions go (after the count, as they must be); a
+    // failed read is thrown below, where they are needed.
+    if (additive) restoresNow().catch(() => undefined);
     if (additive) await store.markDeployParts(deploy.id, [...sent, ...due]);
     const outcomes = await Promise.allSettled(due.map((part) => parts[part]()));
     outcomes.forEach((outcome, i) => {

@@ -269,12 +269,15 @@ async function rolledBackInStore(store: EventStore, deploy: Deploy, next: Deploy
 export async function restoresOf(store: EventStore, deploy: Deploy): Promise<Restore[]> {
   const { service, environment } = deploy;
   const restores: Restore[] = [];
-  const next = await store.nextSuccessfulDeploy(service, environment, deploy.finishedAt);
+  // Both reads at once: one round trip, where a failed deploy wastes the second read.
+  const [next, previous] = await Promise.all([
+    store.nextSuccessfulDeploy(service, environment, deploy.finishedAt),
+    store.previousSuccessfulDeploy(service, environment, deploy.finishedAt),
+  ]);
   if (deploy.status === 'failure') {
     if (next !== undefined) restores.push({ kind: 'restore', cause: 'failed', failed: deploy, restoredBy: next });
     return restores;
   }
-  const previous = await store.previousSuccessfulDeploy(service, environment, deploy.finishedAt);
   const since = previous?.finishedAt ?? new Date(Date.parse(deploy.finishedAt) - 56 * 86_400_000).toISOString();
   for (const failed of await store.deploysBetween(since, deploy.finishedAt, { service, environment })) {
     if (failed.status === 'failure' && failed.futureDated !== true)

@@ -12,6 +12,8 @@ export interface Config {
   bus: BusKind;
   /** Chosen by `DEVSTATS_STORE`, else Firestore on Cloud Functions or next to its emulator, else SQLite. */
   store: StoreKind;
+  /** `DEVSTATS_FIRESTORE_REST`: Firestore over REST unless `0` (see FirestoreStore.connect). */
+  firestoreRest: boolean;
   /** `DEVSTATS_CONFIG`: the settings file (teams, maps), or undefined for the defaults. */
   settingsPath: string | undefined;
   projectId: string | undefined;
@@ -73,6 +75,7 @@ export const Env = z.object({
   DEVSTATS_BUS: z.enum(['pubsub', 'memory']).optional(),
   DEVSTATS_STORE: z.enum(['firestore', 'sqlite']).optional(),
   FIRESTORE_EMULATOR_HOST: z.string().optional(),
+  DEVSTATS_FIRESTORE_REST: z.enum(['0', '1', 'true', 'false']).optional(),
   DEVSTATS_CONFIG: z.string().optional(),
   K_SERVICE: z.string().optional(),
   FUNCTION_TARGET: z.string().optional(),
@@ -170,6 +173,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   return {
     bus: e.DEVSTATS_BUS ?? (onGoogleCloud || e.PUBSUB_EMULATOR_HOST !== undefined ? 'pubsub' : 'memory'),
     store: e.DEVSTATS_STORE ?? (onGoogleCloud || e.FIRESTORE_EMULATOR_HOST !== undefined ? 'firestore' : 'sqlite'),
+    firestoreRest: e.DEVSTATS_FIRESTORE_REST !== '0' && e.DEVSTATS_FIRESTORE_REST !== 'false',
     settingsPath: e.DEVSTATS_CONFIG,
     projectId: e.GOOGLE_CLOUD_PROJECT,
     rawTopic: e.DEVSTATS_RAW_TOPIC,

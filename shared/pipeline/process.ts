@@ -69,9 +69,11 @@ export function createProcessor(deps: ProcessDeps): (message: BusMessage) => Pro
   }
 
   return async function processMessage(message) {
-    const outcome = await handle(message);
     const { source = '', receivedAt } = message.attributes;
-    await noteSeen(source, receivedAt ?? now().toISOString());
+    // Beside the delivery's own work, not after it: its write waits on no read of the delivery, and
+    // an instance's first delivery (whose note always goes) is spared its round trips.
+    const seen = noteSeen(source, receivedAt ?? now().toISOString());
+    const [outcome] = await Promise.all([handle(message), seen]);
     return outcome;
   };
 

@@ -46,18 +46,39 @@ import {
   WATCHING,
   withoutInternal,
 } from './firestore-documents.ts';
+/** An auth client that sends the emulator's own token and looks for no Google credentials. */
+async function emulatorAuth() {
+  const { OAuth2Client } = (await import('google-auth-library')).default;
+  const client = new OAuth2Client();
+  client.setCredentials({ access_token: 'owner' });
+  return client;
+}
+
 /**
  * The cloud store: one collection per kind, documents keyed by the canonical id, so a
  * create-if-absent (`create`, which fails on an existing document) stores each fact once.
  * The queries below need the composite indexes declared in infra/ (the emulator needs none).
  */
 export class FirestoreStore extends FirestoreLedger implements Store {
-  static async connect(projectId: string | undefined): Promise<FirestoreStore> {
+  /**
+   * `preferRest` (the default) talks HTTP/1.1 REST for every call the store makes (the client keeps
+   * gRPC for listeners, which DevStats never opens): the first request waits for no HTTP/2 channel
+   * and gRPC's stack is never loaded on Google Cloud. Against the emulator REST sends the
+   * emulator's `Bearer owner` through an auth client that looks for no credentials.
+   */
+  static async connect(projectId: string | undefined, options: { preferRest?: boolean } = {}): Promise<FirestoreStore> {
+    const preferRest = options.preferRest ?? true;
     // The CommonJS package's exports object (`default`): Node gives it to an import, and so does the
     // esbuild bundle, which carries the client inside it (build/bundle.js) but names no exports.
     const { Firestore } = (await import('@google-cloud/firestore')).default;
+    const emulated = preferRest && process.env.FIRESTORE_EMULATOR_HOST !== undefined;
     return new FirestoreStore(
-      new Firestore({ ignoreUndefinedProperties: true, ...(projectId === undefined ? {} : { projectId }) }),
+      new Firestore({
+        ignoreUndefinedProperties: true,
+        preferRest,
+        ...(projectId === undefined ? {} : { projectId }),
+        ...(emulated ? { authClient: await emulatorAuth() } : {}),
+      }),
     );
   }
 

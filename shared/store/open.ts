@@ -6,13 +6,15 @@ import type { Store } from './store.ts';
 export interface StoreChoice {
   store: 'firestore' | 'sqlite';
   projectId: string | undefined;
+  /** Firestore over REST (`DEVSTATS_FIRESTORE_REST`, on unless 0): see FirestoreStore.connect. */
+  firestoreRest: boolean;
   dataDir: string;
 }
 
 export async function openStore(config: StoreChoice): Promise<Store> {
   if (config.store === 'firestore') {
     const { FirestoreStore } = await import('./firestore.ts');
-    return FirestoreStore.connect(config.projectId);
+    return FirestoreStore.connect(config.projectId, { preferRest: config.firestoreRest });
   }
   const { SqliteStore } = await import('./sqlite.ts');
   return new SqliteStore(join(config.dataDir, 'devstats.sqlite'));
