@@ -163,7 +163,8 @@ const cloud = (target: string) => ({
   METADATA_SERVER_DETECTION: 'none',
   NODE_ENV: 'production',
 });
-const withFirestore: Record<string, string> = firestore === undefined ? {} : { FIRESTORE_EMULATOR_HOST: firestore.host };
+const withFirestore: Record<string, string> =
+  firestore === undefined ? {} : { FIRESTORE_EMULATOR_HOST: firestore.host };
 const withPubsub: Record<string, string> = pubsub === undefined ? {} : { PUBSUB_EMULATOR_HOST: pubsub.host };
 const datadog = { DD_API_KEY: 'bench', DD_API_URL: dd.url };
 
@@ -182,7 +183,13 @@ const sides = {
     source: 'dist/bundle/process.js',
     target: 'process',
     signatureType: 'cloudevent',
-    env: { ...cloud('process'), ...withFirestore, ...datadog, DEVSTATS_STORE: 'firestore', DEVSTATS_FIRESTORE_REST: '0' },
+    env: {
+      ...cloud('process'),
+      ...withFirestore,
+      ...datadog,
+      DEVSTATS_STORE: 'firestore',
+      DEVSTATS_FIRESTORE_REST: '0',
+    },
     request: () => deployEvent(current),
     check: exported,
   },
@@ -236,7 +243,6 @@ const measured = (
     'bare',
   ] satisfies Name[]
 )
-  .map((name) => name as Name)
   // BENCH_COLD_ONLY=process,floorRest measures only those sides.
   .filter((name) => process.env.BENCH_COLD_ONLY === undefined || process.env.BENCH_COLD_ONLY.split(',').includes(name));
 const times = new Map<Name, number[]>(measured.map((name) => [name, []]));
@@ -263,7 +269,9 @@ console.log(
     `${pinning ? 'each function pinned to core 1' : 'not pinned (no taskset)'})\n`,
 );
 console.log('| cold start | DevStats | its floor | ratio | aim |\n|---|---|---|---|---|');
-console.log(row('`process`: first delivery stored in Firestore and exported to Datadog', 'process', 'floorRest', '≤ 1.15'));
+console.log(
+  row('`process`: first delivery stored in Firestore and exported to Datadog', 'process', 'floorRest', '≤ 1.15'),
+);
 console.log(row('`process` with Firestore over gRPC (`DEVSTATS_FIRESTORE_REST=0`)', 'processGrpc', 'floorGrpc', ''));
 console.log(row('the REST floor beside the gRPC floor', 'floorRest', 'floorGrpc', ''));
 console.log(row('`ingest`: the first signed push published to Pub/Sub, 202', 'ingest', 'floorIngest', '≤ 1.15'));

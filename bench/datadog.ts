@@ -1,7 +1,6 @@
 /**
- * Export to Datadog: `process` cold start (with the whole client package imported beside it),
- * Datadog requests per 1,000 deploys in a burst, and deliveries per second end to end in embedded
- * mode, all against a local server that answers like Datadog.
+ * Export to Datadog: requests per 1,000 deploys in a burst, and deliveries per second end to end in
+ * embedded mode, against a local server that answers like Datadog (cold starts: bench/cold.ts).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,69 +13,10 @@ import { createProcessor } from '../shared/pipeline/process.ts';
 import { parseSettings } from '../shared/events/settings.ts';
 import { SqliteStore } from '../shared/store/sqlite.ts';
 import { FakeDatadog } from '../test/support/datadog-server.ts';
-import { emulatorAvailable, startEmulator } from '../test/support/emulator.ts';
 import { freePort } from '../test/support/ports.ts';
 
 const dd = await new FakeDatadog().start();
-const firestore = emulatorAvailable('firestore') ? await startEmulator('firestore') : undefined;
-let coldProjects = 0;
 const rows: Array<[string, string]> = [];
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
-
-// ---- cold start -------------------------------------------------------------------------------
-/**
- * Runs bench/process-cold.js (the local Datadog answers from this process, so not spawnSync): the
- * deployed bundle (`bundle`), tsc's dist/ (`dist`), or dist/ after the whole client package (`naive`),
- * with the SQLite store; or the bundle with the Firestore store, as deployed (`firestore`).
- */
-async function coldStart(mode: 'bundle' | 'dist' | 'naive' | 'firestore'): Promise<number> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'devstats-cold-'));
-  // The deployed store: Firestore (here its emulator, a project of its own per run, so empty).
-  const store =
-    mode === 'firestore' && firestore !== undefined
-      ? {
-          DEVSTATS_STORE: 'firestore',
-          FIRESTORE_EMULATOR_HOST: firestore.host,
-          GOOGLE_CLOUD_PROJECT: `devstats-cold-${++coldProjects}`,
-        }
-      : { DEVSTATS_STORE: 'sqlite' };
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', 'bench/process-cold.js'], {
-    env: {
-      ...process.env,
-      DD_API_KEY: 'bench',
-      DD_API_URL: dd.url,
-      DEVSTATS_DATA_DIR: dataDir,
-      ...store,
-      DEVSTATS_BUS: 'memory',
-      BUNDLE: mode === 'bundle' || mode === 'firestore' ? '1' : '0',
-      NAIVE: mode === 'naive' ? '1' : '0',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let stdout = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  await new Promise((resolve) => child.once('exit', resolve));
-  rmSync(dataDir, { recursive: true, force: true });
-  const line = stdout.trim().split('\n').at(-1) ?? '';
-  return (JSON.parse(line) as { ms: number }).ms;
-}
-const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 9);
-const cold = { bundle: [] as number[], dist: [] as number[], naive: [] as number[], firestore: [] as number[] };
-const coldModes = ['bundle', 'dist', 'naive', ...(firestore === undefined ? [] : ['firestore' as const])] as const;
-for (let i = 0; i < COLD_RUNS; i++) for (const mode of coldModes) cold[mode].push(await coldStart(mode));
-await firestore?.stop();
-const spread = (values: number[]) =>
-  `${median(values).toFixed(0)} (${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)})`;
-rows.push([
-  `process cold start to first message handled and exported, as deployed with the Firestore store (esbuild bundle, the Firestore emulator; ms, median and range of ${COLD_RUNS}; aim < 300)`,
-  firestore === undefined ? 'not measured: emulator not installed' : spread(cold.firestore),
-]);
-rows.push([
-  'the same with the SQLite store (embedded mode: the bundle and Datadog client alone, without the Firestore client)',
-  spread(cold.bundle),
-]);
-rows.push(["the same from tsc's dist/ (unbundled: every Datadog model file read)", spread(cold.dist)]);
-rows.push(['the same with the whole client package imported first (the naive import)', spread(cold.naive)]);
 
 // ---- batching -----------------------------------------------------------------------------------
 {
@@ -113,9 +53,14 @@ rows.push(['the same with the whole client package imported first (the naive imp
   const requests = dd.attempts - before;
   const byPath = new Map<string, number>();
   for (const r of dd.accepted.slice(-requests)) byPath.set(r.path, (byPath.get(r.path) ?? 0) + 1);
+  const metricRequests = (byPath.get('/api/v1/series') ?? 0) + (byPath.get('/api/v1/distribution_points') ?? 0);
   rows.push([
     'Datadog requests per 1,000 production deploys in a burst',
     `${requests}: ${[...byPath].map(([path, count]) => `${count} ${path}`).join(', ')}`,
+  ]);
+  rows.push([
+    'of them metric requests (series and distribution points; aim ≤ 10; the DORA deployment and the event have no batch form)',
+    String(metricRequests),
   ]);
   await store.close();
 }

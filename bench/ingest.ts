@@ -19,7 +19,6 @@ const SECRET = 'bench-secret';
 const SEGMENT_S = Number(process.env.BENCH_SEGMENT_S ?? 2);
 const SEGMENTS = Number(process.env.BENCH_SEGMENTS ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
-const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 5);
 
 const body = JSON.stringify(githubPush());
 const headers = {
@@ -63,27 +62,6 @@ async function stop(child: ChildProcess): Promise<void> {
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
   await exited;
-}
-
-/** Process start to the first 202 answer to a signed push, polling every 2 ms. */
-async function coldStart(target: Target): Promise<number> {
-  const port = await freePort();
-  const started = performance.now();
-  const child = start(target, port);
-  try {
-    for (;;) {
-      try {
-        const response = await fetch(`http://127.0.0.1:${port}/github`, { method: 'POST', headers, body });
-        if (response.status === 202) return performance.now() - started;
-        throw new Error(`${target.name} answered ${response.status}: ${await response.text()}`);
-      } catch (error) {
-        if (error instanceof Error && error.message.includes('answered')) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 2));
-      }
-    }
-  } finally {
-    await stop(child);
-  }
 }
 
 function median(values: number[]): number {
@@ -197,11 +175,6 @@ const figures = (target: Target) => {
   };
 };
 const load = { bare: figures(bare), ours: figures(ours) };
-const cold = { bare: [] as number[], ours: [] as number[] };
-for (let i = 0; i < COLD_RUNS; i++) {
-  cold.bare.push(await coldStart(bare));
-  cold.ours.push(await coldStart(ours));
-}
 
 const rows = [
   ['deliveries/s', round(load.ours.rps), round(load.bare.rps), round(load.ours.rps / load.bare.rps, 2), '≥ 0.85'],
@@ -213,13 +186,6 @@ const rows = [
     '≤ 1.15',
   ],
   ['p99 latency (ms, median of segments)', load.ours.p99, load.bare.p99, round(load.ours.p99 / load.bare.p99, 2), ''],
-  [
-    'cold start to first 202 (ms, median)',
-    round(median(cold.ours)),
-    round(median(cold.bare)),
-    round(median(cold.ours) / median(cold.bare), 2),
-    '≤ 1.5',
-  ],
   [
     'peak RSS under load (MB)',
     round(load.ours.peakMb),

@@ -1,4 +1,4 @@
-/* global process */
+/* global process, Buffer */
 // The floor of an `ingest` cold start: a plain-JavaScript HTTP function, run by
 // functions-framework as `ingest` is, that publishes each request's body to `devstats-raw` with
 // @google-cloud/pubsub (created at load) and answers 202 once Pub/Sub has it.

@@ -1,4 +1,4 @@
-/* global process */
+/* global process, Buffer */
 // The floor of a `process` cold start: a plain-JavaScript CloudEvent function, run by
 // functions-framework as `process` is, that loads only the client `process` must use to store a
 // delivery (@google-cloud/firestore, from node_modules) and makes one Firestore read and one

@@ -29,24 +29,101 @@ interface Waiting<P> {
 }
 
 /**
+ * One kind of point on its way: at most one request in flight; what joins meanwhile waits and goes
+ * together in the next request, when that one returns. So a burst takes about as many requests as
+ * round trips fit in it, whatever the number of deliveries, and a lone delivery waits for none.
+ */
+class Lane<P> {
+  private waiting: Array<Waiting<P>> = [];
+  private inFlight = false;
+  private scheduled = false;
+  private readonly send: (points: P[]) => Promise<void>;
+  /** When the waiting points go, once none is in flight (`go` sends them). */
+  private readonly delay: (go: () => void) => void;
+
+  constructor(send: (points: P[]) => Promise<void>, delay: (go: () => void) => void) {
+    this.send = send;
+    this.delay = delay;
+  }
+
+  join(points: P[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ points, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.inFlight || this.scheduled || this.waiting.length === 0) return;
+    this.scheduled = true;
+    this.delay(() => {
+      this.scheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    const batch = this.waiting.splice(0);
+    if (batch.length === 0) return;
+    this.inFlight = true;
+    this.send(batch.flatMap((w) => w.points))
+      .then(
+        () => {
+          for (const w of batch) w.resolve();
+        },
+        (error: unknown) => {
+          // Refused for what it holds: each delivery's points alone, so only the bad one fails.
+          if (error instanceof DatadogRejected && batch.length > 1) {
+            for (const w of batch) this.send(w.points).then(w.resolve, w.reject);
+            return;
+          }
+          for (const w of batch) w.reject(error);
+        },
+      )
+      .finally(() => {
+        this.inFlight = false;
+        this.schedule();
+      });
+  }
+}
+
+/**
  * Points from deliveries handled at the same time share requests: each call waits for the
  * batch it joined, so a failed request still fails every delivery in it (and each is redelivered).
  */
 export class BatchingSink implements DatadogSink {
   private readonly inner: DatadogSink;
-  private readonly waiting = {
-    series: [] as Array<Waiting<SeriesPoint>>,
-    distributions: [] as Array<Waiting<DistributionPoint>>,
-  };
-  private readonly scheduled = { series: false, distributions: false };
-  private readonly lingerMs: number;
+  /** Series go one request at a time, in order: Datadog keeps the last count received per second. */
+  private readonly seriesLane: Lane<SeriesPoint>;
+  private readonly distributionLane: Lane<DistributionPoint>;
   private lastJoin = 0;
-  /** Series requests go one at a time, in order: Datadog keeps the last count received per second. */
-  private seriesInOrder: Promise<unknown> = Promise.resolve();
 
   constructor(inner: DatadogSink, options: { lingerMs?: number } = {}) {
     this.inner = inner;
-    this.lingerMs = options.lingerMs ?? DISTRIBUTION_LINGER_MS;
+    const lingerMs = options.lingerMs ?? DISTRIBUTION_LINGER_MS;
+    // After the I/O callbacks already due: deliveries finishing together land in one batch.
+    this.seriesLane = new Lane(
+      (points) => inner.series(latestPerSecond(points)),
+      (go) => setImmediate(go),
+    );
+    // Distributions come last in an export, after its event and DORA requests: they linger for
+    // the deliveries handled alongside, whose requests end at other moments, until none joined
+    // for `lingerMs` (and never more than ten times that).
+    this.distributionLane = new Lane(
+      (points) => inner.distributions(points),
+      (go) => {
+        const firstJoin = Date.now();
+        const wait = () => {
+          const quiet = Date.now() - this.lastJoin >= lingerMs;
+          if (!quiet && Date.now() - firstJoin < 10 * lingerMs) {
+            setTimeout(wait, lingerMs - (Date.now() - this.lastJoin));
+            return;
+          }
+          go();
+        };
+        setTimeout(wait, Math.max(0, lingerMs - (Date.now() - this.lastJoin)));
+      },
+    );
   }
 
   get requests(): number {
@@ -54,11 +131,12 @@ export class BatchingSink implements DatadogSink {
   }
 
   series(points: SeriesPoint[]): Promise<void> {
-    return this.join(this.waiting.series, points);
+    return this.seriesLane.join(points);
   }
 
   distributions(points: DistributionPoint[]): Promise<void> {
-    return this.join(this.waiting.distributions, points);
+    this.lastJoin = Date.now();
+    return this.distributionLane.join(points);
   }
 
   event(event: DeployEvent): Promise<void> {
@@ -75,59 +153,5 @@ export class BatchingSink implements DatadogSink {
 
   withdrawDoraFailure(id: string): Promise<void> {
     return this.inner.withdrawDoraFailure(id);
-  }
-
-  private join<P>(queue: Array<Waiting<P>>, points: P[]): Promise<void> {
-    return new Promise((resolve, reject) => {
-      queue.push({ points, resolve, reject });
-      if (queue === (this.waiting.series as unknown)) {
-        if (this.scheduled.series) return;
-        this.scheduled.series = true;
-        // After the I/O callbacks already due: deliveries finishing together land in one batch.
-        setImmediate(() => {
-          this.scheduled.series = false;
-          this.flush(this.waiting.series.splice(0), (batch) => {
-            const sent = this.seriesInOrder.then(() => this.inner.series(latestPerSecond(batch)));
-            this.seriesInOrder = sent.catch(() => undefined);
-            return sent;
-          });
-        });
-      } else {
-        // Distributions come last in an export, after its event and DORA requests: they linger for
-        // the deliveries handled alongside, whose requests end at other moments, until none joined
-        // for `lingerMs` (and never more than ten times that).
-        this.lastJoin = Date.now();
-        if (this.scheduled.distributions) return;
-        this.scheduled.distributions = true;
-        const firstJoin = this.lastJoin;
-        const wait = () => {
-          const quiet = Date.now() - this.lastJoin >= this.lingerMs;
-          if (!quiet && Date.now() - firstJoin < 10 * this.lingerMs) {
-            setTimeout(wait, this.lingerMs - (Date.now() - this.lastJoin));
-            return;
-          }
-          this.scheduled.distributions = false;
-          this.flush(this.waiting.distributions.splice(0), (batch) => this.inner.distributions(batch));
-        };
-        setTimeout(wait, this.lingerMs);
-      }
-    });
-  }
-
-  private flush<P>(batch: Array<Waiting<P>>, send: (points: P[]) => Promise<void>): void {
-    if (batch.length === 0) return;
-    send(batch.flatMap((w) => w.points)).then(
-      () => {
-        for (const w of batch) w.resolve();
-      },
-      (error: unknown) => {
-        // Refused for what it holds: each delivery's points alone, so only the bad one fails.
-        if (error instanceof DatadogRejected && batch.length > 1) {
-          for (const w of batch) send(w.points).then(w.resolve, w.reject);
-          return;
-        }
-        for (const w of batch) w.reject(error);
-      },
-    );
   }
 }

@@ -356,7 +356,8 @@ describe('Datadog faults: nothing lost, nothing counted twice', () => {
   test('a hanging Datadog times out, process throws (Pub/Sub redelivers); the redelivery exports it once', async () => {
     const h = await harness({ timeoutMs: 200, retries: 1 });
     try {
-      h.dd.fail(2, { kind: 'hang' });
+      // The count, the event and the DORA record go side by side: every attempt of each hangs.
+      h.dd.fail(6, { kind: 'hang' });
       await assert.rejects(h.processMessage(deploy), DatadogUnavailable);
       assert.equal(await h.store.deployExported('ci:billing:ci-f'), false);
       await h.processMessage(deploy); // the redelivery

@@ -1,0 +1,178 @@
+/**
+ * CPU per deploy end to end in embedded mode (`npm start`: ingest, the on-disk queue, process,
+ * SQLite and the export to Datadog on one thread), against a local Datadog: CI deploy
+ * notifications at a fixed rate until every one reached Datadog; the server's CPU time (user +
+ * system, from /proc) over the deploys; and, from a CPU profile of the same run (`--cpu-prof`), the
+ * ten functions with the most self time. The server is pinned to one core, the load and Datadog
+ * to the other.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { FakeDatadog } from '../test/support/datadog-server.ts';
+import { freePort } from '../test/support/ports.ts';
+
+const RATE = Number(process.env.BENCH_CPU_RATE ?? 200);
+const SECONDS = Number(process.env.BENCH_CPU_SECONDS ?? 10);
+const pinning = spawnSync('taskset', ['-V']).status === 0 && cpus().length >= 2;
+if (pinning) spawnSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+
+/** A process's CPU time so far (user + system), in ms: /proc/<pid>/stat counts it in 1/100 s ticks. */
+function cpuMs(pid: number): number {
+  const fields =
+    readFileSync(`/proc/${String(pid)}/stat`, 'utf8')
+      .split(') ')[1]
+      ?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+}
+/** The profile's functions by self time, as `name (file:line)` and ms. */
+export function topSelfTime(file: string, count = 10): Array<{ fn: string; ms: number; share: number }> {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as {
+    nodes: ProfileNode[];
+    samples: number[];
+    timeDeltas: number[];
+  };
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  let total = 0;
+  profile.samples.forEach((id, i) => {
+    const frame = byId.get(id)?.callFrame;
+    const delta = profile.timeDeltas[i] ?? 0;
+    if (frame === undefined || frame.functionName === '(idle)') return;
+    const where = frame.url.replace(/^.*\/node_modules\//, '').replace(/^file:\/\/.*?\/(shared|functions)\//, '$1/');
+    const key = `${frame.functionName || '(anonymous)'} (${where === '' ? 'native' : `${where}:${frame.lineNumber + 1}`})`;
+    self.set(key, (self.get(key) ?? 0) + delta);
+    total += delta;
+  });
+  return [...self]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, count)
+    .map(([fn, us]) => ({ fn, ms: us / 1000, share: us / total }));
+}
+
+interface Run {
+  deploys: number;
+  cpuMs: number;
+  requests: number;
+  profile: Array<{ fn: string; ms: number; share: number }> | undefined;
+}
+
+/** One embedded server, a warm-up, then the run; with `profile`, under `--cpu-prof`. */
+async function run(profile: boolean): Promise<Run> {
+  const dd = await new FakeDatadog().start();
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'devstats-cpu-'));
+  const profileDir = mkdtempSync(join(tmpdir(), 'devstats-cpu-profile-'));
+  const command = [
+    process.execPath,
+    ...(profile ? [`--cpu-prof-dir=${profileDir}`, '--cpu-prof'] : []),
+    'node_modules/@google-cloud/functions-framework/build/src/main.js',
+    '--target=ingest',
+    '--source=dist/functions/index.js',
+  ];
+  if (pinning) command.unshift('taskset', '-c', '1');
+  const [file = '', ...args] = command;
+  const child = spawn(file, args, {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      NODE_ENV: 'production',
+      DEPLOY_WEBHOOK_TOKEN: 'bench',
+      DD_API_KEY: 'bench',
+      DD_API_URL: dd.url,
+      DEVSTATS_DATA_DIR: dataDir,
+      DEVSTATS_STORE: 'sqlite',
+      DEVSTATS_BUS: 'memory',
+    },
+    stdio: 'ignore',
+  });
+  for (;;) {
+    try {
+      await fetch(`http://127.0.0.1:${port}/healthz`);
+      break;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  const doraDeployments = () => dd.accepted.filter((r) => r.path === '/api/v2/dora/deployment').length;
+  const started = Date.now();
+  let sent = 0;
+  /** Deploys at `rate` a second for `seconds`, then until every one reached Datadog. */
+  async function load(rate: number, seconds: number): Promise<number> {
+    const before = doraDeployments();
+    const result = await autocannon({
+      url: `http://127.0.0.1:${port}/deployments`,
+      method: 'POST',
+      connections: 16,
+      duration: seconds,
+      overallRate: rate,
+      headers: { 'content-type': 'application/json', authorization: 'Bearer bench' },
+      requests: [
+        {
+          setupRequest: (request) => {
+            const n = ++sent;
+            const finishedAt = started - (n % 3600) * 1000;
+            return {
+              ...request,
+              body: JSON.stringify({
+                service: `svc-${n % 10}`,
+                environment: 'production',
+                status: 'success',
+                startedAt: new Date(finishedAt - 300_000).toISOString(),
+                finishedAt: new Date(finishedAt).toISOString(),
+                id: `cpu-${n}`,
+              }),
+            };
+          },
+        },
+      ],
+    });
+    const accepted = result['2xx'];
+    const deadline = Date.now() + 30_000;
+    while (doraDeployments() - before < accepted && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    if (doraDeployments() - before < accepted) throw new Error('not every deploy reached Datadog within 30 s');
+    return accepted;
+  }
+  // A warm-up (the instance's first deliveries load the store and the Datadog client), then the run.
+  await load(50, 2);
+  const cpuBefore = cpuMs(child.pid ?? 0);
+  const requestsBefore = dd.attempts;
+  const deploys = await load(RATE, SECONDS);
+  const cpu = cpuMs(child.pid ?? 0) - cpuBefore;
+  const requests = dd.attempts - requestsBefore;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+  await dd.stop();
+  const written = readdirSync(profileDir).find((name) => name.endsWith('.cpuprofile'));
+  rmSync(dataDir, { recursive: true, force: true });
+  const top = written === undefined ? undefined : topSelfTime(join(profileDir, written));
+  rmSync(profileDir, { recursive: true, force: true });
+  return { deploys, cpuMs: cpu, requests, profile: top };
+}
+
+// The figure from a run without the profiler (it costs CPU of its own); the profile from a second.
+const measured = await run(false);
+const profiled = await run(true);
+console.log(
+  `\n# CPU per deploy, embedded mode (${RATE} deploys/s offered for ${SECONDS} s${pinning ? ', the server pinned to core 1' : ''})\n`,
+);
+console.log('| figure | value | aim |\n|---|---|---|');
+console.log(`| deploys exported | ${measured.deploys} | |`);
+console.log(
+  `| server CPU per deploy, end to end (ms, user + system) | ${(measured.cpuMs / measured.deploys).toFixed(2)} | ≤ 1.0 |`,
+);
+console.log(`| Datadog requests per deploy | ${(measured.requests / measured.deploys).toFixed(2)} | |`);
+if (profiled.profile !== undefined) {
+  console.log('\n| self time under `--cpu-prof`, the whole run (warm-up included) | ms | share |\n|---|---|---|');
+  for (const { fn, ms, share } of profiled.profile)
+    console.log(`| \`${fn.replaceAll('|', '\\|')}\` | ${ms.toFixed(0)} | ${(share * 100).toFixed(1)} % |`);
+}
