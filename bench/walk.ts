@@ -24,7 +24,7 @@ if (!emulatorAvailable('firestore')) {
   process.env.FIRESTORE_EMULATOR_HOST = emulator.host;
   const requests = new Map<string, number>();
   let largestCommit = 0;
-  let largestCommitBytes = 0;
+  let largestCommitBytes = NaN;
   const proto = Firestore.prototype as unknown as Record<'request' | 'requestStream', (...args: unknown[]) => unknown>;
   for (const name of ['request', 'requestStream'] as const) {
     const send = proto[name];
