@@ -67,7 +67,7 @@ export const ENV_MEANINGS: Record<string, string> = {
     '`firestore` or `sqlite`; default `firestore` on Cloud Functions or with `FIRESTORE_EMULATOR_HOST`, else `sqlite`',
   FIRESTORE_EMULATOR_HOST: '`host:port` of the Firestore emulator',
   DEVSTATS_FIRESTORE_REST:
-    '`0` talks to Firestore over gRPC; by default over REST (HTTP/1.1), which starts faster and carries every call DevStats makes',
+    '`1` talks to Firestore over REST (HTTP/1.1), which carries every call DevStats makes and loads no gRPC; by default gRPC, measured the faster cold start against the emulator',
   DEVSTATS_CONFIG: 'the configuration file (JSON or YAML); unset: name-based defaults, no teams',
   K_SERVICE: 'set by Cloud Functions: running on Google Cloud',
   FUNCTION_TARGET: 'set by Cloud Functions: the target of this instance',

@@ -2,8 +2,8 @@
 // The floor of a `process` cold start: a plain-JavaScript CloudEvent function, run by
 // functions-framework as `process` is, that loads only the client `process` must use to store a
 // delivery (@google-cloud/firestore, from node_modules) and makes one Firestore read and one
-// write per event. PREFER_REST=1 gives Firestore `preferRest: true`, as the store has it unless
-// DEVSTATS_FIRESTORE_REST=0.
+// write per event. PREFER_REST=1 gives Firestore `preferRest: true`, as the store has it with
+// DEVSTATS_FIRESTORE_REST=1.
 import { cloudEvent } from '@google-cloud/functions-framework';
 
 const preferRest = process.env.PREFER_REST === '1';

@@ -12,7 +12,7 @@ export interface Config {
   bus: BusKind;
   /** Chosen by `DEVSTATS_STORE`, else Firestore on Cloud Functions or next to its emulator, else SQLite. */
   store: StoreKind;
-  /** `DEVSTATS_FIRESTORE_REST`: Firestore over REST unless `0` (see FirestoreStore.connect). */
+  /** `DEVSTATS_FIRESTORE_REST=1`: Firestore over REST, not gRPC (see FirestoreStore.connect). */
   firestoreRest: boolean;
   /** `DEVSTATS_CONFIG`: the settings file (teams, maps), or undefined for the defaults. */
   settingsPath: string | undefined;
@@ -173,7 +173,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   return {
     bus: e.DEVSTATS_BUS ?? (onGoogleCloud || e.PUBSUB_EMULATOR_HOST !== undefined ? 'pubsub' : 'memory'),
     store: e.DEVSTATS_STORE ?? (onGoogleCloud || e.FIRESTORE_EMULATOR_HOST !== undefined ? 'firestore' : 'sqlite'),
-    firestoreRest: e.DEVSTATS_FIRESTORE_REST !== '0' && e.DEVSTATS_FIRESTORE_REST !== 'false',
+    firestoreRest: e.DEVSTATS_FIRESTORE_REST === '1' || e.DEVSTATS_FIRESTORE_REST === 'true',
     settingsPath: e.DEVSTATS_CONFIG,
     projectId: e.GOOGLE_CLOUD_PROJECT,
     rawTopic: e.DEVSTATS_RAW_TOPIC,

@@ -61,13 +61,14 @@ async function emulatorAuth() {
  */
 export class FirestoreStore extends FirestoreLedger implements Store {
   /**
-   * `preferRest` (the default) talks HTTP/1.1 REST for every call the store makes (the client keeps
-   * gRPC for listeners, which DevStats never opens): the first request waits for no HTTP/2 channel
-   * and gRPC's stack is never loaded on Google Cloud. Against the emulator REST sends the
-   * emulator's `Bearer owner` through an auth client that looks for no credentials.
+   * `preferRest` talks HTTP/1.1 REST for every call the store makes (the client keeps gRPC for
+   * listeners, which DevStats never opens), so on Google Cloud gRPC's stack is never loaded. It is
+   * off by default: measured against the emulator (bench/cold.ts), where the client loads gRPC for
+   * its insecure channel either way, REST's cold start was the slower. Against the emulator REST
+   * sends the emulator's `Bearer owner` through an auth client that looks for no credentials.
    */
   static async connect(projectId: string | undefined, options: { preferRest?: boolean } = {}): Promise<FirestoreStore> {
-    const preferRest = options.preferRest ?? true;
+    const preferRest = options.preferRest ?? false;
     // The CommonJS package's exports object (`default`): Node gives it to an import, and so does the
     // esbuild bundle, which carries the client inside it (build/bundle.js) but names no exports.
     const { Firestore } = (await import('@google-cloud/firestore')).default;

@@ -6,7 +6,7 @@ import type { Store } from './store.ts';
 export interface StoreChoice {
   store: 'firestore' | 'sqlite';
   projectId: string | undefined;
-  /** Firestore over REST (`DEVSTATS_FIRESTORE_REST`, on unless 0): see FirestoreStore.connect. */
+  /** Firestore over REST (`DEVSTATS_FIRESTORE_REST=1`), not gRPC: see FirestoreStore.connect. */
   firestoreRest: boolean;
   dataDir: string;
 }
