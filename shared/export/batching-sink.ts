@@ -71,10 +71,11 @@ class Lane<P> {
         () => {
           for (const w of batch) w.resolve();
         },
-        (error: unknown) => {
-          // Refused for what it holds: each delivery's points alone, so only the bad one fails.
+        async (error: unknown) => {
+          // Refused for what it holds: each delivery's points alone, one after another (still one
+          // request in flight, in order), so only the bad one fails.
           if (error instanceof DatadogRejected && batch.length > 1) {
-            for (const w of batch) this.send(w.points).then(w.resolve, w.reject);
+            for (const w of batch) await this.send(w.points).then(w.resolve, w.reject);
             return;
           }
           for (const w of batch) w.reject(error);
