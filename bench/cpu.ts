@@ -7,7 +7,7 @@
  * to the other.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -155,6 +155,9 @@ async function run(profile: boolean): Promise<Run> {
   const written = readdirSync(profileDir).find((name) => name.endsWith('.cpuprofile'));
   rmSync(dataDir, { recursive: true, force: true });
   const top = written === undefined ? undefined : topSelfTime(join(profileDir, written));
+  // BENCH_CPU_PROFILE=<file> keeps the profile (for Chrome's DevTools, or a closer look).
+  if (written !== undefined && process.env.BENCH_CPU_PROFILE !== undefined)
+    copyFileSync(join(profileDir, written), process.env.BENCH_CPU_PROFILE);
   rmSync(profileDir, { recursive: true, force: true });
   return { deploys, cpuMs: cpu, requests, profile: top };
 }

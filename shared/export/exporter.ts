@@ -35,11 +35,11 @@ import { exportRestore, RestoreItem, restoreItem } from './restores.ts';
  * The parts of a deploy's export, in the steps they go in (see exportDeploy): the count first (the
  * restores' read after it must be the fresh one), then the event and the DORA record side by side
  * (each request a round trip of its own; neither reads what the other writes), then the
- * distributions, last. A deploy that did not fail sends its event and DORA record beside the count:
- * only a failure's DORA record reads the restores.
+ * distributions, last. A deploy that did not fail sends all four side by side: only a failure's
+ * DORA record reads the restores, and the distributions are recorded as sent on their own.
  */
 const DEPLOY_STEPS = [['series'], ['event', 'dora'], ['distributions']] as const;
-const UNFAILED_DEPLOY_STEPS = [['series', 'event', 'dora'], ['distributions']] as const;
+const UNFAILED_DEPLOY_STEPS = [['series', 'event', 'dora', 'distributions']] as const;
 type DeployPart = (typeof DEPLOY_STEPS)[number][number];
 
 /**
@@ -75,11 +75,19 @@ async function exportDeploy(
   // Looked up when first needed, after the count: that read is the one that must be fresh.
   let restores: Promise<Restore[]> | undefined;
   const restoresNow = () => (restores ??= production ? restoresOf(store, deploy) : Promise.resolve([]));
+  /** The parts sent before this export (`done`) or by its earlier steps. */
+  const sent = new Set(done);
+  const sentBefore = () => [...sent];
+  /** Whether this step recorded its distributions as sent before sending them. */
+  let premarked: boolean | undefined;
   const parts: Record<DeployPart, () => Promise<void>> = {
     series: async () => {
       const buckets = [bucketOf(deploy)];
       if (delivery.replaced !== undefined) buckets.push(bucketOf(delivery.replaced));
       await sendCounts(deps, buckets);
+      // The restores are read from here on, after the count (as they must be), beside what is still
+      // going; a failed read is thrown where they are needed.
+      restoresNow().catch(() => undefined);
     },
     event: async () => {
       // Too old for the events API: the DORA record still goes.
@@ -149,20 +157,18 @@ async function exportDeploy(
           tags: [`source:${deploy.source}`],
         });
       }
-      if (distributions.length > 0) await sink.distributions(distributions);
+      if (distributions.length === 0) return;
+      // Datadog adds distribution values up: recorded as sent before they go, so an exporter that
+      // dies with the request in flight never has them sent twice (a value may be missing instead).
+      premarked = true;
+      await store.markDeployParts(deploy.id, [...sentBefore(), 'distributions']);
+      await sink.distributions(distributions);
     },
   };
-  const sent = new Set(done);
   for (const step of deploy.status === 'failure' ? DEPLOY_STEPS : UNFAILED_DEPLOY_STEPS) {
     const due = step.filter((part) => !sent.has(part));
     if (due.length === 0) continue;
-    // Datadog adds distribution values up: recorded as sent before they go, so an exporter that
-    // dies with the request in flight never has them sent twice (a value may be missing instead).
-    const additive = due.includes('distributions');
-    // The restores are read while the distributions go (after the count, as they must be); a
-    // failed read is thrown below, where they are needed.
-    if (additive) restoresNow().catch(() => undefined);
-    if (additive) await store.markDeployParts(deploy.id, [...sent, ...due]);
+    premarked = false;
     const outcomes = await Promise.allSettled(due.map((part) => parts[part]()));
     outcomes.forEach((outcome, i) => {
       const part = due[i];
@@ -170,8 +176,8 @@ async function exportDeploy(
     });
     const failed = outcomes.find((outcome) => outcome.status === 'rejected');
     if (failed !== undefined) {
-      if (additive) for (const part of due) sent.delete(part);
-      if (additive || sent.size > done.size) await store.markDeployParts(deploy.id, [...sent]).catch(() => undefined);
+      // What went is recorded (and distributions whose request failed are no longer marked sent).
+      if (premarked || sent.size > done.size) await store.markDeployParts(deploy.id, [...sent]).catch(() => undefined);
       throw failed.reason;
     }
   }
@@ -313,9 +319,22 @@ export class Exporter {
     });
   }
 
-  async deploy(deploy: Deploy, delivery: { receivedAt?: string; replaced?: Deploy } = {}): Promise<void> {
+  /** Until when a claim taken now lasts: `putDeploy`'s `claimUntil`, for a deploy exported right after. */
+  claimUntil(): string {
+    return this.claimWindow()[1];
+  }
+
+  /**
+   * A stored deploy's export. `claimed`: it was claimed as it was created (putDeploy's
+   * `claimUntil`), moments ago, so nothing of it was sent yet.
+   */
+  async deploy(
+    deploy: Deploy,
+    delivery: { receivedAt?: string; replaced?: Deploy } = {},
+    options: { claimed?: boolean } = {},
+  ): Promise<void> {
     const [now, until] = this.claimWindow();
-    const done = await this.deps.store.claimDeployExport(deploy.id, now, until);
+    const done = options.claimed === true ? [] : await this.deps.store.claimDeployExport(deploy.id, now, until);
     if (done === undefined) return;
     if (done.includes('distributions'))
       this.deps.logger.warn('distribution values in doubt (an exporter died sending them): not sent again', {

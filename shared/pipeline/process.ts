@@ -112,7 +112,7 @@ export function createProcessor(deps: ProcessDeps): (message: BusMessage) => Pro
       else shas.add(sha);
     };
     const deploysToSettle: Array<{ deploy: Deploy; previous?: Deploy }> = [];
-    const toExport: Array<{ deploy: Deploy; replaced?: Deploy }> = [];
+    const toExport: Array<{ deploy: Deploy; replaced?: Deploy; claimed?: boolean }> = [];
     const incidents: Incident[] = [];
     // Changes next to each other (a push and its commits) are stored together, in one round trip.
     let changes: Change[] = [];
@@ -149,13 +149,20 @@ export function createProcessor(deps: ProcessDeps): (message: BusMessage) => Pro
           logger.warn('deploy dated in the future of its receipt: stored, never exported', { ...fields, id: event.id });
           event.futureDated = true;
         }
-        const { result, before: replaced } = await store.putDeploy(event, {
+        // A new deploy is created already claimed for its export, which follows at once.
+        const claimUntil = deps.exporter?.claimUntil();
+        const {
+          result,
+          before: replaced,
+          claimed,
+        } = await store.putDeploy(event, {
           shipsChanges: shipsChanges(settings, event),
+          ...(claimUntil === undefined ? {} : { claimUntil }),
         });
         results.push({ id: event.id, kind: event.kind, result });
         // The stored report wins over an older one arriving late.
         const current = result === 'unchanged' ? (replaced ?? event) : event;
-        if (result === 'created') toExport.push({ deploy: event });
+        if (result === 'created') toExport.push({ deploy: event, claimed: claimed === true });
         else if (result === 'updated') toExport.push({ deploy: event, ...(replaced ? { replaced } : {}) });
         // A redelivery after an export failed: try the export again.
         else if (replaced !== undefined && (await store.deployExported(event.id)) === false)
@@ -170,19 +177,33 @@ export function createProcessor(deps: ProcessDeps): (message: BusMessage) => Pro
       }
     }
     await putChanges();
+    // Each deploy's own export first, while its claim is fresh (the walk below may take seconds);
+    // it reads nothing the walk writes. A Datadog failure is thrown only after the walk, so the
+    // lead times are stored whatever Datadog does, and the redelivery (or rollup) sends what is left.
+    let exportFailure: { error: unknown } | undefined;
+    if (deps.exporter !== undefined) {
+      for (const { deploy, replaced, claimed } of toExport) {
+        try {
+          await deps.exporter.deploy(
+            deploy,
+            { receivedAt, ...(replaced ? { replaced } : {}) },
+            { claimed: claimed === true },
+          );
+        } catch (error) {
+          exportFailure ??= { error };
+        }
+      }
+    }
     const shipped: ShippedChange[] = [];
     for (const { deploy, previous } of deploysToSettle)
       shipped.push(...(await settleLeadTime(store, settings, deploy, previous)));
     // A push or merged pull request may be what a waiting deploy needed (deploy before push).
     shipped.push(...(await settleWaiting(waits)));
+    if (exportFailure !== undefined) throw exportFailure.error;
 
     if (deps.exporter !== undefined) {
-      // Each deploy's own export, then its commits' lead times: a Datadog failure throws, and the
-      // redelivery (or rollup) finishes what is left.
-      for (const { deploy, replaced } of toExport) {
-        await deps.exporter.deploy(deploy, { receivedAt, ...(replaced ? { replaced } : {}) });
-      }
-      // One point per change: a change settled twice in this delivery is sent as last recorded.
+      // Then its commits' lead times: one point per change (a change settled twice in this
+      // delivery is sent as last recorded).
       await deps.exporter.shipped([...new Map(shipped.map((change) => [change.id, change])).values()]);
       for (const incident of incidents) await deps.exporter.incident(incident);
     }

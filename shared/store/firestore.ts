@@ -83,7 +83,7 @@ export class FirestoreStore extends FirestoreLedger implements Store {
     );
   }
 
-  putDeploy(deploy: Deploy, options: { shipsChanges: boolean }): Promise<PutDeployResult> {
+  putDeploy(deploy: Deploy, options: { shipsChanges: boolean; claimUntil?: string }): Promise<PutDeployResult> {
     const ref = this.collection('deploy').doc(docId(deploy.id));
     const bookkeeping = {
       [SHIPS]: options.shipsChanges,
@@ -94,8 +94,11 @@ export class FirestoreStore extends FirestoreLedger implements Store {
       this.db.runTransaction(async (tx) => {
         const snapshot = await tx.get(ref);
         if (!snapshot.exists) {
-          tx.create(ref, { ...deploy, ...bookkeeping, [WATCHING]: [], [HOLDS]: [] });
-          return { result: 'created' as const, before: undefined };
+          const claim = options.claimUntil === undefined ? {} : { [CLAIM]: options.claimUntil };
+          tx.create(ref, { ...deploy, ...bookkeeping, [WATCHING]: [], [HOLDS]: [], ...claim });
+          return options.claimUntil === undefined
+            ? { result: 'created' as const, before: undefined }
+            : { result: 'created' as const, before: undefined, claimed: true as const };
         }
         const data = snapshot.data() ?? {};
         const before = withoutInternal<Deploy>(data);

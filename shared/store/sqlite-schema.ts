@@ -162,6 +162,7 @@ export function prepareStatements(db: DatabaseSync) {
       'UPDATE shipped SET claim_until = ? WHERE id = ? AND exported = 0 AND (claim_until IS NULL OR claim_until < ?)',
     ),
     releaseDeployClaim: prepare('UPDATE events SET claim_until = NULL WHERE id = ?'),
+    claimCreatedDeploy: prepare("UPDATE events SET claim_until = ? WHERE id = ? AND kind = 'deploy'"),
     releaseShippedClaim: prepare('UPDATE shipped SET claim_until = NULL WHERE id = ?'),
     shippedBetween: prepare(
       'SELECT body FROM shipped WHERE deploy_id IS NOT NULL AND counted = 1 AND deployed_at >= ? AND deployed_at < ? ORDER BY deployed_at, id',

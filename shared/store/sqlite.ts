@@ -82,7 +82,7 @@ export class SqliteStore extends SqliteLedger implements Store {
     return Promise.resolve(this.bodies<Incident>(this.statements.kindBetween.all('incident', from, to)));
   }
 
-  putDeploy(deploy: Deploy, options: { shipsChanges: boolean }): Promise<PutDeployResult> {
+  putDeploy(deploy: Deploy, options: { shipsChanges: boolean; claimUntil?: string }): Promise<PutDeployResult> {
     const [repository, sha, service, environment] = this.row(deploy);
     const ships = options.shipsChanges ? 1 : 0;
     const order = options.shipsChanges ? shipOrder(deploy) : null;
@@ -101,7 +101,11 @@ export class SqliteStore extends SqliteLedger implements Store {
         order,
         body,
       );
-      if (inserted.changes === 1) return { result: 'created' as const, before: undefined };
+      if (inserted.changes === 1) {
+        if (options.claimUntil === undefined) return { result: 'created' as const, before: undefined };
+        this.statements.claimCreatedDeploy.run(options.claimUntil, deploy.id);
+        return { result: 'created' as const, before: undefined, claimed: true as const };
+      }
       const stored = this.statements.get.get(deploy.id) as { body: string } | undefined;
       const previous = stored === undefined ? undefined : (JSON.parse(stored.body) as Deploy);
       if (previous === undefined || !supersedes(deploy, previous))
