@@ -1,6 +1,7 @@
 // The client's documented usage passes plain objects for its model classes (it serialises them).
 /* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment */
 import type { Logger } from '../log.ts';
+import { type FetchAnswer, type FetchInit, httpFetch } from './http-fetch.ts';
 import {
   type DatadogConfig,
   DatadogRejected,
@@ -29,19 +30,19 @@ const MAX_SERIES_PER_REQUEST = 1000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * `fetch` with the transport policy the client lacks: a timeout per attempt, and retries with
+ * `fetch` (httpFetch: node:http, not undici) with the transport policy the client lacks: a timeout per attempt, and retries with
  * exponential backoff on network errors, timeouts, 429 (waiting for `X-RateLimit-Reset` when the
  * API names it) and 5xx. 400/401/403/413 are never retried: they would fail again.
  */
 export function policyFetch(options: { timeoutMs: number; retries: number; backoffMs: number; logger: Logger }) {
-  return async (url: string, init: RequestInit): Promise<Response> => {
+  return async (url: string, init: FetchInit): Promise<FetchAnswer> => {
     const deadline = exportDeadline.getStore() ?? Number.POSITIVE_INFINITY;
     for (let attempt = 0; ; attempt++) {
       const wait = options.backoffMs * 2 ** attempt;
       const left = deadline - Date.now();
       if (left <= 0) throw new Error('the export ran out of its time budget');
       try {
-        const response = await fetch(url, {
+        const response = await httpFetch(url, {
           ...init,
           signal: AbortSignal.timeout(Math.max(1, Math.min(options.timeoutMs, left))),
         });
