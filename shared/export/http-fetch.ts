@@ -1,6 +1,4 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import type { IncomingMessage } from 'node:http';
 
 /**
  * The part of `fetch` the Datadog client and policyFetch use, over `node:http` and `node:https`
@@ -9,6 +7,9 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
  * loaded already, by functions-framework. The whole answer is read before it resolves (Datadog's
  * answers are small; one past `MAX_ANSWER_BYTES` fails the request), so the caller's signal
  * bounds the body as well as the headers.
+ *
+ * The modules come from `process.getBuiltinModule`, not an `import`: an ESM import of `node:http`
+ * builds its ESM facade by reading every export, and its lazy `WebSocket` export loads undici.
  */
 export interface FetchInit {
   method?: string;
@@ -25,16 +26,19 @@ export interface FetchAnswer {
 }
 
 const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
+const http = process.getBuiltinModule('node:http');
+const https = process.getBuiltinModule('node:https');
+const zlib = process.getBuiltinModule('node:zlib');
 const agents = {
-  'http:': new HttpAgent({ keepAlive: true }),
-  'https:': new HttpsAgent({ keepAlive: true }),
+  'http:': new http.Agent({ keepAlive: true }),
+  'https:': new https.Agent({ keepAlive: true }),
 };
 
 function decoded(answer: IncomingMessage): NodeJS.ReadableStream {
   const encoding = (answer.headers['content-encoding'] ?? '').toLowerCase();
-  if (encoding === 'gzip') return answer.pipe(createGunzip());
-  if (encoding === 'deflate') return answer.pipe(createInflate());
-  if (encoding === 'br') return answer.pipe(createBrotliDecompress());
+  if (encoding === 'gzip') return answer.pipe(zlib.createGunzip());
+  if (encoding === 'deflate') return answer.pipe(zlib.createInflate());
+  if (encoding === 'br') return answer.pipe(zlib.createBrotliDecompress());
   return answer;
 }
 
@@ -48,7 +52,7 @@ export function httpFetch(url: string, init: FetchInit = {}): Promise<FetchAnswe
       reject(signal.reason as Error);
       return;
     }
-    const request = (secure ? httpsRequest : httpRequest)(target, {
+    const request = (secure ? https.request : http.request)(target, {
       method: init.method ?? 'GET',
       headers: init.headers ?? {},
       agent: agents[secure ? 'https:' : 'http:'],
