@@ -10,7 +10,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { format, resolveConfig } from 'prettier';
-import { z } from 'zod';
+import * as z from 'zod';
 import { Settings } from '../shared/events/settings.ts';
 import { Env } from '../shared/pipeline/config.ts';
 import { SECRET_VARIABLES } from '../shared/sources/registry.ts';

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError } from '../config-error.ts';
 import { buildReport, dayRange, previousPeriod, quarter } from '../report/figures.ts';
 import { renderCsv, renderHtml, renderMarkdown } from '../report/render.ts';

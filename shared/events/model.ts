@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** UTC ISO-8601 with milliseconds, the one time format of every canonical event. */
 const UtcTime = z.iso.datetime({ precision: 3 }).refine((s) => s.endsWith('Z'), 'must be UTC (Z)');

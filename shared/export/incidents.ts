@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Deploy, Incident } from '../events/model.ts';
 import { type Settings, teamOf } from '../events/settings.ts';
 import { isProductionIncident, linkedDeploy } from '../metrics/definitions.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Deploy } from '../events/model.ts';
 import type { Restore } from '../metrics/failures.ts';
 import type { ExportItem } from '../store/store.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { StoreChoice } from '../store/open.ts';
 import { ConfigError } from '../config-error.ts';
 import { SECRET_VARIABLES, type WebhookSource } from '../sources/registry.ts';

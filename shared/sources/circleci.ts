@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { versionedSignatureList } from './auth.ts';
 import type { WebhookSourceShape } from './source.ts';
 import { type Deploy, type DeployStatus, utc } from '../events/model.ts';

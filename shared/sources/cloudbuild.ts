@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { TopicSourceShape } from './source.ts';
 import { type Deploy, type DeployStatus, utc } from '../events/model.ts';
 import { canonicalEnvironment, type Settings, teamOf } from '../events/settings.ts';

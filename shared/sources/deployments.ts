@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { sharedToken } from './auth.ts';
 import type { WebhookSourceShape } from './source.ts';
-import { z } from 'zod';
+import * as z from 'zod';
 import { type Admission, type Admit, invalid } from './admission.ts';
 import { type Deploy, deployId, utc } from '../events/model.ts';
 import { canonicalEnvironment, teamOf } from '../events/settings.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { hmacSignature } from './auth.ts';
 import type { TopicSourceShape, WebhookSourceShape } from './source.ts';
 import { type Admission, type Admit, invalid } from './admission.ts';

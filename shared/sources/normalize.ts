@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { CanonicalEvent } from '../events/model.ts';
 import type { Settings } from '../events/settings.ts';
 

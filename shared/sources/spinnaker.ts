@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { sharedToken } from './auth.ts';
 import type { WebhookSourceShape } from './source.ts';
 import { type Admission, type Admit, invalid } from './admission.ts';
