@@ -90,15 +90,26 @@ export class FirestoreStore extends FirestoreLedger implements Store {
       [SHIP_ORDER]: options.shipsChanges ? shipOrder(deploy) : null,
       [EXPORTED]: false,
     };
-    return this.guard('putDeploy', () =>
-      this.db.runTransaction(async (tx) => {
+    const claim = options.claimUntil === undefined ? {} : { [CLAIM]: options.claimUntil };
+    const fresh = { ...deploy, ...bookkeeping, [WATCHING]: [], [HOLDS]: [], ...claim };
+    const created =
+      options.claimUntil === undefined
+        ? { result: 'created' as const, before: undefined }
+        : { result: 'created' as const, before: undefined, claimed: true as const };
+    return this.guard('putDeploy', async () => {
+      // Most deploys are new: one create, which Firestore refuses if the document exists (one round
+      // trip, not a transaction's read and commit). Only then is the stored one read and compared.
+      try {
+        await ref.create(fresh);
+        return created;
+      } catch (error) {
+        if ((error as { code?: number }).code !== ALREADY_EXISTS) throw error;
+      }
+      return this.db.runTransaction(async (tx) => {
         const snapshot = await tx.get(ref);
         if (!snapshot.exists) {
-          const claim = options.claimUntil === undefined ? {} : { [CLAIM]: options.claimUntil };
-          tx.create(ref, { ...deploy, ...bookkeeping, [WATCHING]: [], [HOLDS]: [], ...claim });
-          return options.claimUntil === undefined
-            ? { result: 'created' as const, before: undefined }
-            : { result: 'created' as const, before: undefined, claimed: true as const };
+          tx.create(ref, fresh);
+          return created;
         }
         const data = snapshot.data() ?? {};
         const before = withoutInternal<Deploy>(data);
@@ -112,8 +123,8 @@ export class FirestoreStore extends FirestoreLedger implements Store {
           [HOLDS]: data[HOLDS] as string[] | undefined,
         });
         return { result: 'updated' as const, before };
-      }),
-    );
+      });
+    });
   }
 
   deploy(id: string): Promise<Deploy | undefined> {
