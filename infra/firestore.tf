@@ -17,6 +17,9 @@ locals {
     deploys_watching         = { collection = "deploys", fields = [["repository", "ASCENDING"], ["_watching", "CONTAINS"]] }
     deploys_unexported       = { collection = "deploys", fields = [["_exported", "ASCENDING"], ["finishedAt", "ASCENDING"]] }
     pushes_to_sha            = { collection = "pushes", fields = [["repository", "ASCENDING"], ["after", "ASCENDING"]] }
+    pushes_since             = { collection = "pushes", fields = [["repository", "ASCENDING"], ["pushedAt", "ASCENDING"]] }
+    commits_before           = { collection = "commits", fields = [["repository", "ASCENDING"], ["timestamp", "DESCENDING"]] }
+    deploys_shipping_since   = { collection = "deploys", fields = [["repository", "ASCENDING"], ["_ships", "ASCENDING"], ["finishedAt", "ASCENDING"]] }
     pull_requests_by_merge   = { collection = "pull_requests", fields = [["repository", "ASCENDING"], ["mergeCommitSha", "ASCENDING"]] }
     shipped_by_deploy        = { collection = "shipped", fields = [["deployId", "ASCENDING"], ["_held", "ASCENDING"], ["_counted", "ASCENDING"]] }
     shipped_by_time          = { collection = "shipped", fields = [["_held", "ASCENDING"], ["_counted", "ASCENDING"], ["deployedAt", "ASCENDING"]] }

@@ -72,6 +72,88 @@ interface Resolution {
   pushesSeen: Map<string, string>;
   /** No earlier shipping deploy of the service. */
   first: boolean;
+  /** When the walk read the history in bulk: the shas whose pushes it read so (rechecked so too). */
+  window?: { since: string; shas: Set<string> };
+}
+
+/** Shas a walk visits one by one before it reads the repository's history in bulk. */
+const WALK_ALONE = 10;
+/** Commits read at once when it does. */
+const WINDOW_COMMITS = 1000;
+/**
+ * How far a commit's own timestamp may run ahead of its push or its deploy (clock skew): the bulk
+ * reads of pushes and deploys start that much before the oldest commit read.
+ */
+const SKEW_MS = 86_400_000;
+
+/**
+ * A repository's history read in bulk, for a long walk (a first deploy after a backfill goes
+ * through thousands of shas, each otherwise three reads in a row): its commits a page at a time,
+ * newest first, and every push and shipping deploy of the repository since the oldest of them (less
+ * `SKEW_MS`). A sha whose commit is in a page is answered from it, exactly as the store would
+ * answer; any other goes to the store on its own.
+ */
+class HistoryWindow {
+  private readonly commits = new Map<string, Commit>();
+  private readonly pushes = new Map<string, Push[]>();
+  private readonly deploys = new Map<string, Deploy[]>();
+  /** The oldest commit timestamp read: pushes and deploys are read from it less SKEW_MS. */
+  private oldest: string | undefined;
+  private exhausted = false;
+  private readonly store: EventStore;
+  private readonly repository: string;
+  private readonly to: string;
+
+  constructor(store: EventStore, repository: string, to: string) {
+    this.store = store;
+    this.repository = repository;
+    this.to = new Date(Date.parse(to) + SKEW_MS).toISOString();
+  }
+
+  /** From when pushes and deploys were read. */
+  get since(): string {
+    return new Date(Date.parse(this.oldest ?? this.to) - SKEW_MS).toISOString();
+  }
+
+  /** Whether `sha`'s commit is in a page read (and so its pushes and deploys with it). */
+  covers(sha: string): boolean {
+    return this.commits.has(sha);
+  }
+
+  /** Reads the next page of commits, older than those read, and the pushes and deploys since then. */
+  async extend(): Promise<void> {
+    if (this.exhausted) return;
+    const page = await this.store.commitsBefore(this.repository, this.oldest ?? this.to, WINDOW_COMMITS);
+    // A page ending on a timestamp shared with the next: kept whole, the next starts after it.
+    const last = page.at(-1)?.timestamp;
+    const whole = page.length < WINDOW_COMMITS ? page : page.filter((c) => c.timestamp !== last);
+    if (page.length < WINDOW_COMMITS || whole.length === 0) this.exhausted = true;
+    const kept = whole.length === 0 ? page : whole;
+    for (const commit of kept) this.commits.set(commit.sha, commit);
+    this.oldest = kept.at(-1)?.timestamp ?? this.oldest;
+    const [pushes, deploys] = await Promise.all([
+      this.store.pushesSince(this.repository, this.since),
+      this.store.shippingDeploysSince(this.repository, this.since),
+    ]);
+    this.pushes.clear();
+    for (const push of pushes) this.pushes.set(push.after, [...(this.pushes.get(push.after) ?? []), push]);
+    this.deploys.clear();
+    for (const d of deploys)
+      if (d.commitSha !== undefined) this.deploys.set(d.commitSha, [...(this.deploys.get(d.commitSha) ?? []), d]);
+  }
+
+  /** What the walk reads at a covered sha, as the store would give it. */
+  at(sha: string): { deploys: Deploy[]; pushes: Push[]; commit: Commit | undefined } {
+    return {
+      deploys: [...(this.deploys.get(sha) ?? [])].sort((a, b) => (shipOrder(a) < shipOrder(b) ? -1 : 1)),
+      pushes: this.pushes.get(sha) ?? [],
+      commit: this.commits.get(sha),
+    };
+  }
+
+  get more(): boolean {
+    return !this.exhausted;
+  }
 }
 
 /** What one deploy ships, as far as the stored history tells now. */
@@ -88,15 +170,39 @@ async function resolveShipped(store: EventStore, settings: Settings, deploy: Dep
   };
   if (!shipsChanges(settings, deploy) || repository === undefined || sha === undefined) return resolution;
   const order = shipOrder(deploy);
-  const deployedEarlier = async (at: string) =>
-    (await store.shippingDeploysAt(repository, at)).some((d) => d.service === deploy.service && shipOrder(d) < order);
+  const earlierOf = (deploys: readonly Deploy[]) =>
+    deploys.some((d) => d.service === deploy.service && shipOrder(d) < order);
+  const deployedEarlier = async (at: string) => earlierOf(await store.shippingDeploysAt(repository, at));
   /** What the walk reads at a sha: whether an earlier deploy shipped it, its pushes, its commit. */
   const visit = (at: string) =>
-    Promise.all([deployedEarlier(at), store.pushesTo(repository, at), store.commits(repository, [at])]);
+    Promise.all([
+      // A service's first shipping deploy has no earlier one anywhere: nothing to ask.
+      resolution.first ? false : deployedEarlier(at),
+      store.pushesTo(repository, at),
+      store.commits(repository, [at]),
+    ]);
   // The deployed sha's own reads go beside the previous deploy's: one round trip fewer. (Wasted
   // only when the previous deploy is of the same sha, a redeploy: then nothing is walked.)
-  const [previous, atSha] = await Promise.all([store.previousShippingDeploy(deploy.service, order), visit(sha)]);
+  const [previous, atSha] = await Promise.all([
+    store.previousShippingDeploy(deploy.service, order),
+    Promise.all([deployedEarlier(sha), store.pushesTo(repository, sha), store.commits(repository, [sha])]),
+  ]);
   resolution.first = previous === undefined;
+  // Past WALK_ALONE shas, the history is read in bulk (HistoryWindow), page by page as the walk needs.
+  let window: HistoryWindow | undefined;
+  const windowShas = new Set<string>();
+  /** Reached as a commit's parent: its commit is expected to be stored, so a page may hold it. */
+  const viaParent = new Set<string>();
+  const read = async (at: string) => {
+    if (window === undefined && visited.size > WALK_ALONE)
+      window = new HistoryWindow(store, repository, deploy.finishedAt);
+    if (window !== undefined && !window.covers(at) && window.more && (viaParent.has(at) || windowShas.size === 0))
+      await window.extend();
+    if (window === undefined || !window.covers(at)) return visit(at);
+    windowShas.add(at);
+    const { deploys, pushes, commit } = window.at(at);
+    return [!resolution.first && earlierOf(deploys), pushes, commit === undefined ? [] : [commit]] as const;
+  };
   // The walk usually ends at the previous deploy's sha: known without asking the store.
   const previousAt = (at: string) => previous?.repository === repository && previous.commitSha === at;
 
@@ -110,7 +216,7 @@ async function resolveShipped(store: EventStore, settings: Settings, deploy: Dep
     if (visited.has(at) || ZERO_SHA.test(at)) continue;
     visited.add(at);
     if (previousAt(at)) continue; // the previous deploy's history
-    const [earlier, pushes, [commit]] = at === sha ? atSha : await visit(at);
+    const [earlier, pushes, [commit]] = at === sha ? atSha : await read(at);
     if (earlier) continue; // a redeploy, a rollback, or the previous deploy's history
     resolution.watching.push(at);
     resolution.pushesSeen.set(at, pushesAt(pushes));
@@ -135,8 +241,10 @@ async function resolveShipped(store: EventStore, settings: Settings, deploy: Dep
       found.add(at);
       if (at === sha) own.add(at);
       queue.push(...commit.parents);
+      for (const parent of commit.parents) viaParent.add(parent);
     }
   }
+  if (window !== undefined) resolution.window = { since: window.since, shas: windowShas };
 
   if (resolution.waitingFor.includes(sha)) {
     // No push recorded the deployed sha: a merged pull request's merge commit stands for its commits.
@@ -305,7 +413,17 @@ async function anyArrived(store: EventStore, deploy: Deploy, resolution: Resolut
   // A push stored while the walk ran, to a sha it went through, looked for the deploys watching that
   // sha before this one recorded it: read again here, after recording, against what the walk found
   // there (a gap found none; a sha a forced reset reached may gain the push that brought its commits).
-  const watching = resolution.watching;
+  let watching = resolution.watching;
+  const window = resolution.window;
+  if (window !== undefined) {
+    // The shas the walk read in bulk are read again so: every push since the same time.
+    const now = new Map<string, Push[]>();
+    for (const push of await store.pushesSince(repository, window.since))
+      now.set(push.after, [...(now.get(push.after) ?? []), push]);
+    if (watching.some((at) => window.shas.has(at) && pushesAt(now.get(at) ?? []) !== resolution.pushesSeen.get(at)))
+      return true;
+    watching = watching.filter((at) => !window.shas.has(at));
+  }
   for (let i = 0; i < watching.length; i += RECHECK_AT_ONCE) {
     const shas = watching.slice(i, i + RECHECK_AT_ONCE);
     const now = await Promise.all(shas.map(async (at) => pushesAt(await store.pushesTo(repository, at))));

@@ -333,6 +333,39 @@ export class FirestoreStore extends FirestoreLedger implements Store {
     });
   }
 
+  commitsBefore(repository: string, at: string, limit: number): Promise<Commit[]> {
+    return this.guard('commitsBefore', () =>
+      this.all<Commit>(
+        this.collection('commit')
+          .where('repository', '==', repository)
+          .where('timestamp', '<=', at)
+          .orderBy('timestamp', 'desc')
+          .limit(limit),
+      ),
+    );
+  }
+
+  pushesSince(repository: string, since: string): Promise<Push[]> {
+    return this.guard('pushesSince', async () =>
+      (
+        await this.all<Push>(
+          this.collection('push').where('repository', '==', repository).where('pushedAt', '>=', since),
+        )
+      ).sort(byPushedAt),
+    );
+  }
+
+  shippingDeploysSince(repository: string, since: string): Promise<Deploy[]> {
+    return this.guard('shippingDeploysSince', () =>
+      this.all<Deploy>(
+        this.collection('deploy')
+          .where('repository', '==', repository)
+          .where(SHIPS, '==', true)
+          .where('finishedAt', '>=', since),
+      ),
+    );
+  }
+
   pushesTo(repository: string, sha: string): Promise<Push[]> {
     return this.guard('pushesTo', async () =>
       (

@@ -30,6 +30,7 @@ CREATE INDEX IF NOT EXISTS events_unexported ON events (kind, time) WHERE export
 CREATE INDEX IF NOT EXISTS events_by_sha ON events (kind, repository, sha, time);
 CREATE INDEX IF NOT EXISTS events_by_deploy ON events (kind, service, environment, status, time);
 CREATE INDEX IF NOT EXISTS events_by_time ON events (kind, time);
+CREATE INDEX IF NOT EXISTS events_by_repository ON events (kind, repository, time);
 CREATE INDEX IF NOT EXISTS events_shipping ON events (service, ship_order) WHERE ships = 1;
 CREATE TABLE IF NOT EXISTS waits (
   deploy_id TEXT NOT NULL,
@@ -126,6 +127,15 @@ export function prepareStatements(db: DatabaseSync) {
       'SELECT body FROM events WHERE ships = 1 AND service = ? AND ship_order > ? ORDER BY ship_order LIMIT ?',
     ),
     bySha: prepare('SELECT body FROM events WHERE kind = ? AND repository = ? AND sha = ? ORDER BY time'),
+    commitsBefore: prepare(
+      "SELECT body FROM events WHERE kind = 'commit' AND repository = ? AND time <= ? ORDER BY time DESC, id LIMIT ?",
+    ),
+    pushesSince: prepare(
+      "SELECT body FROM events WHERE kind = 'push' AND repository = ? AND time >= ? ORDER BY time, id",
+    ),
+    shippingSince: prepare(
+      "SELECT body FROM events WHERE kind = 'deploy' AND repository = ? AND ships = 1 AND time >= ? ORDER BY time, id",
+    ),
     shippingAt: prepare(
       "SELECT body FROM events WHERE kind = 'deploy' AND repository = ? AND sha = ? AND ships = 1 ORDER BY time",
     ),

@@ -208,6 +208,18 @@ export class SqliteStore extends SqliteLedger implements Store {
     return Promise.resolve(this.bySha<Push>('push', repository, sha).sort(byPushedAt));
   }
 
+  commitsBefore(repository: string, at: string, limit: number): Promise<Commit[]> {
+    return Promise.resolve(this.bodies<Commit>(this.statements.commitsBefore.all(repository, at, limit)));
+  }
+
+  pushesSince(repository: string, since: string): Promise<Push[]> {
+    return Promise.resolve(this.bodies<Push>(this.statements.pushesSince.all(repository, since)).sort(byPushedAt));
+  }
+
+  shippingDeploysSince(repository: string, since: string): Promise<Deploy[]> {
+    return Promise.resolve(this.bodies<Deploy>(this.statements.shippingSince.all(repository, since)));
+  }
+
   commit(repository: string, sha: string): Promise<Commit | undefined> {
     return Promise.resolve(this.bySha<Commit>('commit', repository, sha)[0]);
   }

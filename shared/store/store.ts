@@ -82,6 +82,15 @@ export interface EventStore {
   shippingDeploysAt(repository: string, sha: string): Promise<Deploy[]>;
   /** The pushes to a repository whose `after` is `sha` (one per branch it was pushed to), by pushedAt then id. */
   pushesTo(repository: string, sha: string): Promise<Push[]>;
+  /**
+   * A repository's history in bulk, for a long lead-time walk (metrics/lead-time.ts, `HistoryWindow`):
+   * its commits with a timestamp at or before `at`, newest first, at most `limit`.
+   */
+  commitsBefore(repository: string, at: string, limit: number): Promise<Commit[]>;
+  /** A repository's pushes pushed at or after `since`, by pushedAt then id. */
+  pushesSince(repository: string, since: string): Promise<Push[]>;
+  /** Shipping deploys (of any service) of a repository finished at or after `since`. */
+  shippingDeploysSince(repository: string, since: string): Promise<Deploy[]>;
   commit(repository: string, sha: string): Promise<Commit | undefined>;
   /** The stored commits among `shas`, in one round trip where the store can. */
   commits(repository: string, shas: readonly string[]): Promise<Commit[]>;
