@@ -246,6 +246,46 @@ function storeContract(name: string, open: () => Promise<Store>, options: { skip
           assert.deepEqual(await store.pullRequestsByMergeShas('other/repo', ['m7']), []);
         }));
 
+      test("a repository's history in bulk: commits before a time, newest first; pushes and shipping deploys since one", () =>
+        withStore(async (store) => {
+          const c1 = commit('c1', '2026-11-20T08:00:00.000Z');
+          const c2 = commit('c2', '2026-11-20T09:00:00.000Z');
+          const c3 = commit('c3', '2026-11-20T10:00:00.000Z');
+          const elsewhere = { ...commit('c4', '2026-11-20T09:30:00.000Z'), repository: 'other/repo' };
+          elsewhere.id = `other/repo@c4`;
+          for (const c of [c2, elsewhere, c3, c1]) await store.putChange(c);
+          assert.deepEqual(
+            (await store.commitsBefore(REPO, '2026-11-20T09:00:00.000Z', 10)).map((c) => c.sha),
+            ['c2', 'c1'],
+          );
+          assert.deepEqual(
+            (await store.commitsBefore(REPO, '2026-11-21T00:00:00.000Z', 2)).map((c) => c.sha),
+            ['c3', 'c2'],
+          );
+          const early = { ...push('c0', 'c1', ['c1']), pushedAt: '2026-11-20T08:05:00.000Z' };
+          const late = { ...push('c2', 'c3', ['c3']), pushedAt: '2026-11-20T10:05:00.000Z' };
+          for (const p of [late, early]) await store.putChange(p);
+          assert.deepEqual(
+            (await store.pushesSince(REPO, '2026-11-20T08:05:00.000Z')).map((p) => p.id),
+            [early.id, late.id],
+          );
+          assert.deepEqual(
+            (await store.pushesSince(REPO, '2026-11-20T09:00:00.000Z')).map((p) => p.id),
+            [late.id],
+          );
+          assert.deepEqual(await store.pushesSince('other/repo', '2026-11-01T00:00:00.000Z'), []);
+          const shipping = deploy({ id: 's', finishedAt: '2026-11-20T10:10:00.000Z', commitSha: 'c3' });
+          const older = deploy({ id: 'o', finishedAt: '2026-11-19T10:10:00.000Z', commitSha: 'c1' });
+          const notShipping = deploy({ id: 'n', finishedAt: '2026-11-20T10:20:00.000Z', commitSha: 'c3' });
+          await store.putDeploy(shipping, { shipsChanges: true });
+          await store.putDeploy(older, { shipsChanges: true });
+          await store.putDeploy(notShipping, { shipsChanges: false });
+          assert.deepEqual(
+            (await store.shippingDeploysSince(REPO, '2026-11-20T00:00:00.000Z')).map((d) => d.id),
+            ['s'],
+          );
+        }));
+
       test('pushes to one sha (two branches) are listed alike by every store: by pushedAt, then id', () =>
         withStore(async (store) => {
           const onMain = push('c0', 'c2', ['c1', 'c2']);

@@ -248,3 +248,67 @@ describe('lead time: first-ship semantics, whatever the arrival order (issue 11)
     assert.deepEqual(once, { d1: names('a', 1, 3), d2: names('a', 4, 6) });
   });
 });
+
+describe('lead time over a long backfilled history (issue 30: read in bulk past the first shas)', () => {
+  /** c1 … cn, one a minute from midnight, each the parent of the next, as `devstats backfill github` stores them. */
+  async function backfilled(store: SqliteStore, n: number) {
+    await store.putChanges(
+      Array.from({ length: n }, (_, i) => ({
+        change: {
+          kind: 'commit' as const,
+          id: `${REPO}@${sha(`c${i + 1}`)}`,
+          repository: REPO,
+          branch: 'main',
+          sha: sha(`c${i + 1}`),
+          authorName: `Dev ${i % 5}`,
+          authorLogin: `dev${i % 5}`,
+          timestamp: at(0, i + 1),
+          isBot: false,
+          parents: i === 0 ? [] : [sha(`c${i}`)],
+        },
+        onDefaultBranch: true,
+      })),
+    );
+  }
+
+  test('1,200 commits: the deploy after one at c100 ships c101 … c1200, another service deploying c500 between', async () => {
+    const { store, deliver, shipped } = await run([]);
+    await backfilled(store, 1200);
+    await deliver([
+      deployMessage('d1', 'c100', at(0, 101)),
+      deployMessage('api', 'c500', at(0, 501), { service: 'api' }),
+      deployMessage('d3', 'c1200', at(0, 1201)),
+    ]);
+    const byDeploy = await shipped();
+    assert.deepEqual(byDeploy.d1, ['c100']);
+    assert.deepEqual(byDeploy.d3, names('c', 101, 1200).sort());
+    const d3 = (await store.shippedBy('ci:billing:d3')).find((s) => nameOf(s.sha) === 'c101');
+    assert.equal(d3?.leadTimeSeconds, 1100 * 60);
+  });
+
+  test('the same history delivered the other way round (the later deploy first) ships the same', async () => {
+    const { store, deliver, shipped } = await run([]);
+    await backfilled(store, 1200);
+    await deliver([
+      deployMessage('d3', 'c1200', at(0, 1201)),
+      deployMessage('api', 'c500', at(0, 501), { service: 'api' }),
+      deployMessage('d1', 'c100', at(0, 101)),
+    ]);
+    const byDeploy = await shipped();
+    assert.deepEqual(byDeploy.d1, ['c100']);
+    assert.deepEqual(byDeploy.d3, names('c', 101, 1200).sort());
+  });
+
+  test('an earlier deploy at c900, then a rollback to c100: the next deploy, at c1200, ships c901 … c1200', async () => {
+    const { store, deliver, shipped } = await run([]);
+    await backfilled(store, 1200);
+    await deliver([
+      deployMessage('d1', 'c900', at(0, 901)),
+      deployMessage('rollback', 'c100', at(0, 950)),
+      deployMessage('d3', 'c1200', at(0, 1201)),
+    ]);
+    const byDeploy = await shipped();
+    assert.equal(byDeploy.rollback, undefined);
+    assert.deepEqual(byDeploy.d3, names('c', 901, 1200).sort());
+  });
+});
