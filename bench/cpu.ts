@@ -16,6 +16,8 @@ import { freePort } from '../test/support/ports.ts';
 
 const RATE = Number(process.env.BENCH_CPU_RATE ?? 200);
 const SECONDS = Number(process.env.BENCH_CPU_SECONDS ?? 10);
+const REVERSE = process.env.BENCH_CPU_ORDER === 'reverse';
+const SERVICES = Number(process.env.BENCH_CPU_SERVICES ?? 500);
 const pinning = spawnSync('taskset', ['-V']).status === 0 && cpus().length >= 2;
 if (pinning) spawnSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
 
@@ -127,11 +129,15 @@ async function run(profile: boolean): Promise<Run> {
         {
           setupRequest: (request) => {
             const n = ++sent;
-            const finishedAt = started - (n % 3600) * 1000;
+            // Live order (each deploy finished after the last, as webhooks come), or, with
+            // BENCH_CPU_ORDER=reverse, each older than the last (a late delivery: its restores are
+            // looked for over the 56 days before it, every deploy of its service read).
+            const finishedAt = REVERSE ? started - (n % 3600) * 1000 : started + n * 10;
             return {
               ...request,
               body: JSON.stringify({
-                service: `svc-${n % 10}`,
+                // An organisation's worth of services: each deploys every 2.5 s here, far more often than any does.
+                service: `svc-${n % SERVICES}`,
                 environment: 'production',
                 status: 'success',
                 startedAt: new Date(finishedAt - 300_000).toISOString(),
@@ -177,7 +183,7 @@ async function run(profile: boolean): Promise<Run> {
 const measured = await run(false);
 const profiled = await run(true);
 console.log(
-  `\n# CPU per deploy, embedded mode (${RATE} deploys/s offered for ${SECONDS} s${pinning ? ', the server pinned to core 1' : ''})\n`,
+  `\n# CPU per deploy, embedded mode (${RATE} deploys/s offered for ${SECONDS} s, ${SERVICES} services, ${REVERSE ? 'each deploy older than the last' : 'in live order'}${pinning ? ', the server pinned to core 1' : ''})\n`,
 );
 console.log('| figure | value | aim |\n|---|---|---|');
 console.log(`| deploys exported | ${measured.deploys} | |`);

@@ -31,6 +31,9 @@ CREATE INDEX IF NOT EXISTS events_by_sha ON events (kind, repository, sha, time)
 CREATE INDEX IF NOT EXISTS events_by_deploy ON events (kind, service, environment, status, time);
 CREATE INDEX IF NOT EXISTS events_by_time ON events (kind, time);
 CREATE INDEX IF NOT EXISTS events_by_repository ON events (kind, repository, time);
+-- A service's deploys to an environment in a time window (its count bucket, its restores): without it
+-- the planner took events_by_time and read every deploy in the window, all services'.
+CREATE INDEX IF NOT EXISTS events_by_service_time ON events (kind, service, environment, time);
 CREATE INDEX IF NOT EXISTS events_shipping ON events (service, ship_order) WHERE ships = 1;
 CREATE TABLE IF NOT EXISTS waits (
   deploy_id TEXT NOT NULL,

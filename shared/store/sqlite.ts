@@ -327,6 +327,7 @@ export class SqliteStore extends SqliteLedger implements Store {
       'watching',
       'shippedRow',
       'shippedBy',
+      'deploysOfBetween',
       'get',
     ] as const;
     return Object.fromEntries(

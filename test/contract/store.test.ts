@@ -697,6 +697,9 @@ test('SQLite: every per-delivery lookup searches the index made for it, none sca
         /^SEARCH w USING INDEX waits_by_sha \(repository=\? AND sha=\?\); SEARCH e USING INDEX sqlite_autoindex_events_1 \(id=\?\)/,
       shippedRow: /^SEARCH shipped USING INDEX sqlite_autoindex_shipped_1 \(id=\?\)$/,
       shippedBy: /^SEARCH shipped USING INDEX shipped_by_deploy/,
+      // A service's count bucket and restores: that service's deploys, not every deploy in the window.
+      deploysOfBetween:
+        /^SEARCH events USING INDEX events_by_service_time \(kind=\? AND service=\? AND environment=\? AND time>\? AND time<\?\)/,
       get: /^SEARCH events USING INDEX sqlite_autoindex_events_1 \(id=\?\)$/,
     };
     for (const [lookup, plan] of Object.entries(plans)) assert.match(plan, expected[lookup]!, `${lookup}: ${plan}`);
