@@ -75,8 +75,11 @@ interface Run {
   profile: Array<{ fn: string; ms: number; share: number }> | undefined;
 }
 
-/** One embedded server, a warm-up, then the run; with `profile`, under `--cpu-prof`. */
-async function run(profile: boolean): Promise<Run> {
+/**
+ * One embedded server, a warm-up, then the run; with `profile`, under `--cpu-prof`; `bare`: the
+ * floor, functions-framework answering 202 and doing nothing else (bench/floors/bare.js).
+ */
+async function run(profile: boolean, bare = false): Promise<Run> {
   const dd = await new FakeDatadog().start();
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'devstats-cpu-'));
@@ -85,8 +88,8 @@ async function run(profile: boolean): Promise<Run> {
     process.execPath,
     ...(profile ? [`--cpu-prof-dir=${profileDir}`, '--cpu-prof'] : []),
     'node_modules/@google-cloud/functions-framework/build/src/main.js',
-    '--target=ingest',
-    '--source=dist/functions/index.js',
+    bare ? '--target=bare' : '--target=ingest',
+    bare ? '--source=bench/floors/bare.js' : '--source=dist/functions/index.js',
   ];
   if (pinning) command.unshift('taskset', '-c', '1');
   const [file = '', ...args] = command;
@@ -151,9 +154,9 @@ async function run(profile: boolean): Promise<Run> {
     });
     const accepted = result['2xx'];
     const deadline = Date.now() + 30_000;
-    while (doraDeployments() - before < accepted && Date.now() < deadline)
+    while (!bare && doraDeployments() - before < accepted && Date.now() < deadline)
       await new Promise((resolve) => setTimeout(resolve, 50));
-    if (doraDeployments() - before < accepted) throw new Error('not every deploy reached Datadog within 30 s');
+    if (!bare && doraDeployments() - before < accepted) throw new Error('not every deploy reached Datadog within 30 s');
     return accepted;
   }
   // A warm-up (the instance's first deliveries load the store and the Datadog client), then the run.
@@ -182,6 +185,7 @@ async function run(profile: boolean): Promise<Run> {
 // The figure from a run without the profiler (it costs CPU of its own); the profile from a second.
 const measured = await run(false);
 const profiled = await run(true);
+const floor = await run(false, true);
 console.log(
   `\n# CPU per deploy, embedded mode (${RATE} deploys/s offered for ${SECONDS} s, ${SERVICES} services, ${REVERSE ? 'each deploy older than the last' : 'in live order'}${pinning ? ', the server pinned to core 1' : ''})\n`,
 );
@@ -189,6 +193,9 @@ console.log('| figure | value | aim |\n|---|---|---|');
 console.log(`| deploys exported | ${measured.deploys} | |`);
 console.log(
   `| server CPU per deploy, end to end (ms, user + system) | ${(measured.cpuMs / measured.deploys).toFixed(2)} | ≤ 1.0 |`,
+);
+console.log(
+  `| the floor: functions-framework answering 202, nothing else, CPU per request (ms) | ${(floor.cpuMs / floor.deploys).toFixed(2)} | |`,
 );
 console.log(`| Datadog requests per deploy | ${(measured.requests / measured.deploys).toFixed(2)} | |`);
 if (profiled.profile !== undefined) {
