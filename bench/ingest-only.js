@@ -4,7 +4,7 @@
 // Plain JavaScript so that it loads the build exactly as deployed, with no type stripping.
 import { http } from '@google-cloud/functions-framework';
 import { ingestHandler } from '../dist/functions/local/http-adapter.js';
-import { loadConfig } from '../dist/shared/events/config.js';
+import { loadConfig } from '../dist/shared/pipeline/config.js';
 import { createLogger } from '../dist/shared/log.js';
 
 let published = 0;

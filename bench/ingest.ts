@@ -110,12 +110,14 @@ async function sideBySide(targets: Target[]): Promise<Map<Target, Load>> {
     }),
   );
   try {
-    for (const { port } of servers) {
+    for (const { port, child, target } of servers) {
       for (;;) {
         try {
           await fetch(`http://127.0.0.1:${port}/github`, { method: 'POST', headers, body });
           break;
         } catch {
+          // A server that cannot start (a module moved) stops the bench, not waits forever.
+          if (child.exitCode !== null) throw new Error(`${target.name} exited ${child.exitCode} before answering`);
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
       }
