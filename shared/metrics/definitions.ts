@@ -154,6 +154,21 @@ function loginByEmail(commits: readonly Commit[]): Map<string, string> {
   return map;
 }
 
+/**
+ * Commits by `repository@sha`, built once per list (a report asks for each team's developers on
+ * every day of two periods, over the same commits: building it per call took a quarterly report of
+ * 500 developers from 4 s to minutes).
+ */
+const commitsByKey = new WeakMap<readonly Commit[], Map<string, Commit>>();
+function commitByKey(commits: readonly Commit[]): Map<string, Commit> {
+  let map = commitsByKey.get(commits);
+  if (map === undefined) {
+    map = new Map(commits.map((c) => [`${c.repository}@${c.sha}`, c]));
+    commitsByKey.set(commits, map);
+  }
+  return map;
+}
+
 /** Who a commit's author is: the login, else the login the same email goes with, else the email or name. */
 function developerOf(commit: Commit, logins: ReadonlyMap<string, string>): string {
   if (commit.authorLogin !== undefined) return commit.authorLogin.toLowerCase();
@@ -163,6 +178,66 @@ function developerOf(commit: Commit, logins: ReadonlyMap<string, string>): strin
 
 export function commitIsBot(settings: Settings, c: Commit): boolean {
   return c.isBot || isBot(settings, { login: c.authorLogin, name: c.authorName, email: c.authorEmail });
+}
+
+/** A team's contributions (who, when), sorted by time: the same whatever the window asked. */
+type Contributions = Array<{ at: string; who: string }>;
+const contributionsOf = new WeakMap<
+  readonly Commit[],
+  WeakMap<readonly PullRequest[], WeakMap<Settings, WeakMap<TeamScope, Contributions>>>
+>();
+
+/**
+ * Every non-bot commit on a default branch and every merged pull request of a team's (its
+ * repositories or paths; only its members, when it lists them), by time. Built once per team and
+ * history: a report asks for each team's developers on every day of two periods, and scanning
+ * every commit each time took a quarterly report of 500 developers from 4 s to minutes.
+ */
+function teamContributions(
+  settings: Settings,
+  scope: TeamScope,
+  commits: readonly Commit[],
+  pullRequests: readonly PullRequest[],
+): Contributions {
+  let byPullRequests = contributionsOf.get(commits);
+  if (byPullRequests === undefined) contributionsOf.set(commits, (byPullRequests = new WeakMap()));
+  let bySettings = byPullRequests.get(pullRequests);
+  if (bySettings === undefined) byPullRequests.set(pullRequests, (bySettings = new WeakMap()));
+  let byScope = bySettings.get(settings);
+  if (byScope === undefined) bySettings.set(settings, (byScope = new WeakMap()));
+  const known = byScope.get(scope);
+  if (known !== undefined) return known;
+  const logins = loginByEmail(commits);
+  // A pull request touched what its merge commit did.
+  const mergeCommits = commitByKey(commits);
+  const out: Contributions = [];
+  const count = (at: string, who: string) => {
+    if (scope.members !== undefined && !scope.members.has(who)) return;
+    out.push({ at, who });
+  };
+  for (const c of commits) {
+    if (
+      settings.defaultBranches.includes(c.branch) &&
+      inTeamRepositories(settings, scope, c) &&
+      !commitIsBot(settings, c)
+    )
+      count(c.timestamp, developerOf(c, logins));
+  }
+  for (const pr of pullRequests) {
+    if (
+      inTeamRepositories(
+        settings,
+        scope,
+        { repository: pr.repository, paths: mergeCommits.get(`${pr.repository}@${pr.mergeCommitSha}`)?.paths },
+        pr,
+      ) &&
+      !(pr.isBot || isBot(settings, { login: pr.authorLogin }))
+    )
+      count(pr.mergedAt, pr.authorLogin.toLowerCase());
+  }
+  out.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+  byScope.set(scope, out);
+  return out;
 }
 
 /**
@@ -176,36 +251,20 @@ export function developersIn(
   commits: readonly Commit[],
   pullRequests: readonly PullRequest[],
 ): Set<string> {
-  const logins = loginByEmail(commits);
-  const authors = new Set<string>();
-  // A pull request touched what its merge commit did.
-  const mergeCommits = new Map(commits.map((c) => [`${c.repository}@${c.sha}`, c]));
-  const count = (who: string) => {
-    if (scope.members !== undefined && !scope.members.has(who)) return;
-    authors.add(who);
-  };
-  for (const c of commits) {
-    if (
-      within(c.timestamp, window) &&
-      settings.defaultBranches.includes(c.branch) &&
-      inTeamRepositories(settings, scope, c) &&
-      !commitIsBot(settings, c)
-    ) {
-      count(developerOf(c, logins));
-    }
+  const all = teamContributions(settings, scope, commits, pullRequests);
+  // The first contribution at or after the window's start (binary search), then on while within it.
+  let low = 0;
+  let high = all.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if ((all[middle]?.at ?? '') < window.from) low = middle + 1;
+    else high = middle;
   }
-  for (const pr of pullRequests) {
-    if (
-      within(pr.mergedAt, window) &&
-      inTeamRepositories(
-        settings,
-        scope,
-        { repository: pr.repository, paths: mergeCommits.get(`${pr.repository}@${pr.mergeCommitSha}`)?.paths },
-        pr,
-      ) &&
-      !(pr.isBot || isBot(settings, { login: pr.authorLogin }))
-    )
-      count(pr.authorLogin.toLowerCase());
+  const authors = new Set<string>();
+  for (let i = low; i < all.length; i++) {
+    const c = all[i];
+    if (c === undefined || !within(c.at, window)) break;
+    authors.add(c.who);
   }
   return authors;
 }
