@@ -154,6 +154,11 @@ class HistoryWindow {
   get more(): boolean {
     return !this.exhausted;
   }
+
+  /** Whether a page was read yet: past the first, pages are read only for a commit's parents. */
+  get started(): boolean {
+    return this.oldest !== undefined || this.exhausted;
+  }
 }
 
 /** What one deploy ships, as far as the stored history tells now. */
@@ -196,7 +201,7 @@ async function resolveShipped(store: EventStore, settings: Settings, deploy: Dep
   const read = async (at: string) => {
     if (window === undefined && visited.size > WALK_ALONE)
       window = new HistoryWindow(store, repository, deploy.finishedAt);
-    if (window !== undefined && !window.covers(at) && window.more && (viaParent.has(at) || windowShas.size === 0))
+    if (window !== undefined && !window.covers(at) && window.more && (viaParent.has(at) || !window.started))
       await window.extend();
     if (window === undefined || !window.covers(at)) return visit(at);
     windowShas.add(at);
