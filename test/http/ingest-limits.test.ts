@@ -42,7 +42,9 @@ function post(
   method = 'POST',
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
+    let answered = false;
     const req = request(url + path, { method, headers }, (res) => {
+      answered = true;
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -52,7 +54,14 @@ function post(
         });
       });
     });
-    req.on('error', reject);
+    // A server that answers before the body is all sent closes the connection: the sender's write
+    // then fails (EPIPE, ECONNRESET) around the time the answer arrives. The answer is what counts.
+    req.on('error', (error) => {
+      if (answered) return;
+      setTimeout(() => {
+        if (!answered) reject(error);
+      }, 500);
+    });
     write(req).then(
       () => req.end(),
       (error: unknown) => {
