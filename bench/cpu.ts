@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { FakeDatadog } from '../test/support/datadog-server.ts';
 import { freePort } from '../test/support/ports.ts';
+import { untilAnswering, cpuMicros } from './support.ts';
 
 const RATE = Number(process.env.BENCH_CPU_RATE ?? 200);
 const SECONDS = Number(process.env.BENCH_CPU_SECONDS ?? 10);
@@ -20,15 +21,6 @@ const REVERSE = process.env.BENCH_CPU_ORDER === 'reverse';
 const SERVICES = Number(process.env.BENCH_CPU_SERVICES ?? 500);
 const pinning = spawnSync('taskset', ['-V']).status === 0 && cpus().length >= 2;
 if (pinning) spawnSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
-
-/** A process's CPU time so far (user + system), in ms: /proc/<pid>/stat counts it in 1/100 s ticks. */
-function cpuMs(pid: number): number {
-  const fields =
-    readFileSync(`/proc/${String(pid)}/stat`, 'utf8')
-      .split(') ')[1]
-      ?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
 
 interface ProfileNode {
   id: number;
@@ -107,14 +99,7 @@ async function run(profile: boolean, bare = false): Promise<Run> {
     },
     stdio: 'ignore',
   });
-  for (;;) {
-    try {
-      await fetch(`http://127.0.0.1:${port}/healthz`);
-      break;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
+  await untilAnswering(port);
   const doraDeployments = () => dd.accepted.filter((r) => r.path === '/api/v2/dora/deployment').length;
   const started = Date.now();
   let sent = 0;
@@ -161,11 +146,11 @@ async function run(profile: boolean, bare = false): Promise<Run> {
   }
   // A warm-up (the instance's first deliveries load the store and the Datadog client), then the run.
   await load(50, 2);
-  const cpuBefore = cpuMs(child.pid ?? 0);
+  const cpuBefore = cpuMicros(child.pid) / 1000;
   const measuredFrom = performance.now();
   const requestsBefore = dd.attempts;
   const deploys = await load(RATE, SECONDS);
-  const cpu = cpuMs(child.pid ?? 0) - cpuBefore;
+  const cpu = cpuMicros(child.pid) / 1000 - cpuBefore;
   const requests = dd.attempts - requestsBefore;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');

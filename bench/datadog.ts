@@ -14,6 +14,7 @@ import { parseSettings } from '../shared/events/settings.ts';
 import { SqliteStore } from '../shared/store/sqlite.ts';
 import { FakeDatadog } from '../test/support/datadog-server.ts';
 import { freePort } from '../test/support/ports.ts';
+import { untilAnswering } from './support.ts';
 
 const dd = await new FakeDatadog().start();
 const rows: Array<[string, string]> = [];
@@ -114,14 +115,7 @@ const rows: Array<[string, string]> = [];
       stdio: 'ignore',
     },
   );
-  for (;;) {
-    try {
-      await fetch(`http://127.0.0.1:${port}/healthz`);
-      break;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
+  await untilAnswering(port);
   const seconds = Number(process.env.BENCH_DURATION_S ?? 10);
   let run = 0;
   /** One load: `rate` requests/s offered (0: as fast as the connections go). */

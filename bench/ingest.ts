@@ -14,6 +14,7 @@ import autocannon from 'autocannon';
 import { githubPush } from '../test/support/fixtures.ts';
 import { sign } from '../test/support/signing.ts';
 import { freePort } from '../test/support/ports.ts';
+import { cpuMicros } from './support.ts';
 
 const SECRET = 'bench-secret';
 const SEGMENT_S = Number(process.env.BENCH_SEGMENT_S ?? 2);
@@ -67,16 +68,6 @@ async function stop(child: ChildProcess): Promise<void> {
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? NaN;
-}
-
-/** A process's CPU time so far (user + system), in µs: /proc/<pid>/stat counts it in 1/100 s ticks. */
-function cpuMicros(pid: number | undefined): number {
-  const fields =
-    readFileSync(`/proc/${String(pid)}/stat`, 'utf8')
-      .split(') ')[1]
-      ?.split(' ') ?? [];
-  // After the command name, state is field 3: utime (14) and stime (15) are at 11 and 12 here.
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
 interface Load {
